@@ -1,0 +1,172 @@
+// Package cli wires cobra commands to the cluster library: flags become
+// options, options become library calls, results become output.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"minik.dev/minik/cluster"
+	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/process"
+	"minik.dev/minik/kubeconfig"
+)
+
+// Main runs minik with os.Args and returns the process exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := Env{
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		Getenv: os.Getenv,
+	}
+	return Run(ctx, env, os.Args[1:])
+}
+
+// Env is everything a command reads from the outside world, so tests can
+// run commands in-process and hermetically.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+}
+
+// Run executes one minik command line and returns its exit code.
+func Run(ctx context.Context, env Env, args []string) int {
+	root := NewRootCommand(env)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(env.Stderr, "Error:", err)
+		var exit *exitError
+		if errors.As(err, &exit) {
+			return exit.code
+		}
+		return 1
+	}
+	return 0
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// NewRootCommand builds the minik command tree.
+func NewRootCommand(env Env) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "minik",
+		Short:         "A local Kubernetes cluster in one command",
+		Long:          "minik runs a local Kubernetes cluster with the real upstream control plane.\nStart one with `minik start`; any kubectl then talks to it.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(env.Stdin)
+	root.SetOut(env.Stdout)
+	root.SetErr(env.Stderr)
+	root.AddCommand(
+		newStartCommand(env),
+		newStopCommand(env),
+		newDeleteCommand(env),
+		newStatusCommand(env),
+		newProfileCommand(env),
+		newVersionCommand(env),
+		newKubectlCommand(env),
+	)
+	return root
+}
+
+// Home is $MINIK_HOME, or ~/.minik.
+func Home(env Env) (string, error) {
+	if h := env.Getenv("MINIK_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	home, err := userHome(env)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".minik"), nil
+}
+
+func userHome(env Env) (string, error) {
+	if h := env.Getenv("HOME"); h != "" {
+		return h, nil
+	}
+	h, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("find home folder: %w; set MINIK_HOME", err)
+	}
+	return h, nil
+}
+
+// Registry is the explicit list of drivers this build offers.
+func Registry() *drivers.Registry {
+	return drivers.NewRegistry(
+		process.New(drivers.FindNodeBinary),
+	)
+}
+
+func newManager(env Env, r cluster.Reporter) (*cluster.Manager, error) {
+	home, err := Home(env)
+	if err != nil {
+		return nil, err
+	}
+	uh, err := userHome(env)
+	if err != nil {
+		return nil, err
+	}
+	kc, err := filepath.Abs(kubeconfig.Path(env.Getenv("KUBECONFIG"), uh))
+	if err != nil {
+		return nil, fmt.Errorf("resolve kubeconfig path: %w", err)
+	}
+	return cluster.New(cluster.Options{
+		Home:       home,
+		Kubeconfig: kc,
+		Drivers:    Registry(),
+		Reporter:   r,
+	}), nil
+}
+
+// outputFlag validates -o.
+type outputFlag string
+
+func (o *outputFlag) String() string { return string(*o) }
+func (o *outputFlag) Type() string   { return "text|json" }
+func (o *outputFlag) Set(v string) error {
+	if v != "text" && v != "json" {
+		return fmt.Errorf("unknown output format %q: use text or json", v)
+	}
+	*o = outputFlag(v)
+	return nil
+}
+
+func addOutputFlag(cmd *cobra.Command, o *outputFlag) {
+	*o = "text"
+	cmd.Flags().VarP(o, "output", "o", "output format: text or json")
+}
+
+func addProfileFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "profile", "p", cluster.DefaultProfile, "profile (cluster) name")
+}
+
+// noArgs rejects stray positional arguments with a helpful message.
+func noArgs(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("%s takes no arguments, got %q; see `%s --help`", cmd.CommandPath(), args, cmd.CommandPath())
+	}
+	return nil
+}

@@ -1,0 +1,585 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"time"
+
+	"minik.dev/minik/drivers"
+	"minik.dev/minik/filelock"
+	"minik.dev/minik/kubeconfig"
+	"minik.dev/minik/nodeconfig"
+	"minik.dev/minik/pki"
+	"minik.dev/minik/version"
+)
+
+// DefaultKubeletPort is the kubelet API's standard port.
+const DefaultKubeletPort = 10250
+
+// MaxNodes bounds --nodes.
+const MaxNodes = 500
+
+// ErrBusy is returned when another minik command holds a profile's lock.
+var ErrBusy = errors.New("profile is busy")
+
+// Options are a Manager's dependencies.
+type Options struct {
+	// Home is $MINIK_HOME.
+	Home string
+	// Kubeconfig is the file contexts are merged into (first of $KUBECONFIG, or ~/.kube/config).
+	Kubeconfig string
+	Drivers    *drivers.Registry
+	Reporter   Reporter
+}
+
+// Manager creates, starts, stops and deletes clusters.
+type Manager struct {
+	store      Store
+	kubeconfig string
+	drivers    *drivers.Registry
+	report     Reporter
+}
+
+// New returns a Manager.
+func New(o Options) *Manager {
+	r := o.Reporter
+	if r == nil {
+		r = NopReporter{}
+	}
+	return &Manager{store: Store{Home: o.Home}, kubeconfig: o.Kubeconfig, drivers: o.Drivers, report: r}
+}
+
+// Store gives access to the profiles on disk.
+func (m *Manager) Store() Store { return m.store }
+
+// StartOptions say what to start.
+type StartOptions struct {
+	Profile string
+	// Driver is "" for auto-selection (or the existing profile's driver).
+	Driver string
+	// Nodes is 0 for the default (1, or what the existing profile has).
+	Nodes int
+	// APIServerPort is 0 for a free port.
+	APIServerPort int
+	// Wait is how long to wait for every node Ready and the default
+	// ServiceAccount; 0 returns as soon as the apiserver answers.
+	Wait time.Duration
+}
+
+// lock takes the profile's lock or says who holds it.
+func (m *Manager) lock(name string) (*filelock.Lock, error) {
+	l, err := filelock.TryLock(m.store.lockFile(name))
+	if errors.Is(err, filelock.ErrLocked) {
+		return nil, fmt.Errorf("%w: another minik command is using profile %s; wait for it to finish", ErrBusy, name)
+	}
+	return l, err
+}
+
+// Start creates the profile if missing, starts it if stopped and does
+// nothing if it runs; then waits as asked.
+func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
+	if err := ValidateName(o.Profile); err != nil {
+		return nil, err
+	}
+	if o.Nodes < 0 || o.Nodes > MaxNodes {
+		return nil, fmt.Errorf("invalid node count %d: use 1 to %d", o.Nodes, MaxNodes)
+	}
+	if o.APIServerPort < 0 || o.APIServerPort > 65535 {
+		return nil, fmt.Errorf("invalid apiserver port %d: use 1 to 65535, or 0 for a free port", o.APIServerPort)
+	}
+	if o.Wait < 0 {
+		return nil, fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", o.Wait)
+	}
+	if o.Driver != "" {
+		if _, err := m.drivers.Get(o.Driver); err != nil {
+			return nil, err
+		}
+	}
+	lock, err := m.lock(o.Profile)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock()
+
+	p, err := m.store.Load(o.Profile)
+	created := false
+	switch {
+	case errors.Is(err, ErrNotFound):
+		done := m.report.Step(StepPrepare)
+		p, err = m.create(ctx, o)
+		done(err)
+		if err != nil {
+			return nil, err
+		}
+		created = true
+	case err != nil:
+		return nil, fmt.Errorf("%w; remove it with `minik delete -p %s`", err, o.Profile)
+	default:
+		if o.Driver != "" && o.Driver != p.Driver {
+			return nil, fmt.Errorf("profile %s uses driver %s, not %s; delete it first (`minik delete -p %s`) or start it without --driver", p.Name, p.Driver, o.Driver, p.Name)
+		}
+		if o.Nodes != 0 && o.Nodes != len(p.Nodes) {
+			return nil, fmt.Errorf("profile %s has %d node(s); --nodes applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, len(p.Nodes), p.Name)
+		}
+	}
+
+	d, err := m.drivers.Get(p.Driver)
+	if err == nil {
+		err = d.Health(ctx)
+	}
+	if err == nil {
+		err = m.bringUp(ctx, d, p, o, created)
+	}
+	if err != nil {
+		m.rollback(ctx, d, p, created)
+		return nil, err
+	}
+	return m.status(ctx, d, p), nil
+}
+
+// create chooses a driver, addresses and ports and saves a new profile.
+func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) {
+	d, err := m.drivers.Select(ctx, o.Driver)
+	if err != nil {
+		return nil, err
+	}
+	n := o.Nodes
+	if n == 0 {
+		n = 1
+	}
+	port := o.APIServerPort
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	p := &Profile{
+		Name:              o.Profile,
+		Driver:            d.Info().Name,
+		CreatedAt:         time.Now().UTC(),
+		KubernetesVersion: version.Kubernetes,
+		APIServerPort:     port,
+		ServiceCIDR:       nodeconfig.DefaultServiceCIDR,
+		PodCIDR:           nodeconfig.DefaultPodCIDR,
+		Kubeconfig:        m.kubeconfig,
+	}
+	taken, err := m.takenIPs()
+	if err != nil {
+		return nil, err
+	}
+	cpu, mem := defaultCapacity(n)
+	for i := 0; i < n; i++ {
+		node := ProfileNode{
+			Name:        nodeName(p.Name, i),
+			Role:        nodeconfig.RoleWorker,
+			IP:          "127.0.0.1",
+			KubeletPort: DefaultKubeletPort,
+			CPUMillis:   cpu,
+			MemoryBytes: mem,
+		}
+		if i == 0 {
+			node.Role = nodeconfig.RoleControlPlane
+		}
+		if alloc, ok := d.(drivers.IPAllocator); ok {
+			if node.IP, err = alloc.AllocateIP(taken); err != nil {
+				return nil, err
+			}
+			taken[node.IP] = true
+		}
+		p.Nodes = append(p.Nodes, node)
+	}
+	if err := m.store.Save(p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// nodeName names nodes like minikube: NAME, NAME-m02, NAME-m03, ...
+func nodeName(profile string, i int) string {
+	if i == 0 {
+		return profile
+	}
+	return fmt.Sprintf("%s-m%02d", profile, i+1)
+}
+
+// takenIPs are node IPs of every existing profile.
+func (m *Manager) takenIPs() (map[string]bool, error) {
+	names, err := m.store.Names()
+	if err != nil {
+		return nil, err
+	}
+	taken := map[string]bool{}
+	for _, name := range names {
+		p, err := m.store.Load(name)
+		if err != nil {
+			continue
+		}
+		for _, n := range p.Nodes {
+			taken[n.IP] = true
+		}
+	}
+	return taken, nil
+}
+
+// bringUp writes certificates and configs, starts the nodes, merges the
+// kubeconfig and waits.
+func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o StartOptions, created bool) error {
+	running, err := m.nodeStates(ctx, d, p)
+	if err != nil {
+		return err
+	}
+	cpRunning := running[p.ControlPlane().Name]
+	if !cpRunning && !portFree(p.APIServerPort) {
+		if o.APIServerPort != 0 {
+			return fmt.Errorf("apiserver port %d is in use by another program: choose another with --apiserver-port, or omit it for a free one", p.APIServerPort)
+		}
+		port, err := freePort()
+		if err != nil {
+			return err
+		}
+		m.report.Note(fmt.Sprintf("apiserver port %d is in use by another program; using %d", p.APIServerPort, port))
+		p.APIServerPort = port
+		if err := m.store.Save(p); err != nil {
+			return err
+		}
+	}
+
+	done := m.report.Step(StepCertificates)
+	err = m.writeConfigs(p)
+	done(err)
+	if err != nil {
+		return err
+	}
+
+	done = m.report.Step(StepStartNodes)
+	err = m.startNodes(ctx, d, p)
+	done(err)
+	if err != nil {
+		return err
+	}
+
+	client, err := newAdminClient(m.store.AdminKubeconfig(p.Name))
+	if err != nil {
+		return err
+	}
+	done = m.report.Step(StepAPIServer)
+	err = m.waitAPIServer(ctx, d, p, client, max(o.Wait, time.Minute))
+	done(err)
+	if err != nil {
+		return err
+	}
+
+	done = m.report.Step(StepKubeconfig)
+	err = m.mergeKubeconfig(p)
+	done(err)
+	if err != nil {
+		return err
+	}
+
+	if o.Wait == 0 {
+		return nil
+	}
+	done = m.report.Step(StepNodesReady)
+	err = m.waitReady(ctx, d, p, client, o.Wait)
+	done(err)
+	return err
+}
+
+func (m *Manager) nodeStates(ctx context.Context, d drivers.Driver, p *Profile) (map[string]bool, error) {
+	running := map[string]bool{}
+	for _, n := range p.Nodes {
+		st, err := d.NodeState(ctx, m.driverNode(p, n))
+		if err != nil {
+			return nil, err
+		}
+		running[n.Name] = st == drivers.StateRunning
+	}
+	return running, nil
+}
+
+// writeConfigs ensures the PKI, component kubeconfigs and node configs.
+func (m *Manager) writeConfigs(p *Profile) error {
+	firstSvc, err := nodeconfig.FirstServiceIP(p.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	cp := p.ControlPlane()
+	spec := pki.Spec{
+		Dir:          m.store.PKIDir(p.Name),
+		APIServerIPs: []net.IP{net.ParseIP("127.0.0.1"), firstSvc, net.ParseIP(cp.IP)},
+		APIServerDNS: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+			"kubernetes.default.svc." + nodeconfig.DefaultDNSDomain, cp.Name},
+	}
+	for _, n := range p.Nodes {
+		spec.Nodes = append(spec.Nodes, pki.NodeSpec{Name: n.Name, IP: net.ParseIP(n.IP)})
+	}
+	paths, err := pki.Ensure(spec)
+	if err != nil {
+		return fmt.Errorf("generate certificates: %w", err)
+	}
+	server := p.APIServerURL()
+	entry, err := adminEntry(p.Name, server, paths)
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.Write(m.store.AdminKubeconfig(p.Name), entry); err != nil {
+		return err
+	}
+	kcDir := filepath.Join(m.store.ProfileDir(p.Name), "kubeconfigs")
+	cmKC := filepath.Join(kcDir, "controller-manager.kubeconfig")
+	schedKC := filepath.Join(kcDir, "scheduler.kubeconfig")
+	if err := kubeconfig.WriteWithFiles(cmKC, "controller-manager", server, paths.CACert, paths.ControllerManagerCert, paths.ControllerManagerKey); err != nil {
+		return err
+	}
+	if err := kubeconfig.WriteWithFiles(schedKC, "scheduler", server, paths.CACert, paths.SchedulerCert, paths.SchedulerKey); err != nil {
+		return err
+	}
+	for _, n := range p.Nodes {
+		dir := m.store.NodeDir(p.Name, n.Name)
+		kubeletKC := filepath.Join(dir, "kubelet.kubeconfig")
+		if err := kubeconfig.WriteWithFiles(kubeletKC, n.Name, server, paths.CACert, paths.KubeletClientCert(n.Name), paths.KubeletClientKey(n.Name)); err != nil {
+			return err
+		}
+		cfg := &nodeconfig.Config{
+			Cluster:     p.Name,
+			Name:        n.Name,
+			Role:        n.Role,
+			IP:          n.IP,
+			KubeletPort: n.KubeletPort,
+			DataDir:     filepath.Join(dir, "data"),
+			PKIDir:      m.store.PKIDir(p.Name),
+			APIServer:   server,
+			Kubeconfig:  kubeletKC,
+			CPUMillis:   n.CPUMillis,
+			MemoryBytes: n.MemoryBytes,
+		}
+		if n.Role == nodeconfig.RoleControlPlane {
+			cfg.ControlPlane = &nodeconfig.ControlPlane{
+				BindAddress:                 "127.0.0.1",
+				Port:                        p.APIServerPort,
+				ServiceCIDR:                 p.ServiceCIDR,
+				PodCIDR:                     p.PodCIDR,
+				DNSDomain:                   nodeconfig.DefaultDNSDomain,
+				ControllerManagerKubeconfig: cmKC,
+				SchedulerKubeconfig:         schedKC,
+				AdminKubeconfig:             m.store.AdminKubeconfig(p.Name),
+			}
+		}
+		if err := nodeconfig.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func adminEntry(name, server string, paths *pki.Paths) (kubeconfig.Entry, error) {
+	ca, err := os.ReadFile(paths.CACert)
+	if err != nil {
+		return kubeconfig.Entry{}, fmt.Errorf("read CA: %w", err)
+	}
+	cert, err := os.ReadFile(paths.AdminCert)
+	if err != nil {
+		return kubeconfig.Entry{}, fmt.Errorf("read admin cert: %w", err)
+	}
+	key, err := os.ReadFile(paths.AdminKey)
+	if err != nil {
+		return kubeconfig.Entry{}, fmt.Errorf("read admin key: %w", err)
+	}
+	return kubeconfig.Entry{Name: name, Server: server, CAData: ca, ClientCert: cert, ClientKey: key}, nil
+}
+
+func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
+	dir := m.store.NodeDir(p.Name, n.Name)
+	return drivers.Node{Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json")}
+}
+
+// startNodes starts every node at once: agents retry until the apiserver answers.
+func (m *Manager) startNodes(ctx context.Context, d drivers.Driver, p *Profile) error {
+	errs := make(chan error, len(p.Nodes))
+	for _, n := range p.Nodes {
+		go func() { errs <- d.StartNode(ctx, m.driverNode(p, n)) }()
+	}
+	var all []error
+	for range p.Nodes {
+		if err := <-errs; err != nil {
+			all = append(all, err)
+		}
+	}
+	return errors.Join(all...)
+}
+
+func (m *Manager) mergeKubeconfig(p *Profile) error {
+	paths := pki.Layout(m.store.PKIDir(p.Name))
+	entry, err := adminEntry(p.Name, p.APIServerURL(), paths)
+	if err != nil {
+		return err
+	}
+	if err := kubeconfig.Merge(p.Kubeconfig, entry, true); err != nil {
+		return fmt.Errorf("merge kubeconfig: %w", err)
+	}
+	return nil
+}
+
+// rollback undoes a failed start: a profile this call created is deleted
+// entirely; an existing one is left stopped with all its data.
+func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, created bool) {
+	if d == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	for _, n := range p.Nodes {
+		if created {
+			_ = d.DeleteNode(ctx, m.driverNode(p, n))
+		} else {
+			_ = d.StopNode(ctx, m.driverNode(p, n))
+		}
+	}
+	if created {
+		_ = kubeconfig.Remove(p.Kubeconfig, p.Name)
+		_ = os.RemoveAll(m.store.ProfileDir(p.Name))
+	}
+}
+
+// Stop stops every node of a profile, workers first.
+func (m *Manager) Stop(ctx context.Context, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	lock, err := m.lock(name)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	p, err := m.store.Load(name)
+	if err != nil {
+		return err
+	}
+	d, err := m.drivers.Get(p.Driver)
+	if err != nil {
+		return err
+	}
+	done := m.report.Step(StepStopNodes)
+	var errs []error
+	for i := len(p.Nodes) - 1; i >= 0; i-- {
+		if err := d.StopNode(ctx, m.driverNode(p, p.Nodes[i])); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	err = errors.Join(errs...)
+	done(err)
+	return err
+}
+
+// Delete removes a profile: its nodes, its kubeconfig entries and its folder.
+// A corrupt profile is removed as far as its folder allows.
+func (m *Manager) Delete(ctx context.Context, name string) error {
+	if err := ValidateName(name); err != nil {
+		return err
+	}
+	lock, err := m.lock(name)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	p, err := m.store.Load(name)
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
+	done := m.report.Step(StepDeleteNodes)
+	if err != nil {
+		err = m.deleteCorrupt(ctx, name)
+	} else {
+		err = m.deleteProfile(ctx, p)
+	}
+	done(err)
+	return err
+}
+
+func (m *Manager) deleteProfile(ctx context.Context, p *Profile) error {
+	d, err := m.drivers.Get(p.Driver)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := len(p.Nodes) - 1; i >= 0; i-- {
+		if err := d.DeleteNode(ctx, m.driverNode(p, p.Nodes[i])); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		// Keep the profile so that a second delete can finish the job.
+		return errors.Join(errs...)
+	}
+	if err := kubeconfig.Remove(p.Kubeconfig, p.Name); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(m.store.ProfileDir(p.Name)); err != nil {
+		return fmt.Errorf("delete profile folder: %w", err)
+	}
+	return nil
+}
+
+// deleteCorrupt stops whatever nodes the folder still names, through every
+// healthy driver, then removes the kubeconfig entries and the folder.
+func (m *Manager) deleteCorrupt(ctx context.Context, name string) error {
+	entries, _ := os.ReadDir(filepath.Join(m.store.ProfileDir(name), "nodes"))
+	var errs []error
+	for _, dn := range m.drivers.Names() {
+		d, _ := m.drivers.Get(dn)
+		if d.Health(ctx) != nil {
+			continue
+		}
+		for _, e := range entries {
+			dir := m.store.NodeDir(name, e.Name())
+			n := drivers.Node{Cluster: name, Name: e.Name(), Dir: dir, ConfigPath: filepath.Join(dir, "config.json")}
+			if err := d.DeleteNode(ctx, n); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if err := kubeconfig.Remove(m.kubeconfig, name); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(m.store.ProfileDir(name)); err != nil {
+		return fmt.Errorf("delete profile folder: %w", err)
+	}
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// defaultCapacity gives each node this machine's CPUs and a fair share of
+// its memory.
+func defaultCapacity(nodes int) (cpuMillis, memBytes int64) {
+	mem := totalMemory()
+	if mem <= 0 {
+		mem = 8 << 30
+	}
+	return int64(runtime.NumCPU()) * 1000, mem / int64(nodes)
+}

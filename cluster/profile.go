@@ -1,0 +1,177 @@
+// Package cluster is minik's library: profiles, create/start/stop/delete,
+// waiting for readiness and the kubeconfig merge. The CLI, the dashboard and
+// tests all call it; it never prints and never exits.
+package cluster
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"time"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// DefaultProfile is the profile used when none is named.
+const DefaultProfile = "minik"
+
+// ErrNotFound is returned for a profile that does not exist.
+var ErrNotFound = errors.New("profile not found")
+
+// ErrCorrupt is returned for a profile folder minik cannot read.
+var ErrCorrupt = errors.New("profile is corrupt")
+
+// Profile is a cluster's persistent description, kept in profile.json.
+type Profile struct {
+	Name              string    `json:"name"`
+	Driver            string    `json:"driver"`
+	CreatedAt         time.Time `json:"createdAt"`
+	KubernetesVersion string    `json:"kubernetesVersion"`
+	APIServerPort     int       `json:"apiServerPort"`
+	ServiceCIDR       string    `json:"serviceCIDR"`
+	PodCIDR           string    `json:"podCIDR"`
+	// Kubeconfig is the file minik merged the context into; delete cleans it.
+	Kubeconfig string        `json:"kubeconfig"`
+	Nodes      []ProfileNode `json:"nodes"`
+}
+
+// ProfileNode is one node of a profile.
+type ProfileNode struct {
+	Name        string `json:"name"`
+	Role        string `json:"role"`
+	IP          string `json:"ip"`
+	KubeletPort int    `json:"kubeletPort"`
+	CPUMillis   int64  `json:"cpuMillis"`
+	MemoryBytes int64  `json:"memoryBytes"`
+}
+
+// ControlPlane returns the control-plane node.
+func (p *Profile) ControlPlane() *ProfileNode {
+	for i := range p.Nodes {
+		if p.Nodes[i].Role == nodeconfig.RoleControlPlane {
+			return &p.Nodes[i]
+		}
+	}
+	return nil
+}
+
+// APIServerURL is where clients reach the apiserver.
+func (p *Profile) APIServerURL() string {
+	return fmt.Sprintf("https://127.0.0.1:%d", p.APIServerPort)
+}
+
+func (p *Profile) validate() error {
+	if err := ValidateName(p.Name); err != nil {
+		return err
+	}
+	if p.Driver == "" || len(p.Nodes) == 0 || p.ControlPlane() == nil {
+		return errors.New("missing driver or control-plane node")
+	}
+	if p.APIServerPort <= 0 || p.APIServerPort > 65535 {
+		return fmt.Errorf("apiserver port %d out of range", p.APIServerPort)
+	}
+	return nil
+}
+
+var profileNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// ValidateName checks that a profile name is a DNS-1123 label, because it
+// names nodes, kubeconfig contexts and (with other drivers) containers.
+func ValidateName(name string) error {
+	if len(name) == 0 || len(name) > 50 || !profileNameRE.MatchString(name) {
+		return fmt.Errorf("invalid profile name %q: use 1-50 lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+// Store is the folder $MINIK_HOME that holds every profile.
+type Store struct{ Home string }
+
+// ProfileDir is a profile's folder.
+func (s Store) ProfileDir(name string) string { return filepath.Join(s.Home, "profiles", name) }
+
+func (s Store) profileFile(name string) string {
+	return filepath.Join(s.ProfileDir(name), "profile.json")
+}
+
+// PKIDir is where a profile's certificates live.
+func (s Store) PKIDir(name string) string { return filepath.Join(s.ProfileDir(name), "pki") }
+
+// AdminKubeconfig is the profile's own kubeconfig, always present.
+func (s Store) AdminKubeconfig(name string) string {
+	return filepath.Join(s.ProfileDir(name), "kubeconfig")
+}
+
+// NodeDir is a node's folder in its profile.
+func (s Store) NodeDir(profile, node string) string {
+	return filepath.Join(s.ProfileDir(profile), "nodes", node)
+}
+
+func (s Store) lockFile(name string) string { return filepath.Join(s.Home, "locks", name+".lock") }
+
+// Exists reports whether the profile's folder exists.
+func (s Store) Exists(name string) bool {
+	_, err := os.Stat(s.ProfileDir(name))
+	return err == nil
+}
+
+// Load reads a profile. A missing folder is ErrNotFound; a folder that does
+// not hold a valid profile.json is ErrCorrupt.
+func (s Store) Load(name string) (*Profile, error) {
+	if !s.Exists(name) {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	data, err := os.ReadFile(s.profileFile(name))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+	}
+	var p Profile
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%w: %s: parse %s: %v", ErrCorrupt, name, s.profileFile(name), err)
+	}
+	if p.Name != name {
+		return nil, fmt.Errorf("%w: %s: profile.json names %q", ErrCorrupt, name, p.Name)
+	}
+	if err := p.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, name, err)
+	}
+	return &p, nil
+}
+
+// Save writes a profile atomically.
+func (s Store) Save(p *Profile) error {
+	if err := p.validate(); err != nil {
+		return fmt.Errorf("save profile %s: %w", p.Name, err)
+	}
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save profile %s: %w", p.Name, err)
+	}
+	if err := nodeconfig.WriteFileAtomic(s.profileFile(p.Name), data, 0o600); err != nil {
+		return fmt.Errorf("save profile %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// Names lists the profiles' names, sorted.
+func (s Store) Names() ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(s.Home, "profiles"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list profiles: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && ValidateName(e.Name()) == nil {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

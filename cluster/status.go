@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"context"
+
+	"minik.dev/minik/drivers"
+)
+
+// Status is what `minik status -o json` prints.
+type Status struct {
+	Name       string       `json:"name"`
+	Driver     string       `json:"driver"`
+	State      string       `json:"state"`
+	APIServer  string       `json:"apiServer"`
+	Kubeconfig string       `json:"kubeconfig"`
+	Context    string       `json:"context"`
+	Nodes      []NodeStatus `json:"nodes"`
+}
+
+// NodeStatus is one node's line in a Status.
+type NodeStatus struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	State string `json:"state"`
+	IP    string `json:"ip"`
+}
+
+// Status reports a profile's state as its driver sees it.
+func (m *Manager) Status(ctx context.Context, name string) (*Status, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	p, err := m.store.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	d, err := m.drivers.Get(p.Driver)
+	if err != nil {
+		return nil, err
+	}
+	return m.status(ctx, d, p), nil
+}
+
+// List reports every profile; a profile that cannot be read is reported
+// with state "Corrupt" rather than hiding the others.
+func (m *Manager) List(ctx context.Context) ([]Status, error) {
+	names, err := m.store.Names()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(names))
+	for _, name := range names {
+		st, err := m.Status(ctx, name)
+		if err != nil {
+			out = append(out, Status{Name: name, State: "Corrupt", Nodes: []NodeStatus{}})
+			continue
+		}
+		out = append(out, *st)
+	}
+	return out, nil
+}
+
+func (m *Manager) status(ctx context.Context, d drivers.Driver, p *Profile) *Status {
+	st := &Status{
+		Name:       p.Name,
+		Driver:     p.Driver,
+		State:      drivers.StateStopped,
+		APIServer:  p.APIServerURL(),
+		Kubeconfig: p.Kubeconfig,
+		Context:    p.Name,
+		Nodes:      []NodeStatus{},
+	}
+	for _, n := range p.Nodes {
+		state, err := d.NodeState(ctx, m.driverNode(p, n))
+		if err != nil {
+			state = "Unknown"
+		}
+		if n.Role == p.ControlPlane().Role && n.Name == p.ControlPlane().Name && state == drivers.StateRunning {
+			st.State = drivers.StateRunning
+		}
+		st.Nodes = append(st.Nodes, NodeStatus{Name: n.Name, Role: n.Role, State: state, IP: n.IP})
+	}
+	return st
+}

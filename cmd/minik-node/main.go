@@ -1,0 +1,82 @@
+// Command minik-node runs inside every node: the node agent, and on the first
+// node the embedded control plane.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+
+	"minik.dev/minik/controlplane"
+	"minik.dev/minik/kubelet"
+	"minik.dev/minik/nodeconfig"
+	"minik.dev/minik/version"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "minik-node:", err)
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}
+
+func run(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("minik-node", flag.ContinueOnError)
+	configPath := fs.String("config", "", "path of the node config file written by minik")
+	// --cluster and --role only label the process, so `ps` and the process
+	// driver can tell which cluster it belongs to; the config file rules.
+	fs.String("cluster", "", "cluster this node belongs to (informational)")
+	fs.String("role", "", "role of this node (informational)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *showVersion {
+		fmt.Printf("minik-node %s (kubernetes %s)\n", version.Version, version.Kubernetes)
+		return nil
+	}
+	if *configPath == "" {
+		return errors.New("--config is required")
+	}
+	cfg, err := nodeconfig.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	klog.InfoS("starting node", "node", cfg.Name, "cluster", cfg.Cluster, "role", cfg.Role, "version", version.Version)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, 2)
+	running := 0
+	if cfg.Role == nodeconfig.RoleControlPlane {
+		running++
+		go func() { errs <- controlplane.Run(ctx, cfg) }()
+	}
+	agent, err := kubelet.New(cfg)
+	if err != nil {
+		return err
+	}
+	running++
+	go func() { errs <- agent.Run(ctx) }()
+
+	// The first to return ends the node; wait for the rest to stop cleanly.
+	var first error
+	for i := 0; i < running; i++ {
+		err := <-errs
+		if first == nil && err != nil {
+			first = err
+		}
+		cancel()
+	}
+	return first
+}

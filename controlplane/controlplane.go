@@ -1,0 +1,277 @@
+// Package controlplane runs the upstream Kubernetes control plane — etcd,
+// kube-apiserver, kube-controller-manager and kube-scheduler — in this
+// process, each in its own goroutine, ordered by ready channels.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.etcd.io/etcd/server/v3/embed"
+	"k8s.io/client-go/rest"
+	cliflag "k8s.io/component-base/cli/flag"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	"k8s.io/klog/v2"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
+	cmoptions "k8s.io/kubernetes/cmd/kube-controller-manager/app/options"
+	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
+
+	"minik.dev/minik/nodeconfig"
+	"minik.dev/minik/pki"
+)
+
+// etcdPeerURL is advertised but never dialled: the cluster has one member,
+// and a constant keeps its membership stable across restarts on new ports.
+const etcdPeerURL = "http://127.0.0.1:2380"
+
+// Run starts the control plane and blocks until ctx is done or a component
+// fails. On return every component has stopped.
+func Run(ctx context.Context, cfg *nodeconfig.Config) error {
+	// Every component applies the same logging config; the second apply would
+	// otherwise be an error.
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
+	// Loopback clients must not log warnings about their own requests.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	// The option structs register feature gates and flags in process-global
+	// registries: build them all before any flag is parsed.
+	apiOpts := apiserveroptions.NewServerRunOptions()
+	cmOpts, err := cmoptions.NewKubeControllerManagerOptions()
+	if err != nil {
+		return fmt.Errorf("create controller-manager options: %w", err)
+	}
+	schedOpts := scheduleroptions.NewOptions()
+
+	etcd, etcdURL, err := startEtcd(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer etcd.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	failed := make(chan error, 3)
+
+	apiserverDone := make(chan struct{})
+	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL), failed, apiserverDone); err != nil {
+		return err
+	}
+	// Close etcd only after the apiserver has returned.
+	defer func() { <-apiserverDone }()
+	defer cancel()
+
+	if err := waitReady(ctx, cfg, failed); err != nil {
+		return err
+	}
+	klog.InfoS("apiserver ready")
+	if err := grantControllerManager(ctx, cfg); err != nil {
+		return err
+	}
+
+	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {
+		return err
+	}
+	if err := startScheduler(ctx, schedOpts, cfg.SchedulerArgs(), failed); err != nil {
+		return err
+	}
+	go labelControlPlaneNode(ctx, cfg)
+
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-failed:
+		return err
+	}
+}
+
+func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string, error) {
+	clientPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	ec := embed.NewConfig()
+	ec.Name = cfg.Name
+	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
+	// One member on one machine: short ticks make it leader in ~0.25 s.
+	ec.TickMs = 10
+	ec.ElectionMs = 100
+	ec.ListenClientUrls = []url.URL{{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", clientPort)}}
+	ec.AdvertiseClientUrls = ec.ListenClientUrls
+	ec.ListenPeerUrls = []url.URL{{Scheme: "http", Host: fmt.Sprintf("127.0.0.1:%d", peerPort)}}
+	peer, _ := url.Parse(etcdPeerURL)
+	ec.AdvertisePeerUrls = []url.URL{*peer}
+	ec.InitialCluster = ec.Name + "=" + etcdPeerURL
+	ec.InitialClusterToken = cfg.Cluster
+	ec.EnableGRPCGateway = false
+	ec.LogLevel = "warn"
+	ec.LogOutputs = []string{"stderr"}
+	// A local dev cluster trades durability on power loss for write speed;
+	// a stopped node's data is still complete on disk.
+	ec.UnsafeNoFsync = true
+	ec.AutoCompactionMode = "periodic"
+	ec.AutoCompactionRetention = "5m"
+	ec.QuotaBackendBytes = 2 << 30
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, "", fmt.Errorf("start etcd: %w", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case err := <-e.Err():
+		e.Close()
+		return nil, "", fmt.Errorf("start etcd: %w", err)
+	case <-time.After(60 * time.Second):
+		e.Close()
+		return nil, "", errors.New("start etcd: not ready after 60s")
+	case <-ctx.Done():
+		e.Close()
+		return nil, "", ctx.Err()
+	}
+	klog.InfoS("etcd ready", "url", ec.ListenClientUrls[0].String())
+	return e, ec.ListenClientUrls[0].String(), nil
+}
+
+func startAPIServer(ctx context.Context, s *apiserveroptions.ServerRunOptions, args []string, failed chan<- error, done chan<- struct{}) error {
+	fss := s.Flags()
+	if err := parseFlags("kube-apiserver", fss, args); err != nil {
+		close(done)
+		return err
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		close(done)
+		return fmt.Errorf("set kube-apiserver feature gates: %w", err)
+	}
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		close(done)
+		return fmt.Errorf("complete kube-apiserver options: %w", err)
+	}
+	if errs := completed.Validate(); len(errs) != 0 {
+		close(done)
+		return fmt.Errorf("validate kube-apiserver options: %w", errors.Join(errs...))
+	}
+	go func() {
+		defer close(done)
+		if err := apiserverapp.Run(ctx, completed); err != nil && ctx.Err() == nil {
+			failed <- fmt.Errorf("kube-apiserver: %w", err)
+		}
+	}()
+	return nil
+}
+
+func startControllerManager(ctx context.Context, s *cmoptions.KubeControllerManagerOptions, args []string, failed chan<- error) error {
+	fss := s.Flags(cmapp.KnownControllers(), cmapp.ControllersDisabledByDefault(), cmapp.ControllerAliases())
+	s.ParsedFlags = &fss
+	if err := parseFlags("kube-controller-manager", fss, args); err != nil {
+		return err
+	}
+	if err := s.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("set kube-controller-manager feature gates: %w", err)
+	}
+	c, err := s.Config(ctx, cmapp.KnownControllers(), cmapp.ControllersDisabledByDefault(), cmapp.ControllerAliases())
+	if err != nil {
+		return fmt.Errorf("configure kube-controller-manager: %w", err)
+	}
+	go func() {
+		if err := cmapp.Run(ctx, c.Complete()); err != nil && ctx.Err() == nil {
+			failed <- fmt.Errorf("kube-controller-manager: %w", err)
+		}
+	}()
+	return nil
+}
+
+func startScheduler(ctx context.Context, opts *scheduleroptions.Options, args []string, failed chan<- error) error {
+	if err := parseFlags("kube-scheduler", *opts.Flags, args); err != nil {
+		return err
+	}
+	if err := opts.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("set kube-scheduler feature gates: %w", err)
+	}
+	cc, sched, err := schedulerapp.Setup(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("configure kube-scheduler: %w", err)
+	}
+	go func() {
+		if err := schedulerapp.Run(ctx, cc, sched); err != nil && ctx.Err() == nil {
+			failed <- fmt.Errorf("kube-scheduler: %w", err)
+		}
+	}()
+	return nil
+}
+
+// parseFlags parses a component's upstream flags, so minik configures each
+// component exactly as its own binary would be.
+func parseFlags(component string, fss cliflag.NamedFlagSets, args []string) error {
+	fs := pflag.NewFlagSet(component, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, f := range fss.FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parse %s flags: %w", component, err)
+	}
+	return nil
+}
+
+// waitReady polls the apiserver's /readyz until it answers ok.
+func waitReady(ctx context.Context, cfg *nodeconfig.Config, failed <-chan error) error {
+	client, err := rest.HTTPClientFor(&rest.Config{
+		TLSClientConfig: rest.TLSClientConfig{CAFile: pki.Layout(cfg.PKIDir).CACert},
+		Timeout:         2 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("create readiness client: %w", err)
+	}
+	url := fmt.Sprintf("https://%s/readyz", net.JoinHostPort(loopbackFor(cfg.ControlPlane.BindAddress), fmt.Sprint(cfg.ControlPlane.Port)))
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-failed:
+			return err
+		case <-tick.C:
+		}
+	}
+}
+
+// loopbackFor is the address to dial for a listen address.
+func loopbackFor(bind string) string {
+	if ip := net.ParseIP(bind); ip == nil || ip.IsUnspecified() {
+		return "127.0.0.1"
+	}
+	return bind
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,236 @@
+// Package kubelet is minik's node agent: it registers the node, keeps its
+// Lease and status fresh so the control plane sees it Ready.
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// Timings of a real kubelet's defaults.
+const (
+	leaseDuration        = 40 * time.Second
+	leaseRenewInterval   = 10 * time.Second
+	statusReportInterval = time.Minute
+	retryInterval        = 100 * time.Millisecond
+)
+
+// KubeletVersion is what the node reports; the control plane is the same release.
+var KubeletVersion = "v1.37.2"
+
+// Agent is one node's agent.
+type Agent struct {
+	cfg    *nodeconfig.Config
+	client kubernetes.Interface
+}
+
+// New creates the agent from the node config.
+func New(cfg *nodeconfig.Config) (*Agent, error) {
+	rc, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load node kubeconfig: %w", err)
+	}
+	rc.UserAgent = "minik-node/" + cfg.Name
+	rc.QPS, rc.Burst = 50, 100
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create node client: %w", err)
+	}
+	return &Agent{cfg: cfg, client: client}, nil
+}
+
+// Run registers the node and keeps it alive until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	klog.InfoS("node registered", "node", a.cfg.Name)
+	if err := a.reportStatus(ctx); err != nil {
+		klog.ErrorS(err, "report node status")
+	}
+	lease := time.NewTimer(0)
+	defer lease.Stop()
+	status := time.NewTicker(statusReportInterval)
+	defer status.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-lease.C:
+			// Retry soon after a failure: right after the apiserver starts,
+			// kube-node-lease may not exist yet.
+			next := leaseRenewInterval
+			if err := a.renewLease(ctx); err != nil {
+				klog.V(2).InfoS("renew lease: retrying", "err", err)
+				next = retryInterval * 2
+			}
+			lease.Reset(next)
+		case <-status.C:
+			if err := a.reportStatus(ctx); err != nil {
+				klog.ErrorS(err, "report node status")
+			}
+		}
+	}
+}
+
+// register creates the Node, retrying while the apiserver comes up.
+func (a *Agent) register(ctx context.Context) error {
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   a.cfg.Name,
+			Labels: a.labels(),
+		},
+	}
+	for {
+		_, err := a.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		klog.V(2).InfoS("register node: retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("register node %s: %w", a.cfg.Name, ctx.Err())
+		case <-time.After(retryInterval):
+		}
+	}
+}
+
+func (a *Agent) labels() map[string]string {
+	l := map[string]string{
+		corev1.LabelHostname:   a.cfg.Name,
+		corev1.LabelOSStable:   "linux",
+		corev1.LabelArchStable: runtime.GOARCH,
+		"minik.dev/cluster":    a.cfg.Cluster,
+	}
+	for k, v := range a.cfg.Labels {
+		l[k] = v
+	}
+	return l
+}
+
+// reportStatus writes capacity, addresses, node info and conditions.
+func (a *Agent) reportStatus(ctx context.Context) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		node, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("get node: %w", err)
+		}
+		a.setStatus(&node.Status, metav1.Now())
+		_, err = a.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
+		return err
+	})
+}
+
+func (a *Agent) setStatus(st *corev1.NodeStatus, now metav1.Time) {
+	capacity := corev1.ResourceList{
+		corev1.ResourceCPU:              *resource.NewMilliQuantity(a.cfg.CPUMillis, resource.DecimalSI),
+		corev1.ResourceMemory:           *resource.NewQuantity(a.cfg.MemoryBytes, resource.BinarySI),
+		corev1.ResourcePods:             *resource.NewQuantity(int64(a.maxPods()), resource.DecimalSI),
+		corev1.ResourceEphemeralStorage: *resource.NewQuantity(100<<30, resource.BinarySI),
+	}
+	st.Capacity = capacity
+	st.Allocatable = capacity.DeepCopy()
+	st.Addresses = []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: a.cfg.IP},
+		{Type: corev1.NodeHostName, Address: a.cfg.Name},
+	}
+	st.DaemonEndpoints.KubeletEndpoint.Port = int32(a.cfg.KubeletPort)
+	st.NodeInfo = corev1.NodeSystemInfo{
+		MachineID:               a.cfg.Cluster + "-" + a.cfg.Name,
+		SystemUUID:              a.cfg.Cluster + "-" + a.cfg.Name,
+		BootID:                  a.cfg.Cluster + "-" + a.cfg.Name,
+		KernelVersion:           "minik",
+		OSImage:                 "minik",
+		ContainerRuntimeVersion: "sim://" + KubeletVersion,
+		KubeletVersion:          KubeletVersion,
+		OperatingSystem:         "linux",
+		Architecture:            runtime.GOARCH,
+	}
+	st.Conditions = mergeConditions(st.Conditions, []corev1.NodeCondition{
+		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},
+		{Type: corev1.NodeDiskPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasNoDiskPressure", Message: "kubelet has no disk pressure"},
+		{Type: corev1.NodePIDPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientPID", Message: "kubelet has sufficient PID available"},
+		{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", Message: "kubelet is posting ready status"},
+	}, now)
+}
+
+func (a *Agent) maxPods() int {
+	if a.cfg.MaxPods > 0 {
+		return a.cfg.MaxPods
+	}
+	return 110
+}
+
+// mergeConditions sets want on have, moving LastTransitionTime only when a
+// condition's status changes, as the kubelet does.
+func mergeConditions(have, want []corev1.NodeCondition, now metav1.Time) []corev1.NodeCondition {
+	out := make([]corev1.NodeCondition, 0, len(want))
+	for _, w := range want {
+		w.LastHeartbeatTime = now
+		w.LastTransitionTime = now
+		for _, h := range have {
+			if h.Type == w.Type && h.Status == w.Status {
+				w.LastTransitionTime = h.LastTransitionTime
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+// renewLease creates or renews the node's Lease in kube-node-lease.
+func (a *Agent) renewLease(ctx context.Context) error {
+	leases := a.client.CoordinationV1().Leases(corev1.NamespaceNodeLease)
+	now := metav1.NewMicroTime(time.Now())
+	lease, err := leases.Get(ctx, a.cfg.Name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		node, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
+		if err != nil {
+			return fmt.Errorf("create lease: get node: %w", err)
+		}
+		lease = &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{
+				Name:      a.cfg.Name,
+				Namespace: corev1.NamespaceNodeLease,
+				OwnerReferences: []metav1.OwnerReference{{
+					APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID,
+				}},
+			},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity:       ptr.To(a.cfg.Name),
+				LeaseDurationSeconds: ptr.To(int32(leaseDuration.Seconds())),
+				RenewTime:            &now,
+			},
+		}
+		if _, err := leases.Create(ctx, lease, metav1.CreateOptions{}); err != nil {
+			return fmt.Errorf("create lease: %w", err)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("get lease: %w", err)
+	default:
+		lease.Spec.RenewTime = &now
+		lease.Spec.HolderIdentity = ptr.To(a.cfg.Name)
+		lease.Spec.LeaseDurationSeconds = ptr.To(int32(leaseDuration.Seconds()))
+		if _, err := leases.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("renew lease: %w", err)
+		}
+		return nil
+	}
+}

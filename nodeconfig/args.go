@@ -1,0 +1,114 @@
+package nodeconfig
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+
+	"minik.dev/minik/pki"
+)
+
+// ServiceAccountIssuer is the issuer of service account tokens.
+func (c *Config) ServiceAccountIssuer() string {
+	return "https://kubernetes.default.svc." + c.ControlPlane.DNSDomain
+}
+
+// APIServerArgs are the upstream kube-apiserver flags for this node.
+func (c *Config) APIServerArgs(etcdURL string) []string {
+	cp := c.ControlPlane
+	p := pki.Layout(c.PKIDir)
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=" + cp.BindAddress,
+		"--secure-port=" + strconv.Itoa(cp.Port),
+		"--advertise-address=" + c.IP,
+		// The node IP is loopback on the process driver, which the endpoints
+		// API refuses; Service "kubernetes" then keeps no endpoints, as nothing
+		// in a simulated cluster could reach it through them anyway.
+		"--endpoint-reconciler-type=none",
+		"--tls-cert-file=" + p.APIServerCert,
+		"--tls-private-key-file=" + p.APIServerKey,
+		"--client-ca-file=" + p.CACert,
+		"--kubelet-client-certificate=" + p.APIServerKubeletClientCert,
+		"--kubelet-client-key=" + p.APIServerKubeletClientKey,
+		"--kubelet-certificate-authority=" + p.CACert,
+		"--kubelet-preferred-address-types=InternalIP,Hostname",
+		"--service-account-key-file=" + p.SAPub,
+		"--service-account-signing-key-file=" + p.SAKey,
+		"--service-account-issuer=" + c.ServiceAccountIssuer(),
+		"--service-cluster-ip-range=" + cp.ServiceCIDR,
+		"--authorization-mode=Node,RBAC",
+		"--enable-admission-plugins=NodeRestriction",
+		"--allow-privileged=true",
+		"--requestheader-client-ca-file=" + p.FrontProxyCACert,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + p.FrontProxyClientCert,
+		"--proxy-client-key-file=" + p.FrontProxyClientKey,
+		"--enable-aggregator-routing=true",
+		// In-process watches otherwise hold a stop for 60 s.
+		"--shutdown-watch-termination-grace-period=2s",
+		"--shutdown-delay-duration=0s",
+		"--profiling=false",
+		"--event-ttl=1h",
+	}
+}
+
+// ControllerManagerArgs are the upstream kube-controller-manager flags.
+func (c *Config) ControllerManagerArgs() []string {
+	cp := c.ControlPlane
+	p := pki.Layout(c.PKIDir)
+	grace := cp.NodeMonitorGracePeriodSeconds
+	if grace <= 0 {
+		grace = 40
+	}
+	return []string{
+		"--kubeconfig=" + cp.ControllerManagerKubeconfig,
+		"--leader-elect=false",
+		// One shared identity builds every controller at once: the default
+		// ServiceAccount appears ~6 s sooner than with per-controller credentials.
+		"--use-service-account-credentials=false",
+		"--secure-port=0",
+		"--service-account-private-key-file=" + p.SAKey,
+		"--root-ca-file=" + p.CACert,
+		"--cluster-signing-cert-file=" + p.CACert,
+		"--cluster-signing-key-file=" + p.CAKey,
+		"--allocate-node-cidrs=true",
+		"--cluster-cidr=" + cp.PodCIDR,
+		"--node-cidr-mask-size=24",
+		"--service-cluster-ip-range=" + cp.ServiceCIDR,
+		"--controllers=*,bootstrapsigner,tokencleaner",
+		"--node-monitor-grace-period=" + strconv.Itoa(grace) + "s",
+		"--node-monitor-period=2s",
+		"--profiling=false",
+	}
+}
+
+// SchedulerArgs are the upstream kube-scheduler flags.
+func (c *Config) SchedulerArgs() []string {
+	return []string{
+		"--kubeconfig=" + c.ControlPlane.SchedulerKubeconfig,
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--profiling=false",
+	}
+}
+
+// FirstServiceIP is the ClusterIP of Service "kubernetes": the apiserver's
+// serving cert must name it.
+func FirstServiceIP(serviceCIDR string) (net.IP, error) {
+	_, n, err := net.ParseCIDR(serviceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("parse service CIDR: %w", err)
+	}
+	ip := n.IP.To4()
+	if ip == nil {
+		ip = n.IP.To16()
+	}
+	first := make(net.IP, len(ip))
+	copy(first, ip)
+	first[len(first)-1]++
+	return first, nil
+}

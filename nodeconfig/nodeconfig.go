@@ -1,0 +1,163 @@
+// Package nodeconfig is the contract between minik (which writes a node's
+// config file) and minik-node (which reads it). It holds plain data and the
+// flag lists for the upstream components, so both binaries and their tests
+// share it without linking the control plane.
+package nodeconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Roles of a node.
+const (
+	RoleControlPlane = "control-plane"
+	RoleWorker       = "worker"
+)
+
+// Cluster-wide network defaults, the same as kind's and kubeadm's.
+const (
+	DefaultServiceCIDR = "10.96.0.0/16"
+	DefaultPodCIDR     = "10.244.0.0/16"
+	DefaultDNSDomain   = "cluster.local"
+)
+
+// Config is everything one minik-node process needs to know.
+type Config struct {
+	Cluster string `json:"cluster"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	// IP is the node's own address: its InternalIP and where its kubelet listens.
+	IP string `json:"ip"`
+	// KubeletPort is where the node agent serves the kubelet API.
+	KubeletPort int `json:"kubeletPort"`
+	// DataDir holds this node's state (etcd data on the control-plane node).
+	DataDir string `json:"dataDir"`
+	// PKIDir holds the cluster's certificates (see package pki for file names).
+	PKIDir string `json:"pkiDir"`
+	// APIServer is the URL the node agent talks to.
+	APIServer string `json:"apiServer"`
+	// Kubeconfig is the node agent's kubeconfig (its client cert).
+	Kubeconfig string `json:"kubeconfig"`
+	// Capacity the node reports.
+	CPUMillis   int64 `json:"cpuMillis"`
+	MemoryBytes int64 `json:"memoryBytes"`
+	MaxPods     int   `json:"maxPods"`
+	// Labels the node agent puts on its Node at registration.
+	Labels map[string]string `json:"labels,omitempty"`
+
+	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
+}
+
+// ControlPlane configures the embedded control plane on the first node.
+type ControlPlane struct {
+	// BindAddress and Port are where the apiserver listens (127.0.0.1 unless asked otherwise).
+	BindAddress string `json:"bindAddress"`
+	Port        int    `json:"port"`
+	ServiceCIDR string `json:"serviceCIDR"`
+	PodCIDR     string `json:"podCIDR"`
+	DNSDomain   string `json:"dnsDomain"`
+	// ControllerManagerKubeconfig and SchedulerKubeconfig are written by minik next to the PKI.
+	ControllerManagerKubeconfig string `json:"controllerManagerKubeconfig"`
+	SchedulerKubeconfig         string `json:"schedulerKubeconfig"`
+	// AdminKubeconfig lets the control plane label its nodes after they register.
+	AdminKubeconfig string `json:"adminKubeconfig"`
+	// NodeMonitorGracePeriod is how long a silent node stays Ready (seconds).
+	NodeMonitorGracePeriodSeconds int `json:"nodeMonitorGracePeriodSeconds"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+
+// Validate reports the first thing wrong with c.
+func (c *Config) Validate() error {
+	switch {
+	case !nameRE.MatchString(c.Name) || len(c.Name) > 63:
+		return fmt.Errorf("node name %q is not a DNS-1123 label", c.Name)
+	case c.Role != RoleControlPlane && c.Role != RoleWorker:
+		return fmt.Errorf("node role %q is neither %q nor %q", c.Role, RoleControlPlane, RoleWorker)
+	case net.ParseIP(c.IP) == nil:
+		return fmt.Errorf("node IP %q is not an IP address", c.IP)
+	case c.DataDir == "" || c.PKIDir == "":
+		return fmt.Errorf("node %s: dataDir and pkiDir are required", c.Name)
+	case c.APIServer == "" || c.Kubeconfig == "":
+		return fmt.Errorf("node %s: apiServer and kubeconfig are required", c.Name)
+	case c.CPUMillis <= 0 || c.MemoryBytes <= 0:
+		return fmt.Errorf("node %s: capacity must be positive (cpu %dm, memory %d)", c.Name, c.CPUMillis, c.MemoryBytes)
+	}
+	if c.Role == RoleControlPlane {
+		cp := c.ControlPlane
+		if cp == nil {
+			return fmt.Errorf("node %s: a control-plane node needs a controlPlane section", c.Name)
+		}
+		if cp.Port <= 0 || cp.Port > 65535 {
+			return fmt.Errorf("node %s: apiserver port %d out of range", c.Name, cp.Port)
+		}
+		for _, cidr := range []string{cp.ServiceCIDR, cp.PodCIDR} {
+			if _, _, err := net.ParseCIDR(cidr); err != nil {
+				return fmt.Errorf("node %s: %w", c.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Load reads and validates a node config file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read node config: %w", err)
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("parse node config %s: %w", path, err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("validate node config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// Save writes c to path atomically.
+func Save(path string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode node config: %w", err)
+	}
+	return WriteFileAtomic(path, data, 0o600)
+}
+
+// WriteFileAtomic writes data to a temporary file in path's folder and renames
+// it into place, so a reader never sees half a file.
+func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create folder: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

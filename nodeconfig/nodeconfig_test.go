@@ -1,0 +1,130 @@
+package nodeconfig
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func validControlPlane() *Config {
+	return &Config{
+		Cluster: "minik", Name: "minik", Role: RoleControlPlane, IP: "127.0.0.2", KubeletPort: 10250,
+		DataDir: "/d", PKIDir: "/pki", APIServer: "https://127.0.0.1:6443", Kubeconfig: "/k",
+		CPUMillis: 2000, MemoryBytes: 1 << 30,
+		ControlPlane: &ControlPlane{
+			BindAddress: "127.0.0.1", Port: 6443, ServiceCIDR: DefaultServiceCIDR, PodCIDR: DefaultPodCIDR,
+			DNSDomain: DefaultDNSDomain, ControllerManagerKubeconfig: "/cm", SchedulerKubeconfig: "/s", AdminKubeconfig: "/a",
+		},
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"bad name", func(c *Config) { c.Name = "Node_1" }, "DNS-1123"},
+		{"bad role", func(c *Config) { c.Role = "boss" }, "node role"},
+		{"bad ip", func(c *Config) { c.IP = "1.2.3" }, "not an IP"},
+		{"no capacity", func(c *Config) { c.CPUMillis = 0 }, "capacity"},
+		{"control plane missing", func(c *Config) { c.ControlPlane = nil }, "controlPlane section"},
+		{"port out of range", func(c *Config) { c.ControlPlane.Port = 70000 }, "out of range"},
+		{"bad cidr", func(c *Config) { c.ControlPlane.PodCIDR = "10.0.0.0/99" }, "invalid CIDR"},
+		{"worker needs no control plane", func(c *Config) { c.Role = RoleWorker; c.ControlPlane = nil }, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := validControlPlane()
+			tc.mutate(c)
+			err := c.Validate()
+			if tc.want == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "n", "config.json")
+	c := validControlPlane()
+	require.NoError(t, Save(path, c))
+	got, err := Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+
+	c.Name = ""
+	require.Error(t, Save(path, c), "an invalid config is never written")
+	got, err = Load(path)
+	require.NoError(t, err)
+	assert.Equal(t, "minik", got.Name)
+}
+
+func flagValue(args []string, name string) (string, bool) {
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--"+name+"="); ok {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+func TestComponentArgs(t *testing.T) {
+	c := validControlPlane()
+	api := c.APIServerArgs("http://127.0.0.1:2379")
+	for flag, want := range map[string]string{
+		"etcd-servers":                            "http://127.0.0.1:2379",
+		"bind-address":                            "127.0.0.1",
+		"secure-port":                             "6443",
+		"advertise-address":                       "127.0.0.2",
+		"authorization-mode":                      "Node,RBAC",
+		"service-cluster-ip-range":                DefaultServiceCIDR,
+		"client-ca-file":                          "/pki/ca.crt",
+		"service-account-issuer":                  "https://kubernetes.default.svc.cluster.local",
+		"shutdown-watch-termination-grace-period": "2s",
+		"requestheader-client-ca-file":            "/pki/front-proxy-ca.crt",
+	} {
+		got, ok := flagValue(api, flag)
+		require.True(t, ok, "kube-apiserver --%s missing", flag)
+		assert.Equal(t, want, got, flag)
+	}
+
+	cm := c.ControllerManagerArgs()
+	for flag, want := range map[string]string{
+		"kubeconfig":                      "/cm",
+		"leader-elect":                    "false",
+		"use-service-account-credentials": "false",
+		"cluster-cidr":                    DefaultPodCIDR,
+		"allocate-node-cidrs":             "true",
+		"node-monitor-grace-period":       "40s",
+		"root-ca-file":                    "/pki/ca.crt",
+	} {
+		got, ok := flagValue(cm, flag)
+		require.True(t, ok, "kube-controller-manager --%s missing", flag)
+		assert.Equal(t, want, got, flag)
+	}
+	c.ControlPlane.NodeMonitorGracePeriodSeconds = 10
+	got, _ := flagValue(c.ControllerManagerArgs(), "node-monitor-grace-period")
+	assert.Equal(t, "10s", got)
+
+	sched := c.SchedulerArgs()
+	got, _ = flagValue(sched, "kubeconfig")
+	assert.Equal(t, "/s", got)
+}
+
+func TestFirstServiceIP(t *testing.T) {
+	ip, err := FirstServiceIP("10.96.0.0/16")
+	require.NoError(t, err)
+	assert.Equal(t, "10.96.0.1", ip.String())
+	ip, err = FirstServiceIP("fd00:10:96::/112")
+	require.NoError(t, err)
+	assert.Equal(t, "fd00:10:96::1", ip.String())
+	_, err = FirstServiceIP("nope")
+	require.Error(t, err)
+}

@@ -1,0 +1,158 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+const (
+	keyMode  fs.FileMode = 0o600
+	certMode fs.FileMode = 0o644
+	dirMode  fs.FileMode = 0o700
+)
+
+// readPEM returns the first PEM block of path, or nil when the file is missing
+// or holds no PEM: both mean "regenerate". Other read errors are returned so a
+// file we cannot read is never silently replaced.
+func readPEM(path string) (*pem.Block, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	block, _ := pem.Decode(data)
+	return block, nil
+}
+
+// loadCert returns nil (and no error) when the certificate is missing or
+// unparseable.
+func loadCert(path string) (*x509.Certificate, error) {
+	block, err := readPEM(path)
+	if err != nil || block == nil || block.Type != "CERTIFICATE" {
+		return nil, err
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil
+	}
+	return cert, nil
+}
+
+// loadKey returns nil (and no error) when the key is missing or unparseable.
+// Besides our own PKCS8 it accepts the SEC1/PKCS1 forms other tools write.
+func loadKey(path string) (crypto.Signer, error) {
+	block, err := readPEM(path)
+	if err != nil || block == nil {
+		return nil, err
+	}
+	var key any
+	switch block.Type {
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return nil, nil
+	}
+	if err != nil {
+		return nil, nil
+	}
+	// X25519 keys parse from PKCS8 but cannot sign.
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, nil
+	}
+	return signer, nil
+}
+
+// loadPub returns nil (and no error) when the public key is missing or
+// unparseable.
+func loadPub(path string) (crypto.PublicKey, error) {
+	block, err := readPEM(path)
+	if err != nil || block == nil || block.Type != "PUBLIC KEY" {
+		return nil, err
+	}
+	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, nil
+	}
+	return pub, nil
+}
+
+func writeCert(path string, der []byte) error {
+	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), certMode)
+}
+
+func writeKey(path string, key crypto.Signer) error {
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("marshal key %s: %w", path, err)
+	}
+	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), keyMode)
+}
+
+func writePub(path string, pub crypto.PublicKey) error {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return fmt.Errorf("marshal public key %s: %w", path, err)
+	}
+	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), certMode)
+}
+
+// writeAtomic replaces path with data so that readers, and a crash, only
+// ever see the old or the new content.
+func writeAtomic(path string, data []byte, mode fs.FileMode) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err = f.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	// Without the sync a crash right after the rename can leave an empty file.
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+// fixMode tightens or restores the mode of a reused file without rewriting it.
+func fixMode(path string, mode fs.FileMode) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.Mode().Perm() == mode {
+		return nil
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,186 @@
+// Package integration starts real clusters with the built binaries and
+// checks them with client-go and the built-in kubectl.
+package integration
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// binaries finds bin/minik and bin/minik-node: from the environment that
+// `make test` sets, else from the repository's bin folder.
+func binaries(t *testing.T) (minik, node string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: starts real clusters")
+	}
+	_, file, _, _ := runtime.Caller(0)
+	root := filepath.Join(filepath.Dir(file), "..", "..")
+	minik = os.Getenv("MINIK_BINARY")
+	if minik == "" {
+		minik = filepath.Join(root, "bin", "minik")
+	}
+	node = os.Getenv("MINIK_NODE_BINARY")
+	if node == "" {
+		node = filepath.Join(root, "bin", "minik-node")
+	}
+	for _, p := range []string{minik, node} {
+		_, err := os.Stat(p)
+		require.NoError(t, err, "integration tests need the built binaries: run `make build` (or `make test`)")
+	}
+	return minik, node
+}
+
+// harness runs the real minik binary against a private MINIK_HOME and KUBECONFIG.
+type harness struct {
+	t          *testing.T
+	minik      string
+	env        []string
+	home       string
+	kubeconfig string
+}
+
+func newHarness(t *testing.T) *harness {
+	minik, node := binaries(t)
+	dir := t.TempDir()
+	h := &harness{
+		t:          t,
+		minik:      minik,
+		home:       filepath.Join(dir, "minik-home"),
+		kubeconfig: filepath.Join(dir, "kube", "config"),
+	}
+	h.env = append(os.Environ(),
+		"MINIK_HOME="+h.home,
+		"KUBECONFIG="+h.kubeconfig,
+		"MINIK_NODE_BINARY="+node,
+		"HOME="+dir,
+	)
+	// Whatever happens, no node outlives the test.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = exec.CommandContext(ctx, h.minik, "delete", "--all").Run()
+		for _, pid := range h.nodePIDs() {
+			p, err := os.FindProcess(pid)
+			if err == nil {
+				_ = p.Kill()
+			}
+		}
+	})
+	return h
+}
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+func (h *harness) run(timeout time.Duration, args ...string) result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, h.minik, args...)
+	cmd.Env = h.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		var exit *exec.ExitError
+		require.ErrorAs(h.t, err, &exit, "run minik %v: %v\nstderr: %s", args, err, errb.String())
+		code = exit.ExitCode()
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// ok runs minik and requires success.
+func (h *harness) ok(timeout time.Duration, args ...string) string {
+	h.t.Helper()
+	r := h.run(timeout, args...)
+	require.Equal(h.t, 0, r.code, "minik %v failed:\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+	return r.stdout
+}
+
+// fails runs minik, requires a non-zero exit and returns stderr.
+func (h *harness) fails(args ...string) string {
+	h.t.Helper()
+	r := h.run(time.Minute, args...)
+	require.NotEqual(h.t, 0, r.code, "minik %v should fail; stdout: %s", args, r.stdout)
+	return r.stderr
+}
+
+// nodePIDs are the minik-node processes that belong to this harness.
+func (h *harness) nodePIDs() []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		stat, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			continue
+		}
+		if bytes.Contains(cmdline, []byte(h.home)) && bytes.Contains(cmdline, []byte("--config")) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+type status struct {
+	Name       string `json:"name"`
+	Driver     string `json:"driver"`
+	State      string `json:"state"`
+	APIServer  string `json:"apiServer"`
+	Kubeconfig string `json:"kubeconfig"`
+	Context    string `json:"context"`
+	Nodes      []struct {
+		Name  string `json:"name"`
+		Role  string `json:"role"`
+		State string `json:"state"`
+		IP    string `json:"ip"`
+	} `json:"nodes"`
+}
+
+func (h *harness) status(profile string) status {
+	h.t.Helper()
+	var st status
+	out := h.ok(time.Minute, "status", "-p", profile, "-o", "json")
+	require.NoError(h.t, json.Unmarshal([]byte(out), &st), out)
+	return st
+}
+
+// startJSON runs `minik start -o json` and returns its step events and status.
+func (h *harness) startJSON(args ...string) ([]map[string]any, status) {
+	h.t.Helper()
+	out := h.ok(6*time.Minute, append([]string{"start", "-o", "json"}, args...)...)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.NotEmpty(h.t, lines)
+	var events []map[string]any
+	for _, l := range lines[:len(lines)-1] {
+		var ev map[string]any
+		require.NoError(h.t, json.Unmarshal([]byte(l), &ev), l)
+		events = append(events, ev)
+	}
+	var st status
+	require.NoError(h.t, json.Unmarshal([]byte(lines[len(lines)-1]), &st), lines[len(lines)-1])
+	return events, st
+}
