@@ -1,0 +1,192 @@
+// Command bench measures `minik start` to ready on the process driver: the
+// median of several starts from scratch and of restarts of a stopped
+// cluster, split by phase, and the peak RSS of the node processes.
+//
+// It runs the real bin/minik, as a user would, in a private MINIK_HOME.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type sample struct {
+	total  time.Duration
+	phases map[string]time.Duration
+	rssKiB int64
+}
+
+func run(ctx context.Context) error {
+	runs := flag.Int("runs", 5, "starts of each kind")
+	nodes := flag.Int("nodes", 1, "nodes per cluster")
+	minik := flag.String("minik", "bin/minik", "minik binary")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "minik-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	env := append(os.Environ(), "MINIK_HOME="+filepath.Join(dir, "home"), "KUBECONFIG="+filepath.Join(dir, "kubeconfig"))
+	home := filepath.Join(dir, "home")
+	mk := func(args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, *minik, args...)
+		cmd.Env = env
+		return cmd
+	}
+	defer func() { _ = mk("delete", "--all").Run() }()
+
+	startArgs := []string{"start", "-p", "bench", "-o", "json", "--nodes", strconv.Itoa(*nodes)}
+	var fresh, restart []sample
+	for i := 0; i < *runs; i++ {
+		s, err := timeStart(mk(startArgs...), home)
+		if err != nil {
+			return fmt.Errorf("fresh start %d: %w", i+1, err)
+		}
+		fresh = append(fresh, s)
+		if err := mk("stop", "-p", "bench").Run(); err != nil {
+			return fmt.Errorf("stop: %w", err)
+		}
+		s, err = timeStart(mk("start", "-p", "bench", "-o", "json"), home)
+		if err != nil {
+			return fmt.Errorf("restart %d: %w", i+1, err)
+		}
+		restart = append(restart, s)
+		if out, err := mk("delete", "-p", "bench").CombinedOutput(); err != nil {
+			return fmt.Errorf("delete: %w: %s", err, out)
+		}
+	}
+	fmt.Printf("minik start to ready (%d node(s), process driver; nodes Ready + default ServiceAccount), median of %d\n\n", *nodes, *runs)
+	report("from scratch", fresh)
+	report("restart of a stopped cluster", restart)
+	return nil
+}
+
+// timeStart runs one `minik start -o json`, reads its step events and then
+// the peak RSS of the cluster's node processes.
+func timeStart(cmd *exec.Cmd, home string) (sample, error) {
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	began := time.Now()
+	if err := cmd.Run(); err != nil {
+		return sample{}, fmt.Errorf("%w: %s", err, stderr.String())
+	}
+	s := sample{total: time.Since(began), phases: map[string]time.Duration{}}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		var ev struct {
+			Step      string `json:"step"`
+			Status    string `json:"status"`
+			ElapsedMs int64  `json:"elapsedMs"`
+		}
+		if json.Unmarshal(sc.Bytes(), &ev) == nil && ev.Status == "done" {
+			s.phases[ev.Step] = time.Duration(ev.ElapsedMs) * time.Millisecond
+		}
+	}
+	rss, err := nodeRSS(home)
+	if err != nil {
+		return sample{}, err
+	}
+	s.rssKiB = rss
+	return s, nil
+}
+
+// nodeRSS sums VmHWM (peak RSS) of the minik-node processes under home.
+func nodeRSS(home string) (int64, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, errors.New("peak RSS needs /proc (Linux)")
+	}
+	var total int64
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(home)) {
+			continue
+		}
+		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				total += kb
+			}
+		}
+	}
+	return total, nil
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+func report(title string, samples []sample) {
+	var totals []time.Duration
+	var rss []time.Duration // reuse median on KiB values
+	phases := map[string][]time.Duration{}
+	var order []string
+	for _, s := range samples {
+		totals = append(totals, s.total)
+		rss = append(rss, time.Duration(s.rssKiB))
+		for name, d := range s.phases {
+			if _, ok := phases[name]; !ok {
+				order = append(order, name)
+			}
+			phases[name] = append(phases[name], d)
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return stepRank(order[i]) < stepRank(order[j]) })
+	fmt.Printf("%s: %.2fs total (runs: %s)\n", title, median(totals).Seconds(), list(totals))
+	for _, name := range order {
+		fmt.Printf("  %-45s %6.2fs\n", name, median(phases[name]).Seconds())
+	}
+	fmt.Printf("  %-45s %6.0f MiB\n\n", "peak RSS of node processes", float64(median(rss))/1024)
+}
+
+func list(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmt.Sprintf("%.2f", d.Seconds())
+	}
+	return strings.Join(parts, " ")
+}
+
+func stepRank(name string) int {
+	for i, s := range []string{"prepare profile", "generate certificates", "start nodes", "wait for apiserver", "merge kubeconfig", "wait for nodes and default service account"} {
+		if s == name {
+			return i
+		}
+	}
+	return 100
+}
