@@ -27,6 +27,7 @@ import (
 	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
+	"minik.dev/minik/egress"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
 )
@@ -63,8 +64,12 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	defer cancel()
 	failed := make(chan error, 3)
 
+	egressConfig, err := startEgress(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	apiserverDone := make(chan struct{})
-	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL), failed, apiserverDone); err != nil {
+	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL, egressConfig), failed, apiserverDone); err != nil {
 		return err
 	}
 	// Close etcd only after the apiserver has returned.
@@ -93,6 +98,22 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	case err := <-failed:
 		return err
 	}
+}
+
+// startEgress runs the proxy the apiserver's cluster traffic goes through
+// and writes the egress selector config that names it.
+func startEgress(ctx context.Context, cfg *nodeconfig.Config) (string, error) {
+	sock := egressSocket(cfg)
+	p, err := egress.Listen(sock, cfg.ControlPlane.EgressAllowCIDRs)
+	if err != nil {
+		return "", err
+	}
+	go p.Serve(ctx)
+	path := filepath.Join(cfg.DataDir, "egress-selector.yaml")
+	if err := nodeconfig.WriteFileAtomic(path, nodeconfig.EgressSelectorConfig(sock), 0o600); err != nil {
+		return "", fmt.Errorf("write egress selector config: %w", err)
+	}
+	return path, nil
 }
 
 func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string, error) {

@@ -66,8 +66,12 @@ type ControlPlane struct {
 	SchedulerKubeconfig         string `json:"schedulerKubeconfig"`
 	// AdminKubeconfig lets the control plane label its nodes after they register.
 	AdminKubeconfig string `json:"adminKubeconfig"`
-	// NodeMonitorGracePeriod is how long a silent node stays Ready (seconds).
-	NodeMonitorGracePeriodSeconds int `json:"nodeMonitorGracePeriodSeconds"`
+	// NodeMonitorGracePeriodSeconds is how long a silent node stays Ready.
+	NodeMonitorGracePeriodSeconds int `json:"nodeMonitorGracePeriodSeconds,omitempty"`
+	// PodEvictionSeconds is how long pods stay on a NotReady node.
+	PodEvictionSeconds int `json:"podEvictionSeconds,omitempty"`
+	// EgressAllowCIDRs are networks besides loopback the apiserver may dial.
+	EgressAllowCIDRs []string `json:"egressAllowCIDRs,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

@@ -77,7 +77,7 @@ func flagValue(args []string, name string) (string, bool) {
 
 func TestComponentArgs(t *testing.T) {
 	c := validControlPlane()
-	api := c.APIServerArgs("http://127.0.0.1:2379")
+	api := c.APIServerArgs("http://127.0.0.1:2379", "/e.yaml")
 	for flag, want := range map[string]string{
 		"etcd-servers":                            "http://127.0.0.1:2379",
 		"bind-address":                            "127.0.0.1",
@@ -89,6 +89,8 @@ func TestComponentArgs(t *testing.T) {
 		"service-account-issuer":                  "https://kubernetes.default.svc.cluster.local",
 		"shutdown-watch-termination-grace-period": "2s",
 		"requestheader-client-ca-file":            "/pki/front-proxy-ca.crt",
+		"egress-selector-config-file":             "/e.yaml",
+		"default-not-ready-toleration-seconds":    "15",
 	} {
 		got, ok := flagValue(api, flag)
 		require.True(t, ok, "kube-apiserver --%s missing", flag)
@@ -102,7 +104,7 @@ func TestComponentArgs(t *testing.T) {
 		"use-service-account-credentials": "false",
 		"cluster-cidr":                    DefaultPodCIDR,
 		"allocate-node-cidrs":             "true",
-		"node-monitor-grace-period":       "40s",
+		"node-monitor-grace-period":       "20s",
 		"root-ca-file":                    "/pki/ca.crt",
 	} {
 		got, ok := flagValue(cm, flag)
@@ -116,6 +118,13 @@ func TestComponentArgs(t *testing.T) {
 	sched := c.SchedulerArgs()
 	got, _ = flagValue(sched, "kubeconfig")
 	assert.Equal(t, "/s", got)
+}
+
+func TestEgressSelectorConfig(t *testing.T) {
+	got := string(EgressSelectorConfig("@minik-egress-1"))
+	assert.Contains(t, got, "name: cluster")
+	assert.Contains(t, got, "proxyProtocol: HTTPConnect")
+	assert.Contains(t, got, `udsName: "@minik-egress-1"`)
 }
 
 func TestFirstServiceIP(t *testing.T) {
