@@ -86,6 +86,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newProfileCommand(env),
 		newVersionCommand(env),
 		newKubectlCommand(env),
+		newNodeCommand(env),
 	)
 	return root
 }

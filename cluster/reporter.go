@@ -18,6 +18,14 @@ const (
 	StepNodesReady   = "wait for nodes and default service account"
 	StepStopNodes    = "stop nodes"
 	StepDeleteNodes  = "delete nodes"
+
+	// Steps of the node commands.
+	StepPrepareNode = "prepare node"
+	StepStartNode   = "start node"
+	StepNodeReady   = "wait for node Ready"
+	StepStopNode    = "stop node"
+	StepDrainNode   = "drain node"
+	StepDeleteNode  = "delete node"
 )
 
 // NopReporter discards progress.

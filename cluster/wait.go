@@ -50,7 +50,7 @@ func (m *Manager) waitAPIServer(ctx context.Context, d drivers.Driver, p *Profil
 		}
 		last = err
 		if i%10 == 0 {
-			if err := m.checkNodesAlive(ctx, d, p); err != nil {
+			if err := m.checkNodesAlive(ctx, d, p, p.Nodes); err != nil {
 				return err
 			}
 		}
@@ -65,34 +65,52 @@ func (m *Manager) waitAPIServer(ctx context.Context, d drivers.Driver, p *Profil
 	}
 }
 
+// readiness says what a wait waits for.
+type readiness struct {
+	// what names the wait in errors: "cluster", "node dev-m02".
+	what  string
+	nodes []ProfileNode
+	// since, when set, ignores a Ready condition that no report since then
+	// confirms: a node that was just (re)started must have reported.
+	since time.Time
+	// serviceAccount also waits for the default ServiceAccount.
+	serviceAccount bool
+}
+
 // waitReady waits for every node Ready and the default ServiceAccount.
 func (m *Manager) waitReady(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, timeout time.Duration) error {
+	return m.waitFor(ctx, d, p, client, readiness{what: "cluster", nodes: p.Nodes, serviceAccount: true}, timeout)
+}
+
+// waitFor waits until r holds; a node of r that stops meanwhile fails the
+// wait at once with the end of its log.
+func (m *Manager) waitFor(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, r readiness, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var pending []string
 	for i := 0; ; i++ {
-		pending = m.notReady(ctx, p, client)
+		pending = notReady(ctx, client, r)
 		if len(pending) == 0 {
 			return nil
 		}
 		if i%10 == 0 {
-			if err := m.checkNodesAlive(ctx, d, p); err != nil {
+			if err := m.checkNodesAlive(ctx, d, p, r.nodes); err != nil {
 				return err
 			}
 		}
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("wait for cluster: timed out after %s: %s", timeout, strings.Join(pending, "; "))
+				return fmt.Errorf("wait for %s: timed out after %s: %s", r.what, timeout, strings.Join(pending, "; "))
 			}
-			return fmt.Errorf("wait for cluster: %w", ctx.Err())
+			return fmt.Errorf("wait for %s: %w", r.what, ctx.Err())
 		case <-time.After(pollInterval):
 		}
 	}
 }
 
 // notReady lists what is not ready yet, in words a user can act on.
-func (m *Manager) notReady(ctx context.Context, p *Profile, client kubernetes.Interface) []string {
+func notReady(ctx context.Context, client kubernetes.Interface, r readiness) []string {
 	var pending []string
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -102,29 +120,43 @@ func (m *Manager) notReady(ctx context.Context, p *Profile, client kubernetes.In
 	for _, n := range nodes.Items {
 		seen[n.Name] = n
 	}
-	for _, want := range p.Nodes {
+	for _, want := range r.nodes {
 		n, ok := seen[want.Name]
 		if !ok {
 			pending = append(pending, fmt.Sprintf("node %s has not registered", want.Name))
 			continue
 		}
-		if c := readyCondition(n); c == nil || c.Status != corev1.ConditionTrue {
-			reason := "no Ready condition yet"
-			if c != nil {
-				reason = fmt.Sprintf("Ready=%s (%s: %s)", c.Status, c.Reason, c.Message)
-			}
-			pending = append(pending, fmt.Sprintf("node %s is not Ready: %s", want.Name, reason))
+		c := readyCondition(n)
+		switch {
+		case c == nil:
+			pending = append(pending, fmt.Sprintf("node %s is not Ready: no Ready condition yet", want.Name))
+		case c.Status != corev1.ConditionTrue:
+			pending = append(pending, fmt.Sprintf("node %s is not Ready: Ready=%s (%s: %s)", want.Name, c.Status, c.Reason, c.Message))
+		case !reportedSince(ctx, client, n, c, r.since):
+			pending = append(pending, fmt.Sprintf("node %s has not reported since it started", want.Name))
 		}
 	}
-	_, err = client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
-	switch {
-	case apierrors.IsNotFound(err):
-		pending = append(pending, "the default ServiceAccount does not exist yet (kube-controller-manager creates it)")
-	case err != nil:
-		pending = append(pending, fmt.Sprintf("cannot read the default ServiceAccount: %v", err))
+	if r.serviceAccount {
+		_, err = client.CoreV1().ServiceAccounts(metav1.NamespaceDefault).Get(ctx, "default", metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			pending = append(pending, "the default ServiceAccount does not exist yet (kube-controller-manager creates it)")
+		case err != nil:
+			pending = append(pending, fmt.Sprintf("cannot read the default ServiceAccount: %v", err))
+		}
 	}
 	sort.Strings(pending)
 	return pending
+}
+
+// reportedSince reports whether the node's agent confirmed it after since:
+// by the Ready heartbeat (whole seconds) or by renewing its Lease.
+func reportedSince(ctx context.Context, client kubernetes.Interface, n corev1.Node, ready *corev1.NodeCondition, since time.Time) bool {
+	if since.IsZero() || !ready.LastHeartbeatTime.Time.Before(since.Truncate(time.Second)) {
+		return true
+	}
+	lease, err := client.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{})
+	return err == nil && lease.Spec.RenewTime != nil && !lease.Spec.RenewTime.Time.Before(since.Truncate(time.Microsecond))
 }
 
 func readyCondition(n corev1.Node) *corev1.NodeCondition {
@@ -136,9 +168,9 @@ func readyCondition(n corev1.Node) *corev1.NodeCondition {
 	return nil
 }
 
-// checkNodesAlive fails when a node that should run has stopped.
-func (m *Manager) checkNodesAlive(ctx context.Context, d drivers.Driver, p *Profile) error {
-	for _, n := range p.Nodes {
+// checkNodesAlive fails when one of nodes, which should run, has stopped.
+func (m *Manager) checkNodesAlive(ctx context.Context, d drivers.Driver, p *Profile, nodes []ProfileNode) error {
+	for _, n := range nodes {
 		st, err := d.NodeState(ctx, m.driverNode(p, n))
 		if err != nil {
 			return err

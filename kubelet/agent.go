@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -14,7 +15,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -46,7 +50,8 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 		return nil, fmt.Errorf("load node kubeconfig: %w", err)
 	}
 	rc.UserAgent = "minik-node/" + cfg.Name
-	rc.QPS, rc.Burst = 50, 100
+	// A node syncs hundreds of pods a second in scale tests.
+	rc.QPS, rc.Burst = 1000, 2000
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("create node client: %w", err)
@@ -54,7 +59,7 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 	return &Agent{cfg: cfg, client: client}, nil
 }
 
-// Run registers the node and keeps it alive until ctx is done.
+// Run registers the node, keeps it alive and runs its pods until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
 	if err := a.register(ctx); err != nil {
 		return err
@@ -63,6 +68,43 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.reportStatus(ctx); err != nil {
 		klog.ErrorS(err, "report node status")
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.heartbeat(ctx)
+	}()
+
+	podCIDR, err := a.waitPodCIDR(ctx)
+	if err != nil {
+		return err
+	}
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.Name})
+
+	pods, factory, err := newPodManager(a.client, a.cfg.Name, a.cfg.IP, podCIDR, recorder)
+	if err != nil {
+		return err
+	}
+	factory.Start(ctx.Done())
+	defer factory.Shutdown()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pods.Run(ctx)
+	}()
+	klog.InfoS("running pods", "node", a.cfg.Name, "podCIDR", podCIDR, "runtime", "sim")
+	// The kubelet API ending ends the node: without it logs and metrics fail.
+	return newServer(a.cfg, a.client, pods).Serve(ctx)
+}
+
+// heartbeat renews the Lease and re-reports status until ctx is done.
+func (a *Agent) heartbeat(ctx context.Context) {
 	lease := time.NewTimer(0)
 	defer lease.Stop()
 	status := time.NewTicker(statusReportInterval)
@@ -70,7 +112,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-lease.C:
 			// Retry soon after a failure: right after the apiserver starts,
 			// kube-node-lease may not exist yet.
@@ -84,6 +126,21 @@ func (a *Agent) Run(ctx context.Context) error {
 			if err := a.reportStatus(ctx); err != nil {
 				klog.ErrorS(err, "report node status")
 			}
+		}
+	}
+}
+
+// waitPodCIDR waits for kube-controller-manager to give the node a podCIDR.
+func (a *Agent) waitPodCIDR(ctx context.Context) (string, error) {
+	for {
+		node, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
+		if err == nil && node.Spec.PodCIDR != "" {
+			return node.Spec.PodCIDR, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", fmt.Errorf("wait for pod CIDR: %w", ctx.Err())
+		case <-time.After(retryInterval):
 		}
 	}
 }

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"minik.dev/minik/cluster"
+)
+
+func newNodeCommand(env Env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "List, add, stop, start and delete a cluster's nodes",
+		Args:  noArgs,
+	}
+	cmd.AddCommand(
+		newNodeListCommand(env),
+		newNodeAddCommand(env),
+		newNodeStopCommand(env),
+		newNodeStartCommand(env),
+		newNodeDeleteCommand(env),
+	)
+	return cmd
+}
+
+// oneNodeName requires exactly one NAME argument.
+func oneNodeName(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("%s takes exactly one node name, got %d; `minik node list` shows them", cmd.CommandPath(), len(args))
+	}
+	return nil
+}
+
+func newNodeListCommand(env Env) *cobra.Command {
+	var profile string
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List a cluster's nodes: the driver's and, when the apiserver answers, Kubernetes' view",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			// Notes go to stderr in text mode only: -o json prints one document.
+			var r cluster.Reporter
+			if output == "text" {
+				r = &lineReporter{w: env.Stderr}
+			}
+			m, err := newManager(env, r)
+			if err != nil {
+				return err
+			}
+			infos, err := m.Nodes(cmd.Context(), profile)
+			if err != nil {
+				return fmt.Errorf("list nodes of %s: %w", profile, err)
+			}
+			if output == "json" {
+				return json.NewEncoder(env.Stdout).Encode(infos)
+			}
+			return printNodes(env.Stdout, infos)
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func printNodes(w io.Writer, infos []cluster.NodeInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tROLE\tSTATE\tREADY\tIP\tPOD-CIDR")
+	for _, n := range infos {
+		ready := orDash(n.Ready)
+		if n.Schedulable != nil && !*n.Schedulable {
+			ready += ",SchedulingDisabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.State, ready, n.IP, orDash(n.PodCIDR))
+	}
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func newNodeAddCommand(env Env) *cobra.Command {
+	var profile, role string
+	var wait time.Duration
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "add",
+		Short: "Add a worker node to a running cluster",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if wait < 0 {
+				return fmt.Errorf("invalid --wait %s: use a duration such as 2m, or 0 not to wait", wait)
+			}
+			r := newReporter(env, string(output))
+			m, err := newManager(env, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			began := time.Now()
+			info, err := m.AddNode(cmd.Context(), profile, cluster.AddNodeOptions{Role: role, Wait: wait})
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("add node to %s: %w", profile, err)
+			}
+			if output == "json" {
+				return json.NewEncoder(env.Stdout).Encode(info)
+			}
+			what := "started"
+			if wait > 0 {
+				what = "Ready"
+			}
+			fmt.Fprintf(env.Stdout, "node %q added to %q (%s, ip %s) in %.1fs\n", info.Name, profile, what, info.IP, time.Since(began).Seconds())
+			return nil
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	cmd.Flags().StringVar(&role, "role", "worker", "role of the new node (only worker: a cluster has one control plane)")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the node Ready (0: return once it is started)")
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newNodeStopCommand(env Env) *cobra.Command {
+	var profile string
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "stop NAME",
+		Short: "Stop a worker node, keeping its state",
+		Args:  oneNodeName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := newReporter(env, string(output))
+			m, err := newManager(env, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			err = m.StopNode(cmd.Context(), profile, args[0])
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("stop node %s: %w", args[0], err)
+			}
+			if output == "text" {
+				fmt.Fprintf(env.Stdout, "node %q of %q stopped\n", args[0], profile)
+			}
+			return nil
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newNodeStartCommand(env Env) *cobra.Command {
+	var profile string
+	var wait time.Duration
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "start NAME",
+		Short: "Start a stopped node of a running cluster",
+		Args:  oneNodeName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if wait < 0 {
+				return fmt.Errorf("invalid --wait %s: use a duration such as 2m, or 0 not to wait", wait)
+			}
+			r := newReporter(env, string(output))
+			m, err := newManager(env, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			err = m.StartNode(cmd.Context(), profile, args[0], wait)
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("start node %s: %w", args[0], err)
+			}
+			if output == "text" {
+				what := "started"
+				if wait > 0 {
+					what = "Ready"
+				}
+				fmt.Fprintf(env.Stdout, "node %q of %q is running (%s)\n", args[0], profile, what)
+			}
+			return nil
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the node Ready (0: return once it is started)")
+	addOutputFlag(cmd, &output)
+	return cmd
+}
+
+func newNodeDeleteCommand(env Env) *cobra.Command {
+	var profile string
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Drain a worker node and delete it",
+		Args:  oneNodeName,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r := newReporter(env, string(output))
+			m, err := newManager(env, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			err = m.DeleteNode(cmd.Context(), profile, args[0])
+			r.Close()
+			if err != nil {
+				return fmt.Errorf("delete node %s: %w", args[0], err)
+			}
+			if output == "text" {
+				fmt.Fprintf(env.Stdout, "node %q deleted from %q\n", args[0], profile)
+			}
+			return nil
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	addOutputFlag(cmd, &output)
+	return cmd
+}

@@ -1,0 +1,336 @@
+package kubelet
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
+
+	"minik.dev/minik/kubelet/sim"
+)
+
+// followPoll is how often a followed log looks for new lines.
+const followPoll = 200 * time.Millisecond
+
+// containerLogs serves /containerLogs/{namespace}/{pod}/{container}.
+func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/containerLogs/"), "/")
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		http.Error(w, "expected /containerLogs/NAMESPACE/POD/CONTAINER", http.StatusBadRequest)
+		return
+	}
+	ns, name, container := parts[0], parts[1], parts[2]
+	q := r.URL.Query()
+	follow := q.Get("follow") == "true"
+	previous := q.Get("previous") == "true"
+	timestamps := q.Get("timestamps") == "true"
+	tail := int64(-1)
+	if v := q.Get("tailLines"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			http.Error(w, "tailLines must be a non-negative integer", http.StatusBadRequest)
+			return
+		}
+		tail = n
+	}
+	limit := int64(-1)
+	if v := q.Get("limitBytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			http.Error(w, "limitBytes must be a positive integer", http.StatusBadRequest)
+			return
+		}
+		limit = n
+	}
+	var since time.Time
+	if v := q.Get("sinceSeconds"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			http.Error(w, "sinceSeconds must be a positive integer", http.StatusBadRequest)
+			return
+		}
+		since = s.now().Add(-time.Duration(n) * time.Second)
+	}
+	if v := q.Get("sinceTime"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			http.Error(w, "sinceTime must be RFC3339", http.StatusBadRequest)
+			return
+		}
+		since = t
+	}
+
+	view, ok := s.pods.lookup(ns, name)
+	if !ok {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", ns, name, s.cfg.Name), http.StatusNotFound)
+		return
+	}
+	lines, err := sim.Logs(view.pod, view.plan, container, view.status, previous, s.now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	out := &limitedWriter{w: bufio.NewWriter(w), left: limit}
+	var last time.Time
+	var sent int
+	write := func(lines []sim.LogLine) bool {
+		for _, l := range lines {
+			if !since.IsZero() && l.Time.Before(since) {
+				continue
+			}
+			if timestamps {
+				out.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " ")
+			}
+			out.WriteString(l.Text + "\n")
+			last = l.Time
+			if out.full() {
+				return false
+			}
+		}
+		return true
+	}
+	if tail >= 0 && int64(len(lines)) > tail {
+		lines = lines[int64(len(lines))-tail:]
+	}
+	sent = len(lines)
+	if !write(lines) || !follow || previous {
+		out.w.Flush()
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	restarts := restartCount(view.status, container)
+	for {
+		out.w.Flush()
+		if flusher != nil {
+			flusher.Flush()
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-time.After(followPoll):
+		}
+		view, ok = s.pods.lookup(ns, name)
+		if !ok || restartCount(view.status, container) != restarts || !running(view.status, container) {
+			out.w.Flush()
+			return
+		}
+		all, err := sim.Logs(view.pod, view.plan, container, view.status, false, s.now())
+		if err != nil {
+			return
+		}
+		var fresh []sim.LogLine
+		for i, l := range all {
+			if l.Time.After(last) || (l.Time.Equal(last) && i >= sent) {
+				fresh = append(fresh, l)
+			}
+		}
+		sent = len(all)
+		if !write(fresh) {
+			out.w.Flush()
+			return
+		}
+	}
+}
+
+func restartCount(st corev1.PodStatus, container string) int32 {
+	for _, c := range st.ContainerStatuses {
+		if c.Name == container {
+			return c.RestartCount
+		}
+	}
+	return -1
+}
+
+func running(st corev1.PodStatus, container string) bool {
+	for _, c := range append(append([]corev1.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...) {
+		if c.Name == container {
+			return c.State.Running != nil
+		}
+	}
+	return false
+}
+
+// limitedWriter stops writing after limitBytes, like the kubelet.
+type limitedWriter struct {
+	w    *bufio.Writer
+	left int64
+}
+
+func (l *limitedWriter) WriteString(s string) {
+	if l.left < 0 {
+		_, _ = l.w.WriteString(s)
+		return
+	}
+	if int64(len(s)) > l.left {
+		s = s[:l.left]
+	}
+	l.left -= int64(len(s))
+	_, _ = l.w.WriteString(s)
+}
+
+func (l *limitedWriter) full() bool { return l.left == 0 }
+
+// listPods serves /pods: the pods this node runs.
+func (s *server) listPods(w http.ResponseWriter, _ *http.Request) {
+	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
+	for _, v := range s.pods.snapshot() {
+		p := v.pod.DeepCopy()
+		p.Status = v.status
+		list.Items = append(list.Items, *p)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(list)
+}
+
+// usageSample is the usage of one running container at one instant.
+type usageSample struct {
+	namespace, pod, container string
+	usage                     sim.Usage
+}
+
+// nodeUsage integrates the node's CPU over time, so its counter never goes
+// back when a pod goes away.
+type nodeUsage struct {
+	mu         sync.Mutex
+	last       time.Time
+	cpuSeconds float64
+}
+
+// nodeBaseCPU and nodeBaseMemory are what the node itself uses besides pods.
+const (
+	nodeBaseNanoCores = 20_000_000 // 20m
+	nodeBaseMemory    = 128 << 20
+)
+
+func (s *server) samples(now time.Time) []usageSample {
+	var out []usageSample
+	for _, v := range s.pods.snapshot() {
+		for _, cs := range v.status.ContainerStatuses {
+			if u, ok := sim.ContainerUsage(v.plan, cs, now); ok {
+				out = append(out, usageSample{namespace: v.pod.Namespace, pod: v.pod.Name, container: cs.Name, usage: u})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.namespace != b.namespace {
+			return a.namespace < b.namespace
+		}
+		if a.pod != b.pod {
+			return a.pod < b.pod
+		}
+		return a.container < b.container
+	})
+	return out
+}
+
+// nodeTotals returns the node's cumulative CPU seconds, current nano cores
+// and working set.
+func (s *server) nodeTotals(now time.Time, samples []usageSample) (cpuSeconds float64, nanoCores, memory uint64) {
+	nanoCores, memory = nodeBaseNanoCores, nodeBaseMemory
+	for _, smp := range samples {
+		nanoCores += smp.usage.CPUNanoCores
+		memory += smp.usage.MemoryWorkingSetBytes
+	}
+	s.usage.mu.Lock()
+	defer s.usage.mu.Unlock()
+	if s.usage.last.IsZero() {
+		s.usage.last = s.started
+	}
+	if now.After(s.usage.last) {
+		s.usage.cpuSeconds += float64(nanoCores) / 1e9 * now.Sub(s.usage.last).Seconds()
+		s.usage.last = now
+	}
+	return s.usage.cpuSeconds, nanoCores, memory
+}
+
+// resourceMetrics serves /metrics/resource in the Prometheus text format
+// with the kubelet's metric names, which metrics-server reads.
+func (s *server) resourceMetrics(w http.ResponseWriter, _ *http.Request) {
+	now := s.now()
+	ms := now.UnixMilli()
+	samples := s.samples(now)
+	cpuSeconds, _, memory := s.nodeTotals(now, samples)
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	b := bufio.NewWriter(w)
+	defer b.Flush()
+	fmt.Fprintf(b, "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds\n# TYPE container_cpu_usage_seconds_total counter\n")
+	for _, smp := range samples {
+		fmt.Fprintf(b, "container_cpu_usage_seconds_total{container=%q,namespace=%q,pod=%q} %g %d\n", smp.container, smp.namespace, smp.pod, float64(smp.usage.CPUUsageCoreNanoSeconds)/1e9, ms)
+	}
+	fmt.Fprintf(b, "# HELP container_memory_working_set_bytes [STABLE] Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\n")
+	for _, smp := range samples {
+		fmt.Fprintf(b, "container_memory_working_set_bytes{container=%q,namespace=%q,pod=%q} %d %d\n", smp.container, smp.namespace, smp.pod, smp.usage.MemoryWorkingSetBytes, ms)
+	}
+	fmt.Fprintf(b, "# HELP container_start_time_seconds [STABLE] Start time of the container since unix epoch in seconds\n# TYPE container_start_time_seconds gauge\n")
+	for _, smp := range samples {
+		fmt.Fprintf(b, "container_start_time_seconds{container=%q,namespace=%q,pod=%q} %g %d\n", smp.container, smp.namespace, smp.pod, float64(smp.usage.StartTime.UnixNano())/1e9, ms)
+	}
+	fmt.Fprintf(b, "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds\n# TYPE node_cpu_usage_seconds_total counter\nnode_cpu_usage_seconds_total %g %d\n", cpuSeconds, ms)
+	fmt.Fprintf(b, "# HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes\n# TYPE node_memory_working_set_bytes gauge\nnode_memory_working_set_bytes %d %d\n", memory, ms)
+	fmt.Fprintf(b, "# HELP scrape_error [ALPHA] 1 if there was an error while getting container metrics, 0 otherwise\n# TYPE scrape_error gauge\nscrape_error 0\n")
+}
+
+// statsSummary serves /stats/summary.
+func (s *server) statsSummary(w http.ResponseWriter, _ *http.Request) {
+	now := s.now()
+	samples := s.samples(now)
+	cpuSeconds, nanoCores, memory := s.nodeTotals(now, samples)
+	t := metav1.NewTime(now)
+	u64 := func(v uint64) *uint64 { return &v }
+	summary := statsapi.Summary{
+		Node: statsapi.NodeStats{
+			NodeName:  s.cfg.Name,
+			StartTime: metav1.NewTime(s.started),
+			CPU:       &statsapi.CPUStats{Time: t, UsageNanoCores: u64(nanoCores), UsageCoreNanoSeconds: u64(uint64(cpuSeconds * 1e9))},
+			Memory:    &statsapi.MemoryStats{Time: t, WorkingSetBytes: u64(memory), UsageBytes: u64(memory)},
+		},
+		Pods: []statsapi.PodStats{},
+	}
+	byPod := map[string]*statsapi.PodStats{}
+	for _, v := range s.pods.snapshot() {
+		ps := statsapi.PodStats{PodRef: statsapi.PodReference{Name: v.pod.Name, Namespace: v.pod.Namespace, UID: string(v.pod.UID)}}
+		if v.status.StartTime != nil {
+			ps.StartTime = *v.status.StartTime
+		}
+		summary.Pods = append(summary.Pods, ps)
+	}
+	for i := range summary.Pods {
+		byPod[summary.Pods[i].PodRef.Namespace+"/"+summary.Pods[i].PodRef.Name] = &summary.Pods[i]
+	}
+	for _, smp := range samples {
+		ps := byPod[smp.namespace+"/"+smp.pod]
+		if ps == nil {
+			continue
+		}
+		ps.Containers = append(ps.Containers, statsapi.ContainerStats{
+			Name:      smp.container,
+			StartTime: metav1.NewTime(smp.usage.StartTime),
+			CPU:       &statsapi.CPUStats{Time: t, UsageNanoCores: u64(smp.usage.CPUNanoCores), UsageCoreNanoSeconds: u64(smp.usage.CPUUsageCoreNanoSeconds)},
+			Memory:    &statsapi.MemoryStats{Time: t, WorkingSetBytes: u64(smp.usage.MemoryWorkingSetBytes)},
+		})
+	}
+	for i := range summary.Pods {
+		ps := &summary.Pods[i]
+		var cpu, cum, mem uint64
+		for _, c := range ps.Containers {
+			cpu += *c.CPU.UsageNanoCores
+			cum += *c.CPU.UsageCoreNanoSeconds
+			mem += *c.Memory.WorkingSetBytes
+		}
+		ps.CPU = &statsapi.CPUStats{Time: t, UsageNanoCores: u64(cpu), UsageCoreNanoSeconds: u64(cum)}
+		ps.Memory = &statsapi.MemoryStats{Time: t, WorkingSetBytes: u64(mem)}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(summary)
+}
