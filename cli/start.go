@@ -3,9 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"minik.dev/minik/cluster"
 )
@@ -17,6 +19,11 @@ type startOptions struct {
 	apiServerPort int
 	wait          time.Duration
 	output        outputFlag
+	cpus          string
+	memory        string
+	maxPods       int
+	monitorGrace  time.Duration
+	eviction      time.Duration
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -36,8 +43,40 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().IntVar(&o.nodes, "nodes", 1, "number of nodes, the first of them the control plane (only when creating)")
 	cmd.Flags().IntVar(&o.apiServerPort, "apiserver-port", 0, "port of the apiserver on 127.0.0.1 (default: a free port)")
 	cmd.Flags().DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for every node Ready and the default ServiceAccount (0: return once the API answers)")
+	cmd.Flags().StringVar(&o.cpus, "cpus", "", "CPU capacity of each node, e.g. 2 or 1500m (default: this machine's CPUs; only when creating)")
+	cmd.Flags().StringVar(&o.memory, "memory", "", "memory capacity of each node, e.g. 4Gi or 4096 (MiB) (default: a fair share of this machine's; only when creating)")
+	cmd.Flags().IntVar(&o.maxPods, "max-pods", 0, "pods each node accepts (default 110; up to 1000; only when creating)")
+	cmd.Flags().DurationVar(&o.monitorGrace, "node-monitor-grace-period", 0, "how long a silent node stays Ready before it is marked NotReady (default 20s)")
+	cmd.Flags().DurationVar(&o.eviction, "pod-eviction-timeout", 0, "how long pods stay on a NotReady node before they are evicted (default 15s)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
+}
+
+// parseCPUs reads a CPU quantity: cores ("2", "0.5") or millicores ("1500m").
+func parseCPUs(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.MilliValue() < 100 {
+		return 0, fmt.Errorf("invalid --cpus %q: use cores such as 2 or millicores such as 1500m (at least 100m)", s)
+	}
+	return q.MilliValue(), nil
+}
+
+// parseMemory reads a memory quantity; a bare number is MiB, as in minikube.
+func parseMemory(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		s = strconv.FormatInt(n, 10) + "Mi"
+	}
+	q, err := resource.ParseQuantity(s)
+	if err != nil || q.Value() < 64<<20 {
+		return 0, fmt.Errorf("invalid --memory %q: use a size such as 4Gi or 4096 (MiB), at least 64Mi", s)
+	}
+	return q.Value(), nil
 }
 
 func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error {
@@ -51,6 +90,22 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 	if o.wait < 0 {
 		return fmt.Errorf("invalid --wait %s: use a duration such as 5m, or 0 not to wait", o.wait)
 	}
+	cpus, err := parseCPUs(o.cpus)
+	if err != nil {
+		return err
+	}
+	memory, err := parseMemory(o.memory)
+	if err != nil {
+		return err
+	}
+	if o.maxPods < 0 {
+		return fmt.Errorf("invalid --max-pods %d: use 1 to %d", o.maxPods, cluster.MaxPodsLimit)
+	}
+	for name, d := range map[string]time.Duration{"--node-monitor-grace-period": o.monitorGrace, "--pod-eviction-timeout": o.eviction} {
+		if d < 0 || (d > 0 && d < time.Second) {
+			return fmt.Errorf("invalid %s %s: use at least 1s", name, d)
+		}
+	}
 	r := newReporter(env, string(o.output))
 	m, err := newManager(env, r)
 	if err != nil {
@@ -63,6 +118,12 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 		Nodes:         nodes,
 		APIServerPort: o.apiServerPort,
 		Wait:          o.wait,
+		CPUMillis:     cpus,
+		MemoryBytes:   memory,
+		MaxPods:       o.maxPods,
+
+		NodeMonitorGracePeriod: o.monitorGrace,
+		PodEvictionTimeout:     o.eviction,
 	})
 	r.Close()
 	if err != nil {

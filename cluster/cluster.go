@@ -70,7 +70,18 @@ type StartOptions struct {
 	// Wait is how long to wait for every node Ready and the default
 	// ServiceAccount; 0 returns as soon as the apiserver answers.
 	Wait time.Duration
+	// Node capacity, when creating: 0 for the defaults (this machine's CPUs,
+	// a fair share of its memory, 110 pods).
+	CPUMillis   int64
+	MemoryBytes int64
+	MaxPods     int
+	// Eviction timing; 0 keeps the profile's (default 20 s and 15 s).
+	NodeMonitorGracePeriod time.Duration
+	PodEvictionTimeout     time.Duration
 }
+
+// MaxPodsLimit bounds --max-pods: a node's podCIDR is at most a /22.
+const MaxPodsLimit = 1000
 
 // lock takes the profile's lock or says who holds it.
 func (m *Manager) lock(name string) (*filelock.Lock, error) {
@@ -95,6 +106,15 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 	}
 	if o.Wait < 0 {
 		return nil, fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", o.Wait)
+	}
+	if o.CPUMillis < 0 || o.MemoryBytes < 0 {
+		return nil, errors.New("invalid node capacity: CPU and memory must be positive")
+	}
+	if o.MaxPods < 0 || o.MaxPods > MaxPodsLimit {
+		return nil, fmt.Errorf("invalid max pods %d: use 1 to %d", o.MaxPods, MaxPodsLimit)
+	}
+	if o.NodeMonitorGracePeriod < 0 || o.PodEvictionTimeout < 0 {
+		return nil, errors.New("invalid eviction timing: durations must be positive")
 	}
 	if o.Driver != "" {
 		if _, err := m.drivers.Get(o.Driver); err != nil {
@@ -126,6 +146,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		}
 		if o.Nodes != 0 && o.Nodes != len(p.Nodes) {
 			return nil, fmt.Errorf("profile %s has %d node(s); --nodes applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, len(p.Nodes), p.Name)
+		}
+		if o.CPUMillis != 0 || o.MemoryBytes != 0 || o.MaxPods != 0 {
+			return nil, fmt.Errorf("profile %s exists: node capacity (--cpus, --memory, --max-pods) applies only when a profile is created", p.Name)
+		}
+		if err := m.updateEviction(p, o); err != nil {
+			return nil, err
 		}
 	}
 
@@ -168,24 +194,29 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 		ServiceCIDR:       nodeconfig.DefaultServiceCIDR,
 		PodCIDR:           nodeconfig.DefaultPodCIDR,
 		Kubeconfig:        m.kubeconfig,
+		NodeDefaults:      defaultCapacity(n),
 	}
+	if o.CPUMillis > 0 {
+		p.NodeDefaults.CPUMillis = o.CPUMillis
+	}
+	if o.MemoryBytes > 0 {
+		p.NodeDefaults.MemoryBytes = o.MemoryBytes
+	}
+	if o.MaxPods > 0 {
+		p.NodeDefaults.MaxPods = o.MaxPods
+	}
+	p.NodeMonitorGracePeriodSeconds = int(o.NodeMonitorGracePeriod.Seconds())
+	p.PodEvictionSeconds = int(o.PodEvictionTimeout.Seconds())
 	taken, err := m.takenIPs()
 	if err != nil {
 		return nil, err
 	}
-	cpu, mem := defaultCapacity(n)
 	for i := 0; i < n; i++ {
-		node := ProfileNode{
-			Name:        nodeName(p.Name, i),
-			Role:        nodeconfig.RoleWorker,
-			IP:          "127.0.0.1",
-			KubeletPort: DefaultKubeletPort,
-			CPUMillis:   cpu,
-			MemoryBytes: mem,
-		}
+		role := nodeconfig.RoleWorker
 		if i == 0 {
-			node.Role = nodeconfig.RoleControlPlane
+			role = nodeconfig.RoleControlPlane
 		}
+		node := p.newNode(nodeName(p.Name, i), role, "127.0.0.1")
 		if alloc, ok := d.(drivers.IPAllocator); ok {
 			if node.IP, err = alloc.AllocateIP(taken); err != nil {
 				return nil, err
@@ -358,17 +389,21 @@ func (m *Manager) writeConfigs(p *Profile) error {
 			Kubeconfig:  kubeletKC,
 			CPUMillis:   n.CPUMillis,
 			MemoryBytes: n.MemoryBytes,
+			MaxPods:     n.MaxPods,
 		}
 		if n.Role == nodeconfig.RoleControlPlane {
 			cfg.ControlPlane = &nodeconfig.ControlPlane{
-				BindAddress:                 "127.0.0.1",
-				Port:                        p.APIServerPort,
-				ServiceCIDR:                 p.ServiceCIDR,
-				PodCIDR:                     p.PodCIDR,
-				DNSDomain:                   nodeconfig.DefaultDNSDomain,
-				ControllerManagerKubeconfig: cmKC,
-				SchedulerKubeconfig:         schedKC,
-				AdminKubeconfig:             m.store.AdminKubeconfig(p.Name),
+				BindAddress:                   "127.0.0.1",
+				Port:                          p.APIServerPort,
+				ServiceCIDR:                   p.ServiceCIDR,
+				PodCIDR:                       p.PodCIDR,
+				DNSDomain:                     nodeconfig.DefaultDNSDomain,
+				ControllerManagerKubeconfig:   cmKC,
+				SchedulerKubeconfig:           schedKC,
+				AdminKubeconfig:               m.store.AdminKubeconfig(p.Name),
+				NodeCIDRMaskSize:              p.NodeCIDRMaskSize(),
+				NodeMonitorGracePeriodSeconds: p.NodeMonitorGracePeriodSeconds,
+				PodEvictionSeconds:            p.PodEvictionSeconds,
 			}
 		}
 		if err := nodeconfig.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
@@ -574,12 +609,31 @@ func portFree(port int) bool {
 	return true
 }
 
-// defaultCapacity gives each node this machine's CPUs and a fair share of
-// its memory.
-func defaultCapacity(nodes int) (cpuMillis, memBytes int64) {
+// DefaultMaxPods is the kubelet's default pod limit per node.
+const DefaultMaxPods = 110
+
+// defaultCapacity gives each node this machine's CPUs, a fair share of its
+// memory and the kubelet's default pod limit.
+func defaultCapacity(nodes int) NodeResources {
 	mem := totalMemory()
 	if mem <= 0 {
 		mem = 8 << 30
 	}
-	return int64(runtime.NumCPU()) * 1000, mem / int64(nodes)
+	return NodeResources{CPUMillis: int64(runtime.NumCPU()) * 1000, MemoryBytes: mem / int64(nodes), MaxPods: DefaultMaxPods}
+}
+
+// updateEviction records changed eviction timing on an existing profile;
+// it takes effect when the control plane starts.
+func (m *Manager) updateEviction(p *Profile, o StartOptions) error {
+	changed := false
+	if s := int(o.NodeMonitorGracePeriod.Seconds()); s > 0 && s != p.NodeMonitorGracePeriodSeconds {
+		p.NodeMonitorGracePeriodSeconds, changed = s, true
+	}
+	if s := int(o.PodEvictionTimeout.Seconds()); s > 0 && s != p.PodEvictionSeconds {
+		p.PodEvictionSeconds, changed = s, true
+	}
+	if !changed {
+		return nil
+	}
+	return m.store.Save(p)
 }

@@ -269,15 +269,7 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 	if err != nil {
 		return ProfileNode{}, err
 	}
-	cpu, mem := defaultCapacity(len(p.Nodes) + 1)
-	n := ProfileNode{
-		Name:        nextNodeName(p),
-		Role:        role,
-		IP:          "127.0.0.1",
-		KubeletPort: DefaultKubeletPort,
-		CPUMillis:   cpu,
-		MemoryBytes: mem,
-	}
+	n := p.newNode(nextNodeName(p), role, "127.0.0.1")
 	if alloc, ok := d.(drivers.IPAllocator); ok {
 		if n.IP, err = alloc.AllocateIP(taken); err != nil {
 			return ProfileNode{}, err

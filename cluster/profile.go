@@ -35,8 +35,50 @@ type Profile struct {
 	ServiceCIDR       string    `json:"serviceCIDR"`
 	PodCIDR           string    `json:"podCIDR"`
 	// Kubeconfig is the file minik merged the context into; delete cleans it.
-	Kubeconfig string        `json:"kubeconfig"`
-	Nodes      []ProfileNode `json:"nodes"`
+	Kubeconfig string `json:"kubeconfig"`
+	// NodeDefaults is the capacity of nodes made for this profile.
+	NodeDefaults NodeResources `json:"nodeDefaults"`
+	// Eviction settings of the control plane.
+	NodeMonitorGracePeriodSeconds int           `json:"nodeMonitorGracePeriodSeconds,omitempty"`
+	PodEvictionSeconds            int           `json:"podEvictionSeconds,omitempty"`
+	Nodes                         []ProfileNode `json:"nodes"`
+}
+
+// NodeResources is a node's capacity.
+type NodeResources struct {
+	CPUMillis   int64 `json:"cpuMillis"`
+	MemoryBytes int64 `json:"memoryBytes"`
+	MaxPods     int   `json:"maxPods"`
+}
+
+// newNode describes a node of this profile with the default capacity.
+func (p *Profile) newNode(name, role, ip string) ProfileNode {
+	return ProfileNode{
+		Name:        name,
+		Role:        role,
+		IP:          ip,
+		KubeletPort: DefaultKubeletPort,
+		CPUMillis:   p.NodeDefaults.CPUMillis,
+		MemoryBytes: p.NodeDefaults.MemoryBytes,
+		MaxPods:     p.NodeDefaults.MaxPods,
+	}
+}
+
+// NodeCIDRMaskSize is the size of each node's podCIDR: big enough for the
+// largest max-pods of the profile's nodes (a /24 holds 253 pods).
+func (p *Profile) NodeCIDRMaskSize() int {
+	most := p.NodeDefaults.MaxPods
+	for _, n := range p.Nodes {
+		most = max(most, n.MaxPods)
+	}
+	switch {
+	case most <= 253:
+		return 24
+	case most <= 509:
+		return 23
+	default:
+		return 22
+	}
 }
 
 // ProfileNode is one node of a profile.
@@ -47,6 +89,7 @@ type ProfileNode struct {
 	KubeletPort int    `json:"kubeletPort"`
 	CPUMillis   int64  `json:"cpuMillis"`
 	MemoryBytes int64  `json:"memoryBytes"`
+	MaxPods     int    `json:"maxPods,omitempty"`
 }
 
 // ControlPlane returns the control-plane node.

@@ -180,7 +180,9 @@ func (m *podManager) sync(ctx context.Context, key string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 
-	start := now
+	// The API keeps StartTime to the second: anchor the timeline there so it
+	// does not shift after the first write.
+	start := now.Truncate(time.Second)
 	if pod.Status.StartTime != nil {
 		start = pod.Status.StartTime.Time
 	}
@@ -211,6 +213,10 @@ func (m *podManager) terminate(ctx context.Context, pod *corev1.Pod, rec *podRec
 			return time.Time{}, err
 		}
 		return done, nil
+	}
+	// The pod object goes away with the delete below: report the stop now.
+	for _, ev := range sim.Events(pod, &pod.Status, &status) {
+		m.recorder.Event(pod, ev.Type, ev.Reason, ev.Message)
 	}
 	err := m.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0),

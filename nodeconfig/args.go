@@ -1,6 +1,7 @@
 package nodeconfig
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"strconv"
@@ -115,7 +116,7 @@ func (c *Config) ControllerManagerArgs() []string {
 		"--cluster-signing-key-file=" + p.CAKey,
 		"--allocate-node-cidrs=true",
 		"--cluster-cidr=" + cp.PodCIDR,
-		"--node-cidr-mask-size=24",
+		"--node-cidr-mask-size=" + strconv.Itoa(cmp.Or(cp.NodeCIDRMaskSize, 24)),
 		"--service-cluster-ip-range=" + cp.ServiceCIDR,
 		"--controllers=*,bootstrapsigner,tokencleaner",
 		"--node-monitor-grace-period=" + strconv.Itoa(grace) + "s",

@@ -66,6 +66,8 @@ type ControlPlane struct {
 	SchedulerKubeconfig         string `json:"schedulerKubeconfig"`
 	// AdminKubeconfig lets the control plane label its nodes after they register.
 	AdminKubeconfig string `json:"adminKubeconfig"`
+	// NodeCIDRMaskSize is the prefix length of each node's podCIDR.
+	NodeCIDRMaskSize int `json:"nodeCIDRMaskSize,omitempty"`
 	// NodeMonitorGracePeriodSeconds is how long a silent node stays Ready.
 	NodeMonitorGracePeriodSeconds int `json:"nodeMonitorGracePeriodSeconds,omitempty"`
 	// PodEvictionSeconds is how long pods stay on a NotReady node.
