@@ -226,4 +226,60 @@ func TestPodsOnSimRuntime(t *testing.T) {
 		_, err = c.CoreV1().Pods("default").Get(ctx, "short", metav1.GetOptions{})
 		require.Error(t, err)
 	})
+
+	t.Run("node lost: pods move, node comes back", func(t *testing.T) {
+		const lost = profile + "-m02"
+		kubectl("scale", "deployment/web", "--replicas=6")
+		kubectl("rollout", "status", "deployment/web", "--timeout=2m")
+		onLost := 0
+		for _, p := range podsOf(t, ctx, c, "web") {
+			if p.Spec.NodeName == lost {
+				onLost++
+			}
+		}
+		require.Positive(t, onLost, "some web pods run on %s", lost)
+
+		h.ok(time.Minute, "node", "stop", lost, "-p", profile)
+		eventually(t, 2*time.Minute, "node NotReady", func() (bool, string) {
+			ready := kubeReady(ctx, t, c, lost)
+			return !ready, fmt.Sprintf("ready=%v", ready)
+		})
+		eventually(t, 3*time.Minute, "6 ready web pods, none on the lost node", func() (bool, string) {
+			ready := 0
+			for _, p := range podsOf(t, ctx, c, "web") {
+				if p.DeletionTimestamp == nil && isReady(p) && p.Spec.NodeName != lost {
+					ready++
+				}
+			}
+			return ready == 6, fmt.Sprintf("%d ready elsewhere", ready)
+		})
+
+		h.ok(2*time.Minute, "node", "start", lost, "-p", profile)
+		require.True(t, kubeReady(ctx, t, c, lost))
+		eventually(t, time.Minute, "evicted pods on the returned node are gone", func() (bool, string) {
+			n := 0
+			for _, p := range podsOf(t, ctx, c, "web") {
+				if p.Spec.NodeName == lost {
+					n++
+				}
+			}
+			return n == 0, fmt.Sprintf("%d web pods left on %s", n, lost)
+		})
+	})
+
+	t.Run("stopped cluster comes back with its pods", func(t *testing.T) {
+		h.ok(2*time.Minute, "stop", "-p", profile)
+		require.Empty(t, h.nodePIDs())
+		_, st := h.startJSON("-p", profile)
+		require.Equal(t, "Running", st.State)
+		for _, n := range st.Nodes {
+			require.Equal(t, "Running", n.State, n.Name)
+		}
+		c = clientFor(t, h.kubeconfig, profile)
+		kubectl("rollout", "status", "deployment/web", "--timeout=2m")
+		kubectl("rollout", "status", "daemonset/agent", "--timeout=2m")
+		for _, p := range podsOf(t, ctx, c, "web") {
+			require.Equal(t, corev1.PodRunning, p.Status.Phase, p.Name)
+		}
+	})
 }
