@@ -122,6 +122,12 @@ func (c *Config) ControllerManagerArgs() []string {
 		"--node-monitor-grace-period=" + strconv.Itoa(grace) + "s",
 		"--node-monitor-period=2s",
 		"--profiling=false",
+		// The upstream defaults (20 qps) cap a 1,000-replica rollout at a
+		// few pods a second; a local apiserver takes far more.
+		"--kube-api-qps=1000",
+		"--kube-api-burst=2000",
+		"--concurrent-replicaset-syncs=10",
+		"--concurrent-deployment-syncs=10",
 	}
 }
 
@@ -132,6 +138,8 @@ func (c *Config) SchedulerArgs() []string {
 		"--leader-elect=false",
 		"--secure-port=0",
 		"--profiling=false",
+		"--kube-api-qps=1000",
+		"--kube-api-burst=2000",
 	}
 }
 

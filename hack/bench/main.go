@@ -43,6 +43,9 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "starts of each kind")
 	nodes := flag.Int("nodes", 1, "nodes per cluster")
 	minik := flag.String("minik", "bin/minik", "minik binary")
+	scenarios := flag.String("scenarios", "start,pods,nodes", "what to measure: start, pods, nodes")
+	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
+	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "minik-bench-")
@@ -59,9 +62,31 @@ func run(ctx context.Context) error {
 	}
 	defer func() { _ = mk("delete", "--all").Run() }()
 
-	startArgs := []string{"start", "-p", "bench", "-o", "json", "--nodes", strconv.Itoa(*nodes)}
+	for _, sc := range strings.Split(*scenarios, ",") {
+		var err error
+		switch sc {
+		case "start":
+			err = benchStart(ctx, mk, home, *runs, *nodes)
+		case "pods":
+			err = benchPods(ctx, mk, home, filepath.Join(dir, "kubeconfig"), *replicas)
+		case "nodes":
+			err = benchNodes(ctx, mk, home, *scaleNodes)
+		default:
+			err = fmt.Errorf("unknown scenario %q", sc)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", sc, err)
+		}
+	}
+	return nil
+}
+
+type minikCmd func(args ...string) *exec.Cmd
+
+func benchStart(ctx context.Context, mk minikCmd, home string, runs, nodes int) error {
+	startArgs := []string{"start", "-p", "bench", "-o", "json", "--nodes", strconv.Itoa(nodes)}
 	var fresh, restart []sample
-	for i := 0; i < *runs; i++ {
+	for i := 0; i < runs; i++ {
 		s, err := timeStart(mk(startArgs...), home)
 		if err != nil {
 			return fmt.Errorf("fresh start %d: %w", i+1, err)
@@ -79,7 +104,7 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("delete: %w: %s", err, out)
 		}
 	}
-	fmt.Printf("minik start to ready (%d node(s), process driver; nodes Ready + default ServiceAccount), median of %d\n\n", *nodes, *runs)
+	fmt.Printf("minik start to ready (%d node(s), process driver; nodes Ready + default ServiceAccount), median of %d\n\n", nodes, runs)
 	report("from scratch", fresh)
 	report("restart of a stopped cluster", restart)
 	return nil
