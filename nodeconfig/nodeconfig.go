@@ -19,6 +19,16 @@ const (
 	RoleWorker       = "worker"
 )
 
+// A node host's folder (minik-node --host-dir): desired/NAME holds the
+// config path of a node to run; running/NAME exists while its agent runs.
+// The process driver writes the first and reads the second.
+const (
+	HostDesiredDir = "desired"
+	HostRunningDir = "running"
+	// HostReadyFile holds the host's pid once it handles SIGHUP.
+	HostReadyFile = "ready"
+)
+
 // Cluster-wide network defaults, the same as kind's and kubeadm's.
 const (
 	DefaultServiceCIDR = "10.96.0.0/16"

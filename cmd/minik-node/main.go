@@ -33,6 +33,7 @@ func main() {
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("minik-node", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the node config file written by minik")
+	hostDir := fs.String("host-dir", "", "run the simulated nodes listed in this folder (see kubelet.RunHost) instead of one node")
 	// --cluster and --role only label the process, so `ps` and the process
 	// driver can tell which cluster it belongs to; the config file rules.
 	fs.String("cluster", "", "cluster this node belongs to (informational)")
@@ -45,8 +46,15 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("minik-node %s (kubernetes %s)\n", version.Version, version.Kubernetes)
 		return nil
 	}
+	if *hostDir != "" {
+		reload := make(chan os.Signal, 1)
+		signal.Notify(reload, syscall.SIGHUP)
+		defer signal.Stop(reload)
+		klog.InfoS("starting node host", "dir", *hostDir, "version", version.Version)
+		return kubelet.RunHost(ctx, *hostDir, reload)
+	}
 	if *configPath == "" {
-		return errors.New("--config is required")
+		return errors.New("--config or --host-dir is required")
 	}
 	cfg, err := nodeconfig.Load(*configPath)
 	if err != nil {

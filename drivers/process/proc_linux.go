@@ -46,3 +46,6 @@ func (d *Driver) AllocateIP(taken map[string]bool) (string, error) {
 	}
 	return "", fmt.Errorf("allocate node IP: every loopback address is taken")
 }
+
+// reload asks a node host to look at its desired nodes now.
+func reload(pid int) error { return syscall.Kill(pid, syscall.SIGHUP) }

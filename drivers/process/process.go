@@ -1,5 +1,8 @@
-// Package process is the embedded default driver: each node is a minik-node
-// process on this machine, in its own session so it outlives `minik start`.
+// Package process is the embedded default driver: nodes run as minik-node
+// processes on this machine, in their own session so they outlive
+// `minik start`. The control-plane node has a process of its own; worker
+// nodes share one "node host" process per cluster, so a hundred simulated
+// nodes cost megabytes rather than a process each.
 package process
 
 import (
@@ -12,20 +15,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/nodeconfig"
 )
 
 // Name is the driver's name on the command line.
 const Name = "process"
 
-// stopTimeout bounds a graceful stop before the node is killed.
-const stopTimeout = 20 * time.Second
+// Timeouts of process operations.
+const (
+	stopTimeout  = 20 * time.Second
+	hostedWait   = 30 * time.Second
+	pollInterval = 20 * time.Millisecond
+)
 
 // Driver runs nodes as local processes.
 type Driver struct {
 	findBinary func() (string, error)
+	// hostMu serialises spawning node hosts: nodes start concurrently.
+	hostMu sync.Mutex
 }
 
 // New returns the process driver; findBinary locates minik-node.
@@ -51,44 +62,98 @@ func (d *Driver) Health(ctx context.Context) error {
 	return nil
 }
 
-func pidPath(n drivers.Node) string { return filepath.Join(n.Dir, "node.pid") }
+// proc is one minik-node process: its pid file, log and the argument that
+// identifies it in /proc (so a reused pid is never mistaken for it).
+type proc struct {
+	dir   string
+	args  []string
+	match string
+}
+
+func (p proc) pidPath() string { return filepath.Join(p.dir, "node.pid") }
+func (p proc) logPath() string { return filepath.Join(p.dir, "node.log") }
+
+// hosted reports whether a node runs inside its cluster's node host.
+func hosted(n drivers.Node) bool { return n.Role == nodeconfig.RoleWorker }
+
+// hostDir is the node host's folder, beside the nodes' folders.
+func hostDir(n drivers.Node) string { return filepath.Join(filepath.Dir(n.Dir), ".host") }
+
+func nodeProc(n drivers.Node) proc {
+	if hosted(n) {
+		dir := hostDir(n)
+		return proc{dir: dir, args: []string{"--host-dir", dir, "--cluster", n.Cluster}, match: dir}
+	}
+	return proc{dir: n.Dir, args: []string{"--config", n.ConfigPath, "--cluster", n.Cluster, "--role", n.Role}, match: n.ConfigPath}
+}
 
 // LogPath implements drivers.LogLocator: where a node's output goes.
-func (d *Driver) LogPath(n drivers.Node) string { return filepath.Join(n.Dir, "node.log") }
+func (d *Driver) LogPath(n drivers.Node) string { return nodeProc(n).logPath() }
 
 // StartNode implements drivers.Driver.
 func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
-	if _, ok := d.running(n); ok {
+	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
+		return fmt.Errorf("start node %s: %w", n.Name, err)
+	}
+	p := nodeProc(n)
+	if !hosted(n) {
+		if err := d.spawn(p); err != nil {
+			return fmt.Errorf("start node %s: %w", n.Name, err)
+		}
+		return nil
+	}
+	desired := filepath.Join(p.dir, nodeconfig.HostDesiredDir, n.Name)
+	if err := nodeconfig.WriteFileAtomic(desired, []byte(n.ConfigPath), 0o600); err != nil {
+		return fmt.Errorf("start node %s: %w", n.Name, err)
+	}
+	d.hostMu.Lock()
+	if pid, ok := d.alive(p); ok {
+		d.reload(p, pid)
+	} else if err := d.spawn(p); err != nil {
+		d.hostMu.Unlock()
+		return fmt.Errorf("start node %s: %w", n.Name, err)
+	}
+	d.hostMu.Unlock()
+	err := d.waitHosted(ctx, p, n, true)
+	if err != nil {
+		return fmt.Errorf("start node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+// spawn starts p unless it runs already.
+func (d *Driver) spawn(p proc) error {
+	if _, ok := d.alive(p); ok {
 		return nil
 	}
 	bin, err := d.findBinary()
 	if err != nil {
-		return fmt.Errorf("start node %s: %w", n.Name, err)
+		return err
 	}
-	if err := os.MkdirAll(n.Dir, 0o700); err != nil {
-		return fmt.Errorf("start node %s: %w", n.Name, err)
+	if err := os.MkdirAll(p.dir, 0o700); err != nil {
+		return err
 	}
-	logFile, err := os.OpenFile(d.LogPath(n), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(p.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("start node %s: open log: %w", n.Name, err)
+		return fmt.Errorf("open log: %w", err)
 	}
 	defer logFile.Close()
 	fmt.Fprintf(logFile, "==== minik-node starting at %s ====\n", time.Now().Format(time.RFC3339))
 
 	// Not exec.CommandContext: the node must outlive this command.
-	cmd := exec.Command(bin, "--config", n.ConfigPath, "--cluster", n.Cluster, "--role", n.Role)
-	cmd.Dir = n.Dir
+	cmd := exec.Command(bin, p.args...)
+	cmd.Dir = p.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.Env = append(os.Environ(), "GOTRACEBACK=all")
 	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start node %s: %w", n.Name, err)
+		return err
 	}
-	if err := os.WriteFile(pidPath(n), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+	if err := os.WriteFile(p.pidPath(), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return fmt.Errorf("start node %s: write pid file: %w", n.Name, err)
+		return fmt.Errorf("write pid file: %w", err)
 	}
 	// Reap the child if it exits while this process lives (tests, bench),
 	// so it never lingers as a zombie that looks alive.
@@ -96,38 +161,107 @@ func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
 	return nil
 }
 
-// StopNode implements drivers.Driver: SIGTERM, then SIGKILL after stopTimeout.
+// reload signals a node host to act now, once it has said it handles the
+// signal; before that, it reads its folder when it starts.
+func (d *Driver) reload(p proc, pid int) {
+	data, err := os.ReadFile(filepath.Join(p.dir, nodeconfig.HostReadyFile))
+	if err == nil && strings.TrimSpace(string(data)) == strconv.Itoa(pid) {
+		_ = reload(pid)
+	}
+}
+
+// waitHosted waits until the node host runs (or no longer runs) node n.
+func (d *Driver) waitHosted(ctx context.Context, p proc, n drivers.Node, want bool) error {
+	marker := filepath.Join(p.dir, nodeconfig.HostRunningDir, n.Name)
+	deadline := time.Now().Add(hostedWait)
+	for {
+		_, err := os.Stat(marker)
+		if (err == nil) == want {
+			return nil
+		}
+		if _, ok := d.alive(p); !ok {
+			if !want {
+				return nil
+			}
+			return errors.New("the node host process exited; last lines of " + p.logPath() + ":\n" + tail(p.logPath(), 15))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the node host did not act on it within %s; see %s", hostedWait, p.logPath())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// StopNode implements drivers.Driver: a node's own process gets SIGTERM,
+// then SIGKILL after stopTimeout; a hosted node is dropped from its host,
+// which exits with its last node.
 func (d *Driver) StopNode(ctx context.Context, n drivers.Node) error {
-	pid, ok := d.running(n)
+	p := nodeProc(n)
+	if !hosted(n) {
+		if err := d.stop(ctx, p); err != nil {
+			return fmt.Errorf("stop node %s: %w", n.Name, err)
+		}
+		return nil
+	}
+	d.hostMu.Lock()
+	_ = os.Remove(filepath.Join(p.dir, nodeconfig.HostDesiredDir, n.Name))
+	pid, ok := d.alive(p)
 	if !ok {
-		_ = os.Remove(pidPath(n))
+		d.hostMu.Unlock()
+		return nil
+	}
+	entries, _ := os.ReadDir(filepath.Join(p.dir, nodeconfig.HostDesiredDir))
+	if len(entries) == 0 {
+		err := d.stop(ctx, p)
+		d.hostMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("stop node %s: %w", n.Name, err)
+		}
+		return nil
+	}
+	d.reload(p, pid)
+	d.hostMu.Unlock()
+	if err := d.waitHosted(ctx, p, n, false); err != nil {
+		return fmt.Errorf("stop node %s: %w", n.Name, err)
+	}
+	return nil
+}
+
+func (d *Driver) stop(ctx context.Context, p proc) error {
+	pid, ok := d.alive(p)
+	if !ok {
+		_ = os.Remove(p.pidPath())
 		return nil
 	}
 	if err := terminate(pid); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stop node %s: %w", n.Name, err)
+		return err
 	}
 	deadline := time.Now().Add(stopTimeout)
 	for time.Now().Before(deadline) {
-		if _, ok := d.running(n); !ok {
-			_ = os.Remove(pidPath(n))
+		if _, ok := d.alive(p); !ok {
+			_ = os.Remove(p.pidPath())
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("stop node %s: %w", n.Name, ctx.Err())
+			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	if err := kill(pid); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("stop node %s: kill: %w", n.Name, err)
+		return fmt.Errorf("kill: %w", err)
 	}
 	for i := 0; i < 100; i++ {
-		if _, ok := d.running(n); !ok {
+		if _, ok := d.alive(p); !ok {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	_ = os.Remove(pidPath(n))
+	_ = os.Remove(p.pidPath())
 	return nil
 }
 
@@ -139,24 +273,38 @@ func (d *Driver) DeleteNode(ctx context.Context, n drivers.Node) error {
 	if err := os.RemoveAll(n.Dir); err != nil {
 		return fmt.Errorf("delete node %s: %w", n.Name, err)
 	}
+	if hosted(n) {
+		// The host folder goes with the last node.
+		if entries, err := os.ReadDir(filepath.Join(hostDir(n), nodeconfig.HostDesiredDir)); err == nil && len(entries) == 0 {
+			if _, ok := d.alive(nodeProc(n)); !ok {
+				_ = os.RemoveAll(hostDir(n))
+			}
+		}
+	}
 	return nil
 }
 
 // NodeState implements drivers.Driver.
 func (d *Driver) NodeState(ctx context.Context, n drivers.Node) (string, error) {
-	if _, ok := d.running(n); ok {
-		return drivers.StateRunning, nil
+	p := nodeProc(n)
+	if _, ok := d.alive(p); !ok {
+		return drivers.StateStopped, nil
 	}
-	return drivers.StateStopped, nil
+	if hosted(n) {
+		if _, err := os.Stat(filepath.Join(p.dir, nodeconfig.HostRunningDir, n.Name)); err != nil {
+			return drivers.StateStopped, nil
+		}
+	}
+	return drivers.StateRunning, nil
 }
 
-// PID returns the node's process id when it runs.
-func (d *Driver) PID(n drivers.Node) (int, bool) { return d.running(n) }
+// PID returns the pid of the process a node runs in.
+func (d *Driver) PID(n drivers.Node) (int, bool) { return d.alive(nodeProc(n)) }
 
-// running reads the pid file and checks that the process is alive and is
-// this node's minik-node, not an unrelated process that reused the pid.
-func (d *Driver) running(n drivers.Node) (int, bool) {
-	data, err := os.ReadFile(pidPath(n))
+// alive reads the pid file and checks that the process is alive and is
+// this minik-node, not an unrelated process that reused the pid.
+func (d *Driver) alive(p proc) (int, bool) {
+	data, err := os.ReadFile(p.pidPath())
 	if err != nil {
 		return 0, false
 	}
@@ -164,7 +312,20 @@ func (d *Driver) running(n drivers.Node) (int, bool) {
 	if err != nil || pid <= 0 {
 		return 0, false
 	}
-	return pid, processMatches(pid, []byte(n.ConfigPath))
+	return pid, processMatches(pid, []byte(p.match))
+}
+
+// tail returns the last lines of a log file, indented.
+func tail(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return "  " + strings.Join(all, "\n  ")
 }
 
 // argsContain reports whether a NUL-separated argument list holds want.

@@ -14,3 +14,5 @@ func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
 func kill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 
 func signalZero(p *os.Process) bool { return p.Signal(syscall.Signal(0)) == nil }
+
+func reload(pid int) error { return syscall.Kill(pid, syscall.SIGHUP) }

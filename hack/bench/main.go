@@ -143,11 +143,18 @@ func timeStart(cmd *exec.Cmd, home string) (sample, error) {
 
 // nodeRSS sums VmHWM (peak RSS) of the minik-node processes under home.
 func nodeRSS(home string) (int64, error) {
+	hwm, _, err := nodeMemory(home)
+	return hwm, err
+}
+
+// nodeMemory sums, over the minik-node processes under home, the peak RSS
+// (VmHWM, which counts the shared binary's pages once per process) and the
+// PSS (each shared page split among its users: the memory really used).
+func nodeMemory(home string) (hwmKiB, pssKiB int64, err error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return 0, errors.New("peak RSS needs /proc (Linux)")
+		return 0, 0, errors.New("memory figures need /proc (Linux)")
 	}
-	var total int64
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
@@ -156,18 +163,24 @@ func nodeRSS(home string) (int64, error) {
 		if err != nil || !bytes.Contains(cmdline, []byte(home)) {
 			continue
 		}
-		status, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(status), "\n") {
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				total += kb
-			}
+		hwmKiB += procField(filepath.Join("/proc", e.Name(), "status"), "VmHWM:")
+		pssKiB += procField(filepath.Join("/proc", e.Name(), "smaps_rollup"), "Pss:")
+	}
+	return hwmKiB, pssKiB, nil
+}
+
+func procField(path, key string) int64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb
 		}
 	}
-	return total, nil
+	return 0
 }
 
 func median(ds []time.Duration) time.Duration {

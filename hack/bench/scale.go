@@ -85,18 +85,18 @@ func benchNodes(ctx context.Context, mk minikCmd, home string, nodes int) error 
 	if err != nil {
 		return err
 	}
-	big, err := startAndMeasure(mk, home, "nodesN", nodes)
+	big, err := startAndMeasure(mk, home, "nodes-many", nodes)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%d-node cluster: ready in %.2fs; node processes' peak RSS %d MiB, %d MiB more than a 1-node cluster (%d MiB, ready in %.2fs)\n\n",
-		nodes, big.took.Seconds(), big.rssKiB/1024, (big.rssKiB-base.rssKiB)/1024, base.rssKiB/1024, base.took.Seconds())
+	fmt.Printf("%d-node cluster: ready in %.2fs; node processes use %d MiB (PSS), %d MiB more than a 1-node cluster (%d MiB, ready in %.2fs); peak RSS %d MiB vs %d MiB\n\n",
+		nodes, big.took.Seconds(), big.pssKiB/1024, (big.pssKiB-base.pssKiB)/1024, base.pssKiB/1024, base.took.Seconds(), big.rssKiB/1024, base.rssKiB/1024)
 	return nil
 }
 
 type measured struct {
-	took   time.Duration
-	rssKiB int64
+	took           time.Duration
+	rssKiB, pssKiB int64
 }
 
 func startAndMeasure(mk minikCmd, home, profile string, nodes int) (measured, error) {
@@ -108,6 +108,6 @@ func startAndMeasure(mk minikCmd, home, profile string, nodes int) (measured, er
 	took := time.Since(began)
 	// Let the nodes settle into steady state before reading their peak.
 	time.Sleep(5 * time.Second)
-	rss, err := nodeRSS(home + "/profiles/" + profile + "/")
-	return measured{took: took, rssKiB: rss}, err
+	hwm, pss, err := nodeMemory(home + "/profiles/" + profile + "/")
+	return measured{took: took, rssKiB: hwm, pssKiB: pss}, err
 }

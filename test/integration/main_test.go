@@ -121,7 +121,8 @@ func (h *harness) fails(args ...string) string {
 	return r.stderr
 }
 
-// nodePIDs are the minik-node processes that belong to this harness.
+// nodePIDs are the minik-node processes that belong to this harness: one
+// per control plane, one node host for the workers of each cluster.
 func (h *harness) nodePIDs() []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
@@ -138,7 +139,7 @@ func (h *harness) nodePIDs() []int {
 		if i := bytes.LastIndexByte(stat, ')'); i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
 			continue
 		}
-		if bytes.Contains(cmdline, []byte(h.home)) && bytes.Contains(cmdline, []byte("--config")) {
+		if bytes.Contains(cmdline, []byte(h.home)) && (bytes.Contains(cmdline, []byte("--config")) || bytes.Contains(cmdline, []byte("--host-dir"))) {
 			pids = append(pids, pid)
 		}
 	}

@@ -95,7 +95,7 @@ func TestNode(t *testing.T) {
 	require.Contains(t, text, "POD-CIDR")
 	require.Contains(t, text, worker)
 
-	// stop: the worker's process is gone, the cluster still runs.
+	// stop: the worker's agent (here its node host, the last worker) is gone, the cluster still runs.
 	h.ok(time.Minute, "node", "stop", worker, "-p", profile)
 	require.Len(t, h.nodePIDs(), 1)
 	st = h.status(profile)
@@ -112,13 +112,17 @@ func TestNode(t *testing.T) {
 	require.True(t, kubeReady(ctx, t, client, worker))
 
 	t.Run("failed add is undone", func(t *testing.T) {
+		// With no worker running, the new node needs a fresh node host,
+		// and that host is broken.
+		h.ok(time.Minute, "node", "stop", worker, "-p", profile)
+		defer h.ok(3*time.Minute, "node", "start", worker, "-p", profile)
 		broken := filepath.Join(t.TempDir(), "minik-node")
 		require.NoError(t, os.WriteFile(broken, []byte("#!/bin/sh\necho broken node agent >&2\nexit 3\n"), 0o755))
 		saved := h.env
 		defer func() { h.env = saved }()
 		h.env = append(append([]string{}, saved...), "MINIK_NODE_BINARY="+broken)
 		stderr := h.fails("node", "add", "-p", profile)
-		require.Contains(t, stderr, "node nodes-m03 stopped while starting")
+		require.Contains(t, stderr, "nodes-m03")
 		require.Contains(t, stderr, "broken node agent")
 		require.Len(t, h.nodeList(profile), 2, "the failed node is removed from the profile")
 		_, err := os.Stat(filepath.Join(h.home, "profiles", profile, "nodes", profile+"-m03"))
