@@ -16,7 +16,9 @@ import (
 
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/embed"
+	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
@@ -64,12 +66,16 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	defer cancel()
 	failed := make(chan error, 3)
 
-	egressConfig, err := startEgress(ctx, cfg)
+	egressProxy, egressConfig, err := startEgress(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	metrics, err := newMetricsAPI(cfg, egressProxy.Allowed)
 	if err != nil {
 		return err
 	}
 	apiserverDone := make(chan struct{})
-	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL, egressConfig), failed, apiserverDone); err != nil {
+	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL, egressConfig), metrics, failed, apiserverDone); err != nil {
 		return err
 	}
 	// Close etcd only after the apiserver has returned.
@@ -83,6 +89,7 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err := grantControllerManager(ctx, cfg); err != nil {
 		return err
 	}
+	go metrics.run(ctx)
 
 	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {
 		return err
@@ -102,18 +109,18 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 
 // startEgress runs the proxy the apiserver's cluster traffic goes through
 // and writes the egress selector config that names it.
-func startEgress(ctx context.Context, cfg *nodeconfig.Config) (string, error) {
+func startEgress(ctx context.Context, cfg *nodeconfig.Config) (*egress.Proxy, string, error) {
 	sock := egressSocket(cfg)
 	p, err := egress.Listen(sock, cfg.ControlPlane.EgressAllowCIDRs)
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	go p.Serve(ctx)
 	path := filepath.Join(cfg.DataDir, "egress-selector.yaml")
 	if err := nodeconfig.WriteFileAtomic(path, nodeconfig.EgressSelectorConfig(sock), 0o600); err != nil {
-		return "", fmt.Errorf("write egress selector config: %w", err)
+		return nil, "", fmt.Errorf("write egress selector config: %w", err)
 	}
-	return path, nil
+	return p, path, nil
 }
 
 func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string, error) {
@@ -168,7 +175,9 @@ func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string
 	return e, ec.ListenClientUrls[0].String(), nil
 }
 
-func startAPIServer(ctx context.Context, s *apiserveroptions.ServerRunOptions, args []string, failed chan<- error, done chan<- struct{}) error {
+// startAPIServer does what apiserverapp.Run does, in steps, so that the
+// metrics API can be mounted on the kube-apiserver inside the server chain.
+func startAPIServer(ctx context.Context, s *apiserveroptions.ServerRunOptions, args []string, metrics *metricsAPI, failed chan<- error, done chan<- struct{}) error {
 	fss := s.Flags()
 	if err := parseFlags("kube-apiserver", fss, args); err != nil {
 		close(done)
@@ -187,13 +196,57 @@ func startAPIServer(ctx context.Context, s *apiserveroptions.ServerRunOptions, a
 		close(done)
 		return fmt.Errorf("validate kube-apiserver options: %w", errors.Join(errs...))
 	}
+	prepared, err := buildAPIServer(completed, metrics)
+	if err != nil {
+		close(done)
+		return err
+	}
 	go func() {
 		defer close(done)
-		if err := apiserverapp.Run(ctx, completed); err != nil && ctx.Err() == nil {
+		if err := prepared.Run(ctx); err != nil && ctx.Err() == nil {
 			failed <- fmt.Errorf("kube-apiserver: %w", err)
 		}
 	}()
 	return nil
+}
+
+// preparedServer is the aggregator's prepared server (an unexported type).
+type preparedServer interface {
+	Run(ctx context.Context) error
+}
+
+func buildAPIServer(opts apiserveroptions.CompletedOptions, metrics *metricsAPI) (preparedServer, error) {
+	if opts.InformerName == nil {
+		name, err := cache.NewInformerName("kube-apiserver")
+		if err != nil {
+			return nil, fmt.Errorf("name kube-apiserver informers: %w", err)
+		}
+		opts.InformerName = name
+	}
+	config, err := apiserverapp.NewConfig(opts)
+	if err != nil {
+		return nil, fmt.Errorf("configure kube-apiserver: %w", err)
+	}
+	completed, err := config.Complete()
+	if err != nil {
+		return nil, fmt.Errorf("complete kube-apiserver config: %w", err)
+	}
+	aggregator, err := apiserverapp.CreateServerChain(completed)
+	if err != nil {
+		return nil, fmt.Errorf("create kube-apiserver: %w", err)
+	}
+	// The aggregator delegates to the kube-apiserver, whose mux serves
+	// every path no API group claims.
+	kube, ok := aggregator.GenericAPIServer.NextDelegate().(*genericapiserver.GenericAPIServer)
+	if !ok {
+		return nil, fmt.Errorf("create kube-apiserver: the aggregator delegates to %T, not a generic API server", aggregator.GenericAPIServer.NextDelegate())
+	}
+	metrics.install(kube)
+	prepared, err := aggregator.PrepareRun()
+	if err != nil {
+		return nil, fmt.Errorf("prepare kube-apiserver: %w", err)
+	}
+	return prepared, nil
 }
 
 func startControllerManager(ctx context.Context, s *cmoptions.KubeControllerManagerOptions, args []string, failed chan<- error) error {

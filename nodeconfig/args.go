@@ -73,6 +73,27 @@ const (
 	DefaultPodEvictionSeconds            = 15
 )
 
+// Dev-cluster metrics defaults: `kubectl top` and the HorizontalPodAutoscaler
+// react within seconds (upstream: 15 s scrapes by metrics-server, a 15 s
+// HPA sync period and a 5 minute downscale stabilization window).
+const (
+	DefaultMetricsResolutionSeconds         = 10
+	DefaultHPASyncPeriodSeconds             = 5
+	DefaultHPADownscaleStabilizationSeconds = 15
+)
+
+// MetricsResolution is the scrape interval of metrics.k8s.io in seconds.
+func (cp *ControlPlane) MetricsResolution() int {
+	return positiveOr(cp.MetricsResolutionSeconds, DefaultMetricsResolutionSeconds)
+}
+
+func positiveOr(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
 func (cp *ControlPlane) evictionSeconds() int {
 	if cp.PodEvictionSeconds > 0 {
 		return cp.PodEvictionSeconds
@@ -128,6 +149,8 @@ func (c *Config) ControllerManagerArgs() []string {
 		"--kube-api-burst=2000",
 		"--concurrent-replicaset-syncs=10",
 		"--concurrent-deployment-syncs=10",
+		"--horizontal-pod-autoscaler-sync-period=" + strconv.Itoa(positiveOr(cp.HPASyncPeriodSeconds, DefaultHPASyncPeriodSeconds)) + "s",
+		"--horizontal-pod-autoscaler-downscale-stabilization=" + strconv.Itoa(positiveOr(cp.HPADownscaleStabilizationSeconds, DefaultHPADownscaleStabilizationSeconds)) + "s",
 	}
 }
 

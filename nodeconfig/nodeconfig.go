@@ -84,6 +84,16 @@ type ControlPlane struct {
 	PodEvictionSeconds int `json:"podEvictionSeconds,omitempty"`
 	// EgressAllowCIDRs are networks besides loopback the apiserver may dial.
 	EgressAllowCIDRs []string `json:"egressAllowCIDRs,omitempty"`
+	// MetricsResolutionSeconds is how often metrics.k8s.io scrapes every
+	// kubelet (default DefaultMetricsResolutionSeconds).
+	MetricsResolutionSeconds int `json:"metricsResolutionSeconds,omitempty"`
+	// HPASyncPeriodSeconds is how often the HorizontalPodAutoscaler
+	// controller looks at metrics (default DefaultHPASyncPeriodSeconds).
+	HPASyncPeriodSeconds int `json:"hpaSyncPeriodSeconds,omitempty"`
+	// HPADownscaleStabilizationSeconds is how long the HorizontalPodAutoscaler
+	// waits for load to stay low before it scales down (default
+	// DefaultHPADownscaleStabilizationSeconds).
+	HPADownscaleStabilizationSeconds int `json:"hpaDownscaleStabilizationSeconds,omitempty"`
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

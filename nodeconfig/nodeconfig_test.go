@@ -99,13 +99,15 @@ func TestComponentArgs(t *testing.T) {
 
 	cm := c.ControllerManagerArgs()
 	for flag, want := range map[string]string{
-		"kubeconfig":                      "/cm",
-		"leader-elect":                    "false",
-		"use-service-account-credentials": "false",
-		"cluster-cidr":                    DefaultPodCIDR,
-		"allocate-node-cidrs":             "true",
-		"node-monitor-grace-period":       "20s",
-		"root-ca-file":                    "/pki/ca.crt",
+		"kubeconfig":                            "/cm",
+		"leader-elect":                          "false",
+		"use-service-account-credentials":       "false",
+		"cluster-cidr":                          DefaultPodCIDR,
+		"allocate-node-cidrs":                   "true",
+		"node-monitor-grace-period":             "20s",
+		"root-ca-file":                          "/pki/ca.crt",
+		"horizontal-pod-autoscaler-sync-period": "5s",
+		"horizontal-pod-autoscaler-downscale-stabilization": "15s",
 	} {
 		got, ok := flagValue(cm, flag)
 		require.True(t, ok, "kube-controller-manager --%s missing", flag)
@@ -114,10 +116,26 @@ func TestComponentArgs(t *testing.T) {
 	c.ControlPlane.NodeMonitorGracePeriodSeconds = 10
 	got, _ := flagValue(c.ControllerManagerArgs(), "node-monitor-grace-period")
 	assert.Equal(t, "10s", got)
+	c.ControlPlane.HPASyncPeriodSeconds = 15
+	c.ControlPlane.HPADownscaleStabilizationSeconds = 300
+	cm = c.ControllerManagerArgs()
+	got, _ = flagValue(cm, "horizontal-pod-autoscaler-sync-period")
+	assert.Equal(t, "15s", got)
+	got, _ = flagValue(cm, "horizontal-pod-autoscaler-downscale-stabilization")
+	assert.Equal(t, "300s", got)
 
 	sched := c.SchedulerArgs()
 	got, _ = flagValue(sched, "kubeconfig")
 	assert.Equal(t, "/s", got)
+}
+
+func TestMetricsResolution(t *testing.T) {
+	cp := validControlPlane().ControlPlane
+	assert.Equal(t, DefaultMetricsResolutionSeconds, cp.MetricsResolution())
+	cp.MetricsResolutionSeconds = 15
+	assert.Equal(t, 15, cp.MetricsResolution())
+	cp.MetricsResolutionSeconds = -1
+	assert.Equal(t, DefaultMetricsResolutionSeconds, cp.MetricsResolution(), "a nonsense value falls back to the default")
 }
 
 func TestEgressSelectorConfig(t *testing.T) {
