@@ -89,7 +89,8 @@ func orDash(s string) string {
 }
 
 func newNodeAddCommand(env Env) *cobra.Command {
-	var profile, role string
+	var profile, role, cpus, memory string
+	var maxPods int
 	var wait time.Duration
 	var output outputFlag
 	cmd := &cobra.Command{
@@ -107,7 +108,15 @@ func newNodeAddCommand(env Env) *cobra.Command {
 				return err
 			}
 			began := time.Now()
-			info, err := m.AddNode(cmd.Context(), profile, cluster.AddNodeOptions{Role: role, Wait: wait})
+			cpu, err := parseCPUs(cpus)
+			if err != nil {
+				return err
+			}
+			mem, err := parseMemory(memory)
+			if err != nil {
+				return err
+			}
+			info, err := m.AddNode(cmd.Context(), profile, cluster.AddNodeOptions{Role: role, Wait: wait, CPUMillis: cpu, MemoryBytes: mem, MaxPods: maxPods})
 			r.Close()
 			if err != nil {
 				return fmt.Errorf("add node to %s: %w", profile, err)
@@ -125,6 +134,9 @@ func newNodeAddCommand(env Env) *cobra.Command {
 	}
 	addProfileFlag(cmd, &profile)
 	cmd.Flags().StringVar(&role, "role", "worker", "role of the new node (only worker: a cluster has one control plane)")
+	cmd.Flags().StringVar(&cpus, "cpus", "", "CPU capacity of the new node, e.g. 2 or 1500m (default: the cluster's)")
+	cmd.Flags().StringVar(&memory, "memory", "", "memory capacity of the new node, e.g. 4Gi (default: the cluster's)")
+	cmd.Flags().IntVar(&maxPods, "max-pods", 0, "pods the new node accepts (default: the cluster's)")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "how long to wait for the node Ready (0: return once it is started)")
 	addOutputFlag(cmd, &output)
 	return cmd

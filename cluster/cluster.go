@@ -164,6 +164,12 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 	}
 	if err != nil {
 		m.rollback(ctx, d, p, created)
+		if ctx.Err() != nil {
+			if created {
+				return nil, fmt.Errorf("interrupted: removed the new cluster %s", p.Name)
+			}
+			return nil, fmt.Errorf("interrupted: cluster %s is left stopped, with its data", p.Name)
+		}
 		return nil, err
 	}
 	return m.status(ctx, d, p), nil

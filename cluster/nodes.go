@@ -74,6 +74,10 @@ type AddNodeOptions struct {
 	Role string
 	// Wait is how long to wait for the node Ready; 0 returns once it is started.
 	Wait time.Duration
+	// Capacity of this node; 0 takes the profile's defaults.
+	CPUMillis   int64
+	MemoryBytes int64
+	MaxPods     int
 }
 
 // Nodes lists a profile's nodes; the Kubernetes view is included when the
@@ -97,6 +101,9 @@ func (m *Manager) AddNode(ctx context.Context, profile string, o AddNodeOptions)
 	if o.Wait < 0 {
 		return nil, fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", o.Wait)
 	}
+	if o.CPUMillis < 0 || o.MemoryBytes < 0 || o.MaxPods < 0 || o.MaxPods > MaxPodsLimit {
+		return nil, fmt.Errorf("invalid node capacity: CPU and memory must be positive, max pods 1 to %d", MaxPodsLimit)
+	}
 	p, d, lock, err := m.openProfile(profile)
 	if err != nil {
 		return nil, err
@@ -117,7 +124,7 @@ func (m *Manager) AddNode(ctx context.Context, profile string, o AddNodeOptions)
 	}
 
 	done := m.report.Step(StepPrepareNode)
-	n, err := m.newNode(ctx, d, p, client, role)
+	n, err := m.newNode(ctx, d, p, client, role, o)
 	done(err)
 	if err != nil {
 		return nil, err
@@ -264,12 +271,26 @@ func (m *Manager) requireRunning(ctx context.Context, d drivers.Driver, p *Profi
 // newNode chooses the new node's name, address and capacity and saves it in
 // the profile. A Node object left in the API under that name by a node
 // deleted while the cluster was stopped goes first.
-func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, role string) (ProfileNode, error) {
+func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, role string, o AddNodeOptions) (ProfileNode, error) {
 	taken, err := m.takenIPs()
 	if err != nil {
 		return ProfileNode{}, err
 	}
 	n := p.newNode(nextNodeName(p), role, "127.0.0.1")
+	if o.CPUMillis > 0 {
+		n.CPUMillis = o.CPUMillis
+	}
+	if o.MemoryBytes > 0 {
+		n.MemoryBytes = o.MemoryBytes
+	}
+	if o.MaxPods > 0 {
+		// The podCIDR size is cluster-wide and fixed when the controller
+		// manager starts; refuse what it cannot hold.
+		if mask := p.NodeCIDRMaskSize(); o.MaxPods > (1<<(32-mask))-3 {
+			return ProfileNode{}, fmt.Errorf("invalid max pods %d: this cluster's node pod CIDRs (/%d) hold at most %d; create the cluster with a larger --max-pods", o.MaxPods, mask, (1<<(32-mask))-3)
+		}
+		n.MaxPods = o.MaxPods
+	}
 	if alloc, ok := d.(drivers.IPAllocator); ok {
 		if n.IP, err = alloc.AllocateIP(taken); err != nil {
 			return ProfileNode{}, err

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,25 +212,7 @@ const (
 )
 
 func (s *server) samples(now time.Time) []usageSample {
-	var out []usageSample
-	for _, v := range s.pods.snapshot() {
-		for _, cs := range v.status.ContainerStatuses {
-			if u, ok := sim.ContainerUsage(v.plan, cs, now); ok {
-				out = append(out, usageSample{namespace: v.pod.Namespace, pod: v.pod.Name, container: cs.Name, usage: u})
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.namespace != b.namespace {
-			return a.namespace < b.namespace
-		}
-		if a.pod != b.pod {
-			return a.pod < b.pod
-		}
-		return a.container < b.container
-	})
-	return out
+	return s.pods.usage(now)
 }
 
 // nodeTotals returns the node's cumulative CPU seconds, current nano cores

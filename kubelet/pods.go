@@ -57,6 +57,10 @@ type podRecord struct {
 	// never written twice, even if the API server normalises it.
 	written []byte
 	pod     *corev1.Pod
+	// usageKey is the usage annotations the plan's CPU and memory come from.
+	usageKey [2]string
+	// counters integrate each running container's CPU use, by name.
+	counters map[string]*cpuCounter
 }
 
 func newPodManager(client kubernetes.Interface, node, nodeIP, podCIDR string, recorder record.EventRecorder) (*podManager, informers.SharedInformerFactory, error) {
@@ -235,11 +239,13 @@ func (m *podManager) record(pod *corev1.Pod) *podRecord {
 	rec, ok := m.pods[pod.UID]
 	if !ok {
 		plan, errs := sim.ParsePlan(pod)
-		rec = &podRecord{plan: plan}
+		rec = &podRecord{plan: plan, usageKey: usageKey(pod)}
 		m.pods[pod.UID] = rec
 		for _, err := range errs {
 			m.recorder.Event(pod, corev1.EventTypeWarning, "InvalidAnnotation", err.Error())
 		}
+	} else {
+		m.updateUsage(rec, pod, m.now())
 	}
 	rec.pod = pod
 	return rec

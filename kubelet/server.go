@@ -36,6 +36,7 @@ type server struct {
 	// started is when the agent started: the node's counters begin there.
 	started time.Time
 	usage   nodeUsage
+	metrics *agentMetrics
 
 	mu    sync.Mutex
 	authz map[string]authzEntry
@@ -54,7 +55,10 @@ type caller struct {
 }
 
 func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods *podManager) *server {
-	return &server{cfg: cfg, client: client, pods: pods, now: time.Now, started: time.Now(), authz: map[string]authzEntry{}}
+	return &server{
+		cfg: cfg, client: client, pods: pods, now: time.Now, started: time.Now(), authz: map[string]authzEntry{},
+		metrics: newAgentMetrics(cfg.Name, pods.snapshot),
+	}
 }
 
 // Serve listens until ctx is done.
@@ -72,13 +76,15 @@ func (s *server) Serve(ctx context.Context) error {
 	pool.AppendCertsFromPEM(caPEM)
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
-	mux.Handle("/containerLogs/", s.guard("proxy", http.HandlerFunc(s.containerLogs)))
-	mux.Handle("/pods", s.guard("proxy", http.HandlerFunc(s.listPods)))
-	mux.Handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
-	mux.Handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
+	handle := func(route string, h http.Handler) { mux.Handle(route, s.metrics.observe(route, h)) }
+	handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
+	handle("/containerLogs/", s.guard("proxy", http.HandlerFunc(s.containerLogs)))
+	handle("/pods", s.guard("proxy", http.HandlerFunc(s.listPods)))
+	handle("/metrics", s.guard("metrics", s.metrics.handler()))
+	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
+	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
 	for _, prefix := range []string{"/exec/", "/run/", "/attach/", "/portForward/"} {
-		mux.Handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
+		handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
 	}
 
 	addr := net.JoinHostPort(s.cfg.IP, strconv.Itoa(s.cfg.KubeletPort))

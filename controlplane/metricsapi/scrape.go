@@ -31,7 +31,7 @@ const (
 	// maxScrapeTimeout bounds one kubelet's answer.
 	maxScrapeTimeout = 5 * time.Second
 	// maxResponseBytes bounds what one kubelet may send.
-	maxResponseBytes = 64 << 20
+	maxResponseBytes   = 64 << 20
 	defaultKubeletPort = 10250
 )
 
@@ -44,6 +44,7 @@ type Scraper struct {
 	nodes      corelisters.NodeLister
 	fetch      FetchFunc
 	resolution time.Duration
+	warmup     time.Duration
 	now        func() time.Time
 }
 
@@ -53,7 +54,7 @@ func NewScraper(store *Store, nodes corelisters.NodeLister, fetch FetchFunc, res
 	if resolution <= 0 {
 		resolution = DefaultResolution
 	}
-	return &Scraper{store: store, nodes: nodes, fetch: fetch, resolution: resolution, now: time.Now}
+	return &Scraper{store: store, nodes: nodes, fetch: fetch, resolution: resolution, warmup: warmupInterval, now: time.Now}
 }
 
 // Run scrapes until ctx is done; the node lister's informer must be running.
@@ -62,7 +63,7 @@ func (s *Scraper) Run(ctx context.Context) {
 		s.scrapeAll(ctx)
 		next := s.resolution
 		if s.store.warming() {
-			next = min(next, warmupInterval)
+			next = min(next, s.warmup)
 		}
 		select {
 		case <-ctx.Done():

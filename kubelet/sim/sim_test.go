@@ -1212,6 +1212,32 @@ func TestContainerUsage(t *testing.T) {
 	})
 }
 
+func TestIntegrate(t *testing.T) {
+	cases := []struct {
+		name      string
+		total     uint64
+		nanoCores uint64
+		d         time.Duration
+		want      uint64
+	}{
+		{"half a core for 2 s", 10, 500_000_000, 2 * time.Second, 10 + 1_000_000_000},
+		{"no time", 7, 1e9, 0, 7},
+		{"clock went back", 7, 1e9, -time.Second, 7},
+		{"saturates", math.MaxUint64 - 1, 1e9, time.Second, math.MaxUint64},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, Integrate(tc.total, tc.nanoCores, tc.d))
+		})
+	}
+}
+
+func TestPlanUsageFloors(t *testing.T) {
+	p := Plan{CPU: resource.MustParse("300m"), Memory: resource.MustParse("0")}
+	assert.Equal(t, uint64(300_000_000), p.CPUNanoCores())
+	assert.Equal(t, uint64(1<<20), p.MemoryBytes(), "never zero")
+}
+
 func TestAnnotationErrorUnwrap(t *testing.T) {
 	_, errs := ParsePlan(newPod(annotate("start-delay", "soon")))
 	require.Len(t, errs, 1)

@@ -32,14 +32,24 @@ func ContainerUsage(plan Plan, status corev1.ContainerStatus, now time.Time) (Us
 	if running == nil {
 		return Usage{}, false
 	}
-	rate := max(quantityUint(plan.CPU, resource.Nano), minCPUNanoCores)
+	rate := plan.CPUNanoCores()
 	uptime := max(now.Round(0).Sub(running.StartedAt.Time), 0)
 	return Usage{
 		CPUNanoCores:            rate,
 		CPUUsageCoreNanoSeconds: max(mulDivSat(rate, uint64(uptime), uint64(time.Second)), 1),
-		MemoryWorkingSetBytes:   max(quantityUint(plan.Memory, resource.Scale(0)), minMemoryBytes),
+		MemoryWorkingSetBytes:   plan.MemoryBytes(),
 		StartTime:               running.StartedAt.Time,
 	}, true
+}
+
+// CPUNanoCores is the CPU a running container of the plan uses.
+func (p Plan) CPUNanoCores() uint64 {
+	return max(quantityUint(p.CPU, resource.Nano), minCPUNanoCores)
+}
+
+// MemoryBytes is the working set of a running container of the plan.
+func (p Plan) MemoryBytes() uint64 {
+	return max(quantityUint(p.Memory, resource.Scale(0)), minMemoryBytes)
 }
 
 func quantityUint(q resource.Quantity, scale resource.Scale) uint64 {
@@ -62,4 +72,17 @@ func mulDivSat(a, b, d uint64) uint64 {
 	}
 	q, _ := bits.Div64(hi, lo, d)
 	return q
+}
+
+// Integrate adds d of use at nanoCores to a cumulative core-nanosecond
+// counter, saturating instead of wrapping.
+func Integrate(total, nanoCores uint64, d time.Duration) uint64 {
+	if d <= 0 {
+		return total
+	}
+	sum, carry := bits.Add64(total, mulDivSat(nanoCores, uint64(d), uint64(time.Second)), 0)
+	if carry != 0 {
+		return math.MaxUint64
+	}
+	return sum
 }

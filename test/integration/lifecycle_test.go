@@ -143,7 +143,7 @@ func TestLifecycle(t *testing.T) {
 func TestMultiNode(t *testing.T) {
 	h := newHarness(t)
 	const profile = "multi"
-	_, st := h.startJSON("-p", profile, "--nodes", "3")
+	_, st := h.startJSON("-p", profile, "--nodes", "3", "--cpus", "3", "--memory", "2Gi", "--max-pods", "300")
 	require.Len(t, st.Nodes, 3)
 	ips := map[string]bool{}
 	for _, n := range st.Nodes {
@@ -152,7 +152,7 @@ func TestMultiNode(t *testing.T) {
 	}
 	require.Len(t, ips, 3, "every node owns its address")
 
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	client := clientFor(t, h.kubeconfig, profile)
 	nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
@@ -173,6 +173,22 @@ func TestMultiNode(t *testing.T) {
 		return true
 	}, 30*time.Second, 100*time.Millisecond, "controller-manager allocates pod CIDRs")
 	require.Len(t, cidrs, 3)
+	for cidr := range cidrs {
+		require.True(t, strings.HasSuffix(cidr, "/23"), "300 pods need a /23: %s", cidr)
+	}
+	for _, n := range nodes.Items {
+		require.Equal(t, "3", n.Status.Capacity.Cpu().String(), n.Name)
+		require.Equal(t, "2Gi", n.Status.Capacity.Memory().String(), n.Name)
+		require.Equal(t, "300", n.Status.Capacity.Pods().String(), n.Name)
+	}
+
+	// A node of its own size.
+	h.ok(3*time.Minute, "node", "add", "-p", profile, "--cpus", "500m", "--memory", "1Gi")
+	small, err := client.CoreV1().Nodes().Get(ctx, profile+"-m04", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "500m", small.Status.Capacity.Cpu().String())
+	require.Equal(t, "1Gi", small.Status.Capacity.Memory().String())
+	require.Contains(t, h.fails("node", "add", "-p", profile, "--max-pods", "600"), "hold at most 509")
 
 	// A bigger cluster cannot be made from an existing profile.
 	stderr := h.fails("start", "-p", profile, "--nodes", "2")

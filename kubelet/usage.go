@@ -1,0 +1,123 @@
+package kubelet
+
+import (
+	"errors"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"minik.dev/minik/kubelet/sim"
+)
+
+// cpuCounter integrates one container run's CPU use over time. The sim
+// runtime's own counter is rate × uptime, which would jump (or go back)
+// when a live annotation changes the rate; integrating keeps the counter
+// monotonic and makes a rate computed between two scrapes the real one.
+type cpuCounter struct {
+	containerID string
+	last        time.Time
+	nanoCores   uint64
+	total       uint64 // core-nanoseconds at last
+}
+
+// advance integrates the current rate up to now and then uses nanoCores.
+func (c *cpuCounter) advance(now time.Time, nanoCores uint64) uint64 {
+	if now.After(c.last) {
+		c.total = sim.Integrate(c.total, c.nanoCores, now.Sub(c.last))
+		c.last = now
+	}
+	c.nanoCores = nanoCores
+	return c.total
+}
+
+// usageAnnotations are the annotations a running pod may change live.
+var usageAnnotations = []string{sim.AnnotationCPU, sim.AnnotationMemory}
+
+// usageKey is what the usage annotations of pod say, to notice a change.
+func usageKey(pod *corev1.Pod) [2]string {
+	var k [2]string
+	for i, a := range usageAnnotations {
+		if v, ok := pod.Annotations[a]; ok {
+			k[i] = "=" + v
+		}
+	}
+	return k
+}
+
+// updateUsage applies changed usage annotations to a running pod: the rest
+// of the plan (timings, exit codes) fixes the pod's timeline and stays as
+// admitted. A value that does not parse keeps the previous one and becomes
+// a Warning event. Called with m.mu held.
+func (m *podManager) updateUsage(rec *podRecord, pod *corev1.Pod, now time.Time) {
+	key := usageKey(pod)
+	if key == rec.usageKey {
+		return
+	}
+	rec.usageKey = key
+	parsed, errs := sim.ParsePlan(pod)
+	bad := map[string]bool{}
+	for _, err := range errs {
+		var ae *sim.AnnotationError
+		if errors.As(err, &ae) && (ae.Key == sim.AnnotationCPU || ae.Key == sim.AnnotationMemory) {
+			bad[ae.Key] = true
+			m.recorder.Event(pod, corev1.EventTypeWarning, "InvalidAnnotation", err.Error())
+		}
+	}
+	if !bad[sim.AnnotationCPU] {
+		rec.plan.CPU = parsed.CPU
+	}
+	if !bad[sim.AnnotationMemory] {
+		rec.plan.Memory = parsed.Memory
+	}
+	for _, c := range rec.counters {
+		c.advance(now, rec.plan.CPUNanoCores())
+	}
+}
+
+// usage samples the running containers of every pod at now.
+func (m *podManager) usage(now time.Time) []usageSample {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []usageSample
+	for _, rec := range m.pods {
+		if rec.pod == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for _, cs := range rec.lastStatus.ContainerStatuses {
+			u, ok := sim.ContainerUsage(rec.plan, cs, now)
+			if !ok {
+				continue
+			}
+			seen[cs.Name] = true
+			c := rec.counters[cs.Name]
+			if c == nil || c.containerID != cs.ContainerID {
+				// A new run: its use so far is what the sim runtime says.
+				c = &cpuCounter{containerID: cs.ContainerID, last: now, nanoCores: u.CPUNanoCores, total: u.CPUUsageCoreNanoSeconds}
+				if rec.counters == nil {
+					rec.counters = map[string]*cpuCounter{}
+				}
+				rec.counters[cs.Name] = c
+			}
+			u.CPUUsageCoreNanoSeconds = max(c.advance(now, u.CPUNanoCores), 1)
+			out = append(out, usageSample{namespace: rec.pod.Namespace, pod: rec.pod.Name, container: cs.Name, usage: u})
+		}
+		for name := range rec.counters {
+			if !seen[name] {
+				delete(rec.counters, name)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.namespace != b.namespace {
+			return a.namespace < b.namespace
+		}
+		if a.pod != b.pod {
+			return a.pod < b.pod
+		}
+		return a.container < b.container
+	})
+	return out
+}
