@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"minik.dev/minik/atomicfile"
 )
 
 // Entry is what minik adds to a kubeconfig for one cluster.
@@ -124,7 +126,7 @@ func writeStandalone(path, name string, cluster *clientcmdapi.Cluster, user *cli
 	if err := os.MkdirAll(filepath.Dir(path), dirMode); err != nil {
 		return fmt.Errorf("create kubeconfig directory: %w", err)
 	}
-	return writeAtomic(path, data)
+	return atomicfile.Write(path, data, fileMode)
 }
 
 // update applies change to the kubeconfig at path under the file lock. The
@@ -173,7 +175,7 @@ func update(path string, create bool, change func(*clientcmdapi.Config)) error {
 	if old != nil && bytes.Equal(before, data) {
 		return nil
 	}
-	return writeAtomic(target, data)
+	return atomicfile.Write(target, data, fileMode)
 }
 
 func (e Entry) validate() error {
@@ -192,36 +194,4 @@ func (e Entry) cluster() *clientcmdapi.Cluster {
 
 func (e Entry) authInfo() *clientcmdapi.AuthInfo {
 	return &clientcmdapi.AuthInfo{ClientCertificateData: e.ClientCert, ClientKeyData: e.ClientKey}
-}
-
-// writeAtomic replaces path with data via a temp file in the same directory,
-// so readers (kubectl, or a crash) see the old or the new file, never half.
-func writeAtomic(path string, data []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write kubeconfig %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Chmod(fileMode); err != nil {
-		return fmt.Errorf("chmod %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return nil
 }
