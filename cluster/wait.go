@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"strings"
 	"time"
@@ -190,17 +189,5 @@ func (m *Manager) logHint(d drivers.Driver, p *Profile, n ProfileNode) string {
 		return "its log is kept by the " + p.Driver + " driver"
 	}
 	path := ll.LogPath(m.driverNode(p, n))
-	return "last lines of " + path + ":\n" + tail(path, 15)
-}
-
-func tail(path string, lines int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "(no log: " + err.Error() + ")"
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return "  " + strings.Join(all, "\n  ")
+	return "last lines of " + path + ":\n" + drivers.TailLog(path, 15)
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 )
@@ -145,4 +146,18 @@ func (r *Registry) Select(ctx context.Context, name string) (Driver, error) {
 // LogLocator is implemented by drivers that keep a node's log in a file.
 type LogLocator interface {
 	LogPath(n Node) string
+}
+
+// TailLog returns the last lines of a log file, indented, for error
+// messages that must stand on their own (a failed create removes the log).
+func TailLog(path string, lines int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")"
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return "  " + strings.Join(all, "\n  ")
 }

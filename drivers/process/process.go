@@ -183,7 +183,7 @@ func (d *Driver) waitHosted(ctx context.Context, p proc, n drivers.Node, want bo
 			if !want {
 				return nil
 			}
-			return errors.New("the node host process exited; last lines of " + p.logPath() + ":\n" + tail(p.logPath(), 15))
+			return errors.New("the node host process exited; last lines of " + p.logPath() + ":\n" + drivers.TailLog(p.logPath(), 15))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("the node host did not act on it within %s; see %s", hostedWait, p.logPath())
@@ -313,19 +313,6 @@ func (d *Driver) alive(p proc) (int, bool) {
 		return 0, false
 	}
 	return pid, processMatches(pid, []byte(p.match))
-}
-
-// tail returns the last lines of a log file, indented.
-func tail(path string, lines int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "  (no log: " + err.Error() + ")"
-	}
-	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return "  " + strings.Join(all, "\n  ")
 }
 
 // argsContain reports whether a NUL-separated argument list holds want.
