@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -16,21 +17,31 @@ func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
 func kill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 
 // processMatches reads /proc: the process must be alive (not a zombie) and
-// carry the node's config path among its arguments.
-func processMatches(pid int, configPath []byte) bool {
+// carry the node's identifying argument. A process caught mid-exec has an
+// empty cmdline for a moment (the parent resumes before the kernel has set
+// up the new arguments); it counts as ours, unless it is a kernel thread.
+func processMatches(pid int, match []byte) bool {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return false
 	}
-	// The state follows the parenthesised command name.
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+	// The state and the parent pid follow the parenthesised command name.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 2 || fields[0] == "Z" || fields[0] == "X" {
 		return false
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
 		return false
 	}
-	return argsContain(cmdline, configPath)
+	if len(cmdline) == 0 {
+		return fields[1] != "2" // kthreadd's children are kernel threads
+	}
+	return argsContain(cmdline, match)
 }
 
 // AllocateIP implements drivers.IPAllocator. On Linux all of 127.0.0.0/8 is
