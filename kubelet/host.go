@@ -125,15 +125,16 @@ func (h *host) start(ctx context.Context, name, cfgPath string) error {
 	if err != nil {
 		return err
 	}
+	// Mark first: an agent is registered only together with the goroutine
+	// that closes its done channel, or stopping it would wait forever.
+	if err := os.WriteFile(h.marker(name), []byte(cfgPath), 0o600); err != nil {
+		return fmt.Errorf("mark node running: %w", err)
+	}
 	actx, cancel := context.WithCancel(ctx)
 	a := &hostedAgent{config: cfgPath, cancel: cancel, done: make(chan struct{})}
 	h.mu.Lock()
 	h.agents[name] = a
 	h.mu.Unlock()
-	if err := os.WriteFile(h.marker(name), []byte(cfgPath), 0o600); err != nil {
-		cancel()
-		return fmt.Errorf("mark node running: %w", err)
-	}
 	klog.InfoS("starting hosted node", "node", name)
 	go func() {
 		defer close(a.done)
