@@ -90,6 +90,11 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	go metrics.run(ctx)
+	loadClient, err := adminClient(cfg)
+	if err != nil {
+		return err
+	}
+	go runLoadController(ctx, loadClient)
 
 	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {
 		return err
@@ -226,6 +231,15 @@ func buildAPIServer(opts apiserveroptions.CompletedOptions, metrics *metricsAPI)
 	config, err := apiserverapp.NewConfig(opts)
 	if err != nil {
 		return nil, fmt.Errorf("configure kube-apiserver: %w", err)
+	}
+	// The aggregator's chain is the one requests pass through; the servers
+	// it delegates to get them after its filters, without their own.
+	buildChain := config.Aggregator.GenericConfig.BuildHandlerChainFunc
+	if buildChain == nil {
+		buildChain = genericapiserver.DefaultBuildHandlerChain
+	}
+	config.Aggregator.GenericConfig.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+		return buildChain(metrics.nodeProxy(h), c)
 	}
 	completed, err := config.Complete()
 	if err != nil {

@@ -2,8 +2,10 @@ package controlplane
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	aggregatorclient "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 
 	"minik.dev/minik/controlplane/metricsapi"
+	"minik.dev/minik/controlplane/nodeproxy"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
 )
@@ -42,6 +45,8 @@ type metricsAPI struct {
 	store      *metricsapi.Store
 	handler    *metricsapi.Handler
 	fetcher    *metricsapi.KubeletFetcher
+	kubeletTLS *tls.Config
+	allowed    func(net.IP) bool
 	client     kubernetes.Interface
 	restConfig *rest.Config
 	informers  informers.SharedInformerFactory
@@ -65,14 +70,16 @@ func newMetricsAPI(cfg *nodeconfig.Config, allowed func(net.IP) bool) (*metricsA
 		return nil, fmt.Errorf("create metrics metadata client: %w", err)
 	}
 	p := pki.Layout(cfg.PKIDir)
-	fetcher, err := metricsapi.NewKubeletFetcher(p.CACert, p.APIServerKubeletClientCert, p.APIServerKubeletClientKey, allowed)
+	kubeletTLS, err := metricsapi.KubeletTLSConfig(p.CACert, p.APIServerKubeletClientCert, p.APIServerKubeletClientKey)
 	if err != nil {
 		return nil, err
 	}
 	m := &metricsAPI{
 		cfg:        cfg,
 		store:      metricsapi.NewStore(),
-		fetcher:    fetcher,
+		fetcher:    metricsapi.NewKubeletFetcher(kubeletTLS, allowed),
+		kubeletTLS: kubeletTLS,
+		allowed:    allowed,
 		client:     client,
 		restConfig: rc,
 		informers:  informers.NewSharedInformerFactory(client, 0),
@@ -87,8 +94,8 @@ func newMetricsAPI(cfg *nodeconfig.Config, allowed func(net.IP) bool) (*metricsA
 
 // install mounts the handler on the kube-apiserver's mux, where the
 // aggregator delegates a local APIService's requests, and lists the group
-// in aggregated discovery, which the aggregator builds only from the
-// servers it delegates to for local APIServices.
+// in aggregated discovery (what kubectl reads): the aggregator's discovery
+// manager skips local APIServices, whose servers must list themselves.
 func (m *metricsAPI) install(kube *genericapiserver.GenericAPIServer) {
 	kube.Handler.NonGoRestfulMux.Handle(metricsapi.PathPrefix, m.handler)
 	kube.Handler.NonGoRestfulMux.HandlePrefix(metricsapi.PathPrefix+"/", m.handler)
@@ -97,6 +104,13 @@ func (m *metricsAPI) install(kube *genericapiserver.GenericAPIServer) {
 		d.SetGroupVersionPriority(metav1.GroupVersion{Group: metricsapi.GroupName, Version: metricsapi.Version},
 			metricsapi.GroupPriorityMinimum, metricsapi.VersionPriority)
 	}
+}
+
+// nodeProxy wraps the apiserver's innermost handler, inside its
+// authentication and authorization filters, with the node proxy for
+// loopback nodes (see package nodeproxy).
+func (m *metricsAPI) nodeProxy(next http.Handler) http.Handler {
+	return nodeproxy.New(m.informers.Core().V1().Nodes().Lister(), metricsapi.KubeletTransport(m.kubeletTLS), m.allowed, next)
 }
 
 // run registers the APIService and scrapes until ctx is done; the

@@ -238,7 +238,9 @@ func (s *server) nodeTotals(now time.Time, samples []usageSample) (cpuSeconds fl
 // resourceMetrics serves /metrics/resource in the Prometheus text format
 // with the kubelet's metric names, which metrics-server reads.
 func (s *server) resourceMetrics(w http.ResponseWriter, _ *http.Request) {
-	now := s.now()
+	// Counters are read at the instant the (millisecond) timestamps say, so
+	// rates computed from them carry no rounding error.
+	now := s.now().Truncate(time.Millisecond)
 	ms := now.UnixMilli()
 	samples := s.samples(now)
 	cpuSeconds, _, memory := s.nodeTotals(now, samples)

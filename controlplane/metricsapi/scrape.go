@@ -28,6 +28,9 @@ const (
 	// scraped only once: a node's CPU is a rate, so it needs a second
 	// reading, and `kubectl top node` should answer seconds after start.
 	warmupInterval = 2 * time.Second
+	// newNodeWarmup is how long a Node whose kubelet has never answered
+	// keeps the warm-up interval: a node registers before it serves.
+	newNodeWarmup = time.Minute
 	// maxScrapeTimeout bounds one kubelet's answer.
 	maxScrapeTimeout = 5 * time.Second
 	// maxResponseBytes bounds what one kubelet may send.
@@ -46,6 +49,9 @@ type Scraper struct {
 	resolution time.Duration
 	warmup     time.Duration
 	now        func() time.Time
+	// firstSeen and answered track nodes that have not answered yet.
+	firstSeen map[string]time.Time
+	answered  map[string]bool
 }
 
 // NewScraper scrapes the nodes nodes lists with fetch every resolution
@@ -54,15 +60,15 @@ func NewScraper(store *Store, nodes corelisters.NodeLister, fetch FetchFunc, res
 	if resolution <= 0 {
 		resolution = DefaultResolution
 	}
-	return &Scraper{store: store, nodes: nodes, fetch: fetch, resolution: resolution, warmup: warmupInterval, now: time.Now}
+	return &Scraper{store: store, nodes: nodes, fetch: fetch, resolution: resolution, warmup: warmupInterval, now: time.Now,
+		firstSeen: map[string]time.Time{}, answered: map[string]bool{}}
 }
 
 // Run scrapes until ctx is done; the node lister's informer must be running.
 func (s *Scraper) Run(ctx context.Context) {
 	for {
-		s.scrapeAll(ctx)
 		next := s.resolution
-		if s.store.warming() {
+		if s.scrapeAll(ctx) {
 			next = min(next, s.warmup)
 		}
 		select {
@@ -73,28 +79,54 @@ func (s *Scraper) Run(ctx context.Context) {
 	}
 }
 
-// scrapeAll scrapes every node at once and records what each one said.
-func (s *Scraper) scrapeAll(ctx context.Context) {
+// scrapeAll scrapes every node at once and records what each one said. It
+// reports whether the next scrape should come soon: while the cluster has
+// no node yet, a new node has not answered yet, or a node has answered only
+// once, so that `kubectl top` has numbers seconds after a start.
+func (s *Scraper) scrapeAll(ctx context.Context) bool {
 	nodes, err := s.nodes.List(labels.Everything())
 	if err != nil {
 		klog.ErrorS(err, "list nodes to scrape")
-		return
+		return false
 	}
 	keep := make(map[string]bool, len(nodes))
+	answered := make([]bool, len(nodes))
 	var wg sync.WaitGroup
-	for _, n := range nodes {
+	for i, n := range nodes {
 		keep[n.Name] = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.scrapeNode(ctx, n)
+			answered[i] = s.scrapeNode(ctx, n)
 		}()
 	}
 	wg.Wait()
 	s.store.retain(keep)
+
+	now := s.now()
+	soon := len(nodes) == 0 || s.store.warming()
+	for i, n := range nodes {
+		if _, ok := s.firstSeen[n.Name]; !ok {
+			s.firstSeen[n.Name] = now
+		}
+		if answered[i] {
+			s.answered[n.Name] = true
+		}
+		if !s.answered[n.Name] && now.Sub(s.firstSeen[n.Name]) < newNodeWarmup {
+			soon = true
+		}
+	}
+	for n := range s.firstSeen {
+		if !keep[n] {
+			delete(s.firstSeen, n)
+			delete(s.answered, n)
+		}
+	}
+	return soon
 }
 
-func (s *Scraper) scrapeNode(ctx context.Context, node *corev1.Node) {
+// scrapeNode scrapes one node and reports whether it answered.
+func (s *Scraper) scrapeNode(ctx context.Context, node *corev1.Node) bool {
 	ctx, cancel := context.WithTimeout(ctx, min(s.resolution, maxScrapeTimeout))
 	defer cancel()
 	data, err := s.fetch(ctx, node)
@@ -103,7 +135,7 @@ func (s *Scraper) scrapeNode(ctx context.Context, node *corev1.Node) {
 		var b batch
 		if b, err = parseResourceMetrics(data, scrapedAt); err == nil {
 			s.store.record(node.Name, b)
-			return
+			return true
 		}
 	}
 	// Without an answer the node's numbers would only grow stale: drop them.
@@ -111,6 +143,7 @@ func (s *Scraper) scrapeNode(ctx context.Context, node *corev1.Node) {
 	if !errors.Is(ctx.Err(), context.Canceled) {
 		klog.V(2).InfoS("scrape kubelet", "node", node.Name, "err", err)
 	}
+	return false
 }
 
 // KubeletFetcher reads /metrics/resource from kubelets over TLS with a
@@ -121,9 +154,10 @@ type KubeletFetcher struct {
 	allowed func(net.IP) bool
 }
 
-// NewKubeletFetcher authenticates with certFile/keyFile (a client the
-// kubelets authorize for nodes/metrics) and trusts kubelets signed by caFile.
-func NewKubeletFetcher(caFile, certFile, keyFile string, allowed func(net.IP) bool) (*KubeletFetcher, error) {
+// KubeletTLSConfig authenticates with certFile/keyFile (a client the
+// kubelets authorize for nodes/metrics and nodes/proxy) and trusts kubelets
+// signed by caFile.
+func KubeletTLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
 		return nil, fmt.Errorf("load kubelet client cert: %w", err)
@@ -136,25 +170,28 @@ func NewKubeletFetcher(caFile, certFile, keyFile string, allowed func(net.IP) bo
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("read cluster CA %s: no certificate", caFile)
 	}
-	return newKubeletFetcher(&tls.Config{
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      pool,
-		MinVersion:   tls.VersionTLS12,
-	}, allowed), nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}
+
+// KubeletTransport talks to kubelets with tlsConfig, never through a proxy
+// from the environment: kubelets are local.
+func KubeletTransport(tlsConfig *tls.Config) *http.Transport {
+	return &http.Transport{
+		TLSClientConfig:     tlsConfig,
+		DialContext:         (&net.Dialer{Timeout: maxScrapeTimeout}).DialContext,
+		MaxIdleConnsPerHost: 1,
+		IdleConnTimeout:     time.Minute,
+		Proxy:               nil,
+	}
+}
+
+// NewKubeletFetcher reads kubelets with tlsConfig (see KubeletTLSConfig).
+func NewKubeletFetcher(tlsConfig *tls.Config, allowed func(net.IP) bool) *KubeletFetcher {
+	return newKubeletFetcher(tlsConfig, allowed)
 }
 
 func newKubeletFetcher(tlsConfig *tls.Config, allowed func(net.IP) bool) *KubeletFetcher {
-	return &KubeletFetcher{
-		client: &http.Client{Transport: &http.Transport{
-			TLSClientConfig:     tlsConfig,
-			DialContext:         (&net.Dialer{Timeout: maxScrapeTimeout}).DialContext,
-			MaxIdleConnsPerHost: 1,
-			IdleConnTimeout:     time.Minute,
-			// Never through HTTP(S)_PROXY: kubelets are local.
-			Proxy: nil,
-		}},
-		allowed: allowed,
-	}
+	return &KubeletFetcher{client: &http.Client{Transport: KubeletTransport(tlsConfig)}, allowed: allowed}
 }
 
 // Fetch implements FetchFunc.

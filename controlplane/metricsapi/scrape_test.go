@@ -67,7 +67,7 @@ func TestScraperScrapesEveryNode(t *testing.T) {
 	s := NewScraper(store, lister, kubelets.fetch, 0)
 	assert.Equal(t, DefaultResolution, s.resolution)
 	ctx := context.Background()
-	s.scrapeAll(ctx)
+	assert.True(t, s.scrapeAll(ctx), "soon again: node rates need a second scrape")
 	assert.Equal(t, map[string]int{"a": 1, "b": 1}, kubelets.calls)
 	assert.True(t, store.warming(), "node rates need a second scrape")
 	_, ok := store.Pod(PodKey{"default", "web"})
@@ -78,7 +78,7 @@ func TestScraperScrapesEveryNode(t *testing.T) {
 	kubelets.text["a"] = exposition(t1, 11, 1<<30, container{"default", "web", "main", 1.2, 1 << 20, started})
 	delete(kubelets.text, "b") // b's kubelet stops
 	kubelets.mu.Unlock()
-	s.scrapeAll(ctx)
+	assert.False(t, s.scrapeAll(ctx), "a node that stopped answering does not hurry the scrapes")
 	nodes := store.Nodes()
 	assert.Equal(t, []string{"a"}, keys(nodes))
 	assert.Equal(t, uint64(500_000_000), nodes["a"].CPUNanoCores)
@@ -88,6 +88,22 @@ func TestScraperScrapesEveryNode(t *testing.T) {
 	require.NoError(t, idx.Delete(node("a", "", 0)))
 	s.scrapeAll(ctx)
 	assert.Empty(t, store.Nodes())
+}
+
+func TestScraperHurriesForNewNodes(t *testing.T) {
+	now := t0
+	lister, idx := nodeLister(t)
+	kubelets := &fakeKubelets{calls: map[string]int{}, text: map[string]string{}}
+	s := NewScraper(NewStore(), lister, kubelets.fetch, 0)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+	assert.True(t, s.scrapeAll(ctx), "no node registered yet")
+
+	// A node registers before its kubelet serves.
+	require.NoError(t, idx.Add(node("a", "127.0.1.1", 10250)))
+	assert.True(t, s.scrapeAll(ctx))
+	now = now.Add(newNodeWarmup)
+	assert.False(t, s.scrapeAll(ctx), "a node that never answers stops hurrying the scrapes after a while")
 }
 
 func TestScraperRunUsesWarmupThenResolution(t *testing.T) {
@@ -141,6 +157,6 @@ func TestKubeletFetcher(t *testing.T) {
 	require.ErrorContains(t, err, "no InternalIP")
 
 	// An untrusted kubelet certificate is an error, not data.
-	_, err = newKubeletFetcher(&tls.Config{MinVersion: tls.VersionTLS12}, loopbackOnly).Fetch(ctx, node("a", host, int32(port)))
+	_, err = NewKubeletFetcher(&tls.Config{MinVersion: tls.VersionTLS12}, loopbackOnly).Fetch(ctx, node("a", host, int32(port)))
 	require.Error(t, err)
 }
