@@ -87,6 +87,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newVersionCommand(env),
 		newKubectlCommand(env),
 		newNodeCommand(env),
+		newDashboardCommand(env),
 	)
 	return root
 }
