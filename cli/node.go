@@ -150,14 +150,9 @@ func newNodeStopCommand(env Env) *cobra.Command {
 		Short: "Stop a worker node, keeping its state",
 		Args:  oneNodeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := newReporter(env, string(output))
-			m, err := newManager(env, r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			err = m.StopNode(cmd.Context(), profile, args[0])
-			r.Close()
+			err := withManager(env, output, func(m *cluster.Manager) error {
+				return m.StopNode(cmd.Context(), profile, args[0])
+			})
 			if err != nil {
 				return fmt.Errorf("stop node %s: %w", args[0], err)
 			}
@@ -184,14 +179,9 @@ func newNodeStartCommand(env Env) *cobra.Command {
 			if wait < 0 {
 				return fmt.Errorf("invalid --wait %s: use a duration such as 2m, or 0 not to wait", wait)
 			}
-			r := newReporter(env, string(output))
-			m, err := newManager(env, r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			err = m.StartNode(cmd.Context(), profile, args[0], wait)
-			r.Close()
+			err := withManager(env, output, func(m *cluster.Manager) error {
+				return m.StartNode(cmd.Context(), profile, args[0], wait)
+			})
 			if err != nil {
 				return fmt.Errorf("start node %s: %w", args[0], err)
 			}
@@ -219,14 +209,9 @@ func newNodeDeleteCommand(env Env) *cobra.Command {
 		Short: "Drain a worker node and delete it",
 		Args:  oneNodeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r := newReporter(env, string(output))
-			m, err := newManager(env, r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			err = m.DeleteNode(cmd.Context(), profile, args[0])
-			r.Close()
+			err := withManager(env, output, func(m *cluster.Manager) error {
+				return m.DeleteNode(cmd.Context(), profile, args[0])
+			})
 			if err != nil {
 				return fmt.Errorf("delete node %s: %w", args[0], err)
 			}
@@ -239,4 +224,16 @@ func newNodeDeleteCommand(env Env) *cobra.Command {
 	addProfileFlag(cmd, &profile)
 	addOutputFlag(cmd, &output)
 	return cmd
+}
+
+// withManager runs call with a Manager reporting progress for output, and
+// stops the progress display before the caller prints its result.
+func withManager(env Env, output outputFlag, call func(*cluster.Manager) error) error {
+	r := newReporter(env, string(output))
+	m, err := newManager(env, r)
+	if err == nil {
+		err = call(m)
+	}
+	r.Close()
+	return err
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"minik.dev/minik/cluster"
 )
 
 func newStopCommand(env Env) *cobra.Command {
@@ -14,13 +16,9 @@ func newStopCommand(env Env) *cobra.Command {
 		Short: "Stop a cluster, keeping its state",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			r := newReporter(env, string(output))
-			m, err := newManager(env, r)
-			if err != nil {
-				return err
-			}
-			err = m.Stop(cmd.Context(), profile)
-			r.Close()
+			err := withManager(env, output, func(m *cluster.Manager) error {
+				return m.Stop(cmd.Context(), profile)
+			})
 			if err != nil {
 				return fmt.Errorf("stop %s: %w", profile, err)
 			}
