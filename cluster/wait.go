@@ -133,6 +133,10 @@ func notReady(ctx context.Context, client kubernetes.Interface, r readiness) []s
 			pending = append(pending, fmt.Sprintf("node %s is not Ready: Ready=%s (%s: %s)", want.Name, c.Status, c.Reason, c.Message))
 		case !reportedSince(ctx, client, n, c, r.since):
 			pending = append(pending, fmt.Sprintf("node %s has not reported since it started", want.Name))
+		case notReadyTainted(n):
+			// The node lifecycle controller lifts this taint a moment after
+			// Ready; until then the scheduler puts nothing on the node.
+			pending = append(pending, fmt.Sprintf("node %s is Ready but still tainted %s", want.Name, corev1.TaintNodeNotReady))
 		}
 	}
 	if r.serviceAccount {
@@ -146,6 +150,15 @@ func notReady(ctx context.Context, client kubernetes.Interface, r readiness) []s
 	}
 	sort.Strings(pending)
 	return pending
+}
+
+func notReadyTainted(n corev1.Node) bool {
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return true
+		}
+	}
+	return false
 }
 
 // reportedSince reports whether the node's agent confirmed it after since:
