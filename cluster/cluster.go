@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"time"
 
@@ -442,12 +443,25 @@ func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 
 // startNodes starts every node at once: agents retry until the apiserver answers.
 func (m *Manager) startNodes(ctx context.Context, d drivers.Driver, p *Profile) error {
-	errs := make(chan error, len(p.Nodes))
-	for _, n := range p.Nodes {
-		go func() { errs <- d.StartNode(ctx, m.driverNode(p, n)) }()
+	return m.onNodes(p, p.Nodes, func(n drivers.Node) error { return d.StartNode(ctx, n) })
+}
+
+// workersThenControlPlane runs fn on every worker at once, then on the
+// control plane, which keeps the API up while the workers go.
+func (m *Manager) workersThenControlPlane(p *Profile, fn func(drivers.Node) error) error {
+	cp := p.ControlPlane()
+	workers := slices.DeleteFunc(slices.Clone(p.Nodes), func(n ProfileNode) bool { return n.Name == cp.Name })
+	return errors.Join(m.onNodes(p, workers, fn), fn(m.driverNode(p, *cp)))
+}
+
+// onNodes runs fn on the given nodes concurrently and joins their errors.
+func (m *Manager) onNodes(p *Profile, nodes []ProfileNode, fn func(drivers.Node) error) error {
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() { errs <- fn(m.driverNode(p, n)) }()
 	}
 	var all []error
-	for range p.Nodes {
+	for range nodes {
 		if err := <-errs; err != nil {
 			all = append(all, err)
 		}
@@ -475,13 +489,11 @@ func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, cr
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	for _, n := range p.Nodes {
-		if created {
-			_ = d.DeleteNode(ctx, m.driverNode(p, n))
-		} else {
-			_ = d.StopNode(ctx, m.driverNode(p, n))
-		}
+	undo := d.StopNode
+	if created {
+		undo = d.DeleteNode
 	}
+	_ = m.workersThenControlPlane(p, func(n drivers.Node) error { return undo(ctx, n) })
 	if created {
 		_ = kubeconfig.Remove(p.Kubeconfig, p.Name)
 		_ = os.RemoveAll(m.store.ProfileDir(p.Name))
@@ -507,13 +519,7 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 		return err
 	}
 	done := m.report.Step(StepStopNodes)
-	var errs []error
-	for i := len(p.Nodes) - 1; i >= 0; i-- {
-		if err := d.StopNode(ctx, m.driverNode(p, p.Nodes[i])); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	err = errors.Join(errs...)
+	err = m.workersThenControlPlane(p, func(n drivers.Node) error { return d.StopNode(ctx, n) })
 	done(err)
 	return err
 }
@@ -548,15 +554,9 @@ func (m *Manager) deleteProfile(ctx context.Context, p *Profile) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for i := len(p.Nodes) - 1; i >= 0; i-- {
-		if err := d.DeleteNode(ctx, m.driverNode(p, p.Nodes[i])); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
+	if err := m.workersThenControlPlane(p, func(n drivers.Node) error { return d.DeleteNode(ctx, n) }); err != nil {
 		// Keep the profile so that a second delete can finish the job.
-		return errors.Join(errs...)
+		return err
 	}
 	if err := kubeconfig.Remove(p.Kubeconfig, p.Name); err != nil {
 		return err
