@@ -39,7 +39,7 @@ func newStartCommand(env Env) *cobra.Command {
 		},
 	}
 	addProfileFlag(cmd, &o.profile)
-	cmd.Flags().StringVar(&o.driver, "driver", "", "driver that makes the nodes (default: docker when an engine answers, else process)")
+	cmd.Flags().StringVar(&o.driver, "driver", "", "driver that makes the nodes (default: $"+DriverEnv+", else docker when an engine answers, else process)")
 	cmd.Flags().IntVar(&o.nodes, "nodes", 1, "number of nodes, the first of them the control plane (only when creating)")
 	cmd.Flags().IntVar(&o.apiServerPort, "apiserver-port", 0, "port of the apiserver on 127.0.0.1 (default: a free port)")
 	cmd.Flags().DurationVar(&o.wait, "wait", 5*time.Minute, "how long to wait for every node Ready and the default ServiceAccount (0: return once the API answers)")
@@ -51,6 +51,9 @@ func newStartCommand(env Env) *cobra.Command {
 	addOutputFlag(cmd, &o.output)
 	return cmd
 }
+
+// DriverEnv names the driver `minik start` uses when --driver is not given.
+const DriverEnv = "MINIK_DRIVER"
 
 // parseCPUs reads a CPU quantity: cores ("2", "0.5") or millicores ("1500m").
 func parseCPUs(s string) (int64, error) {
@@ -115,6 +118,7 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 	st, err := m.Start(cmd.Context(), cluster.StartOptions{
 		Profile:       o.profile,
 		Driver:        o.driver,
+		DefaultDriver: env.Getenv(DriverEnv),
 		Nodes:         nodes,
 		APIServerPort: o.apiServerPort,
 		Wait:          o.wait,

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"minik.dev/minik/drivers"
@@ -64,6 +66,9 @@ type StartOptions struct {
 	Profile string
 	// Driver is "" for auto-selection (or the existing profile's driver).
 	Driver string
+	// DefaultDriver is used instead of auto-selection when a profile is
+	// created with no Driver ($MINIK_DRIVER).
+	DefaultDriver string
 	// Nodes is 0 for the default (1, or what the existing profile has).
 	Nodes int
 	// APIServerPort is 0 for a free port.
@@ -178,7 +183,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 
 // create chooses a driver, addresses and ports and saves a new profile.
 func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) {
-	d, err := m.drivers.Select(ctx, o.Driver)
+	name := o.Driver
+	if name == "" {
+		name = o.DefaultDriver
+	}
+	d, err := m.drivers.Select(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -214,6 +223,11 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	}
 	p.NodeMonitorGracePeriodSeconds = int(o.NodeMonitorGracePeriod.Seconds())
 	p.PodEvictionSeconds = int(o.PodEvictionTimeout.Seconds())
+	if cn, ok := d.(drivers.ClusterNetworks); ok {
+		if err := m.planNetwork(ctx, cn, p); err != nil {
+			return nil, err
+		}
+	}
 	taken, err := m.takenIPs()
 	if err != nil {
 		return nil, err
@@ -223,19 +237,70 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 		if i == 0 {
 			role = nodeconfig.RoleControlPlane
 		}
-		node := p.newNode(nodeName(p.Name, i), role, "127.0.0.1")
-		if alloc, ok := d.(drivers.IPAllocator); ok {
-			if node.IP, err = alloc.AllocateIP(taken); err != nil {
-				return nil, err
-			}
-			taken[node.IP] = true
+		node := p.newNode(nodeName(p.Name, i), role, "")
+		if node.IP, err = m.nodeIP(d, p, taken); err != nil {
+			return nil, err
 		}
+		taken[node.IP] = true
 		p.Nodes = append(p.Nodes, node)
 	}
 	if err := m.store.Save(p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// planNetwork gives a new profile its own subnet, split into node, Service
+// and pod ranges.
+func (m *Manager) planNetwork(ctx context.Context, cn drivers.ClusterNetworks, p *Profile) error {
+	var taken []string
+	names, err := m.store.Names()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if other, err := m.store.Load(name); err == nil && other.Subnet != "" {
+			taken = append(taken, other.Subnet)
+		}
+	}
+	subnet, err := cn.ChooseSubnet(ctx, taken)
+	if err != nil {
+		return fmt.Errorf("choose cluster network: %w", err)
+	}
+	layout, err := nodeconfig.SplitSubnet(subnet)
+	if err != nil {
+		return err
+	}
+	p.Subnet, p.ServiceCIDR, p.PodCIDR = subnet, layout.Services.String(), layout.Pods.String()
+	return nil
+}
+
+// nodeIP chooses a new node's address: the next free one of the cluster's
+// network, or what the driver allocates, or loopback.
+func (m *Manager) nodeIP(d drivers.Driver, p *Profile, taken map[string]bool) (string, error) {
+	if p.Subnet != "" {
+		layout, err := nodeconfig.SplitSubnet(p.Subnet)
+		if err != nil {
+			return "", err
+		}
+		used := map[string]bool{}
+		for _, n := range p.Nodes {
+			used[n.IP] = true
+		}
+		for i := 0; ; i++ {
+			ip, err := layout.NodeIP(i)
+			if err != nil {
+				return "", err
+			}
+			if !used[ip] {
+				return ip, nil
+			}
+		}
+	}
+	if alloc, ok := d.(drivers.IPAllocator); ok {
+		return alloc.AllocateIP(taken)
+	}
+	return "127.0.0.1", nil
 }
 
 // nodeName names nodes like minikube: NAME, NAME-m02, NAME-m03, ...
@@ -288,8 +353,11 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		}
 	}
 
+	if err := m.prepare(ctx, d); err != nil {
+		return err
+	}
 	done := m.report.Step(StepCertificates)
-	err = m.writeConfigs(p)
+	err = m.writeConfigs(d, p)
 	done(err)
 	if err != nil {
 		return err
@@ -329,6 +397,26 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 	return err
 }
 
+// prepare runs the driver's one-time work, such as building its node image.
+func (m *Manager) prepare(ctx context.Context, d drivers.Driver) error {
+	pr, ok := d.(drivers.Preparer)
+	if !ok {
+		return nil
+	}
+	done := m.report.Step(StepPrepareDriver)
+	err := pr.Prepare(ctx, m.report.Note)
+	done(err)
+	return err
+}
+
+// deleteCluster removes what the driver made for the cluster besides nodes.
+func deleteCluster(ctx context.Context, d drivers.Driver, name string) error {
+	if cd, ok := d.(drivers.ClusterDeleter); ok {
+		return cd.DeleteCluster(ctx, name)
+	}
+	return nil
+}
+
 func (m *Manager) nodeStates(ctx context.Context, d drivers.Driver, p *Profile) (map[string]bool, error) {
 	running := map[string]bool{}
 	for _, n := range p.Nodes {
@@ -342,7 +430,8 @@ func (m *Manager) nodeStates(ctx context.Context, d drivers.Driver, p *Profile) 
 }
 
 // writeConfigs ensures the PKI, component kubeconfigs and node configs.
-func (m *Manager) writeConfigs(p *Profile) error {
+// Paths and the apiserver's address are written as the nodes see them.
+func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 	firstSvc, err := nodeconfig.FirstServiceIP(p.ServiceCIDR)
 	if err != nil {
 		return err
@@ -361,28 +450,48 @@ func (m *Manager) writeConfigs(p *Profile) error {
 	if err != nil {
 		return fmt.Errorf("generate certificates: %w", err)
 	}
-	server := p.APIServerURL()
-	entry, err := adminEntry(p.Name, server, paths)
+	entry, err := adminEntry(p.Name, p.APIServerURL(), paths)
 	if err != nil {
 		return err
 	}
 	if err := kubeconfig.Write(m.store.AdminKubeconfig(p.Name), entry); err != nil {
 		return err
 	}
+
+	view := nodeView(d, m.store.ProfileDir(p.Name))
+	server := p.APIServerURL()
+	bind, port := "127.0.0.1", p.APIServerPort
+	if view.NodeView != nil {
+		server = "https://" + net.JoinHostPort(cp.IP, strconv.Itoa(view.APIServerPort))
+		bind, port = "0.0.0.0", view.APIServerPort
+	}
 	kcDir := filepath.Join(m.store.ProfileDir(p.Name), "kubeconfigs")
 	cmKC := filepath.Join(kcDir, "controller-manager.kubeconfig")
 	schedKC := filepath.Join(kcDir, "scheduler.kubeconfig")
-	if err := kubeconfig.WriteWithFiles(cmKC, "controller-manager", server, paths.CACert, paths.ControllerManagerCert, paths.ControllerManagerKey); err != nil {
+	cpAdminKC := filepath.Join(kcDir, "control-plane-admin.kubeconfig")
+	if err := kubeconfig.WriteWithFiles(cmKC, "controller-manager", server, view.path(paths.CACert), view.path(paths.ControllerManagerCert), view.path(paths.ControllerManagerKey)); err != nil {
 		return err
 	}
-	if err := kubeconfig.WriteWithFiles(schedKC, "scheduler", server, paths.CACert, paths.SchedulerCert, paths.SchedulerKey); err != nil {
+	if err := kubeconfig.WriteWithFiles(schedKC, "scheduler", server, view.path(paths.CACert), view.path(paths.SchedulerCert), view.path(paths.SchedulerKey)); err != nil {
 		return err
+	}
+	entry.Server = server
+	if err := kubeconfig.Write(cpAdminKC, entry); err != nil {
+		return err
+	}
+	var egress []string
+	if p.Subnet != "" {
+		egress = []string{p.Subnet}
 	}
 	for _, n := range p.Nodes {
 		dir := m.store.NodeDir(p.Name, n.Name)
 		kubeletKC := filepath.Join(dir, "kubelet.kubeconfig")
-		if err := kubeconfig.WriteWithFiles(kubeletKC, n.Name, server, paths.CACert, paths.KubeletClientCert(n.Name), paths.KubeletClientKey(n.Name)); err != nil {
+		if err := kubeconfig.WriteWithFiles(kubeletKC, n.Name, server, view.path(paths.CACert), view.path(paths.KubeletClientCert(n.Name)), view.path(paths.KubeletClientKey(n.Name))); err != nil {
 			return err
+		}
+		dataDir := filepath.Join(dir, "data")
+		if view.NodeView != nil {
+			dataDir = view.DataDir
 		}
 		cfg := &nodeconfig.Config{
 			Cluster:     p.Name,
@@ -390,34 +499,61 @@ func (m *Manager) writeConfigs(p *Profile) error {
 			Role:        n.Role,
 			IP:          n.IP,
 			KubeletPort: n.KubeletPort,
-			DataDir:     filepath.Join(dir, "data"),
-			PKIDir:      m.store.PKIDir(p.Name),
+			DataDir:     dataDir,
+			PKIDir:      view.path(m.store.PKIDir(p.Name)),
 			APIServer:   server,
-			Kubeconfig:  kubeletKC,
+			Kubeconfig:  view.path(kubeletKC),
 			CPUMillis:   n.CPUMillis,
 			MemoryBytes: n.MemoryBytes,
 			MaxPods:     n.MaxPods,
+			Runtime:     d.Info().Runtime,
 		}
 		if n.Role == nodeconfig.RoleControlPlane {
 			cfg.ControlPlane = &nodeconfig.ControlPlane{
-				BindAddress:                   "127.0.0.1",
-				Port:                          p.APIServerPort,
+				BindAddress:                   bind,
+				Port:                          port,
 				ServiceCIDR:                   p.ServiceCIDR,
 				PodCIDR:                       p.PodCIDR,
 				DNSDomain:                     nodeconfig.DefaultDNSDomain,
-				ControllerManagerKubeconfig:   cmKC,
-				SchedulerKubeconfig:           schedKC,
-				AdminKubeconfig:               m.store.AdminKubeconfig(p.Name),
+				ControllerManagerKubeconfig:   view.path(cmKC),
+				SchedulerKubeconfig:           view.path(schedKC),
+				AdminKubeconfig:               view.path(cpAdminKC),
 				NodeCIDRMaskSize:              p.NodeCIDRMaskSize(),
 				NodeMonitorGracePeriodSeconds: p.NodeMonitorGracePeriodSeconds,
 				PodEvictionSeconds:            p.PodEvictionSeconds,
+				EgressAllowCIDRs:              egress,
 			}
+		}
+		if nc, ok := d.(drivers.NodeConfigurer); ok {
+			nc.ConfigureNode(m.driverNode(p, n), cfg)
 		}
 		if err := nodeconfig.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// hostView maps host paths in the profile to where a node sees them.
+type hostView struct {
+	*drivers.NodeView
+	profileDir string
+}
+
+func nodeView(d drivers.Driver, profileDir string) hostView {
+	return hostView{NodeView: d.Info().NodeView, profileDir: profileDir}
+}
+
+// path is hostPath as the node sees it.
+func (v hostView) path(hostPath string) string {
+	if v.NodeView == nil {
+		return hostPath
+	}
+	rel, err := filepath.Rel(v.profileDir, hostPath)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return hostPath
+	}
+	return path.Join(v.ProfileDir, filepath.ToSlash(rel))
 }
 
 func adminEntry(name, server string, paths *pki.Paths) (kubeconfig.Entry, error) {
@@ -438,7 +574,10 @@ func adminEntry(name, server string, paths *pki.Paths) (kubeconfig.Entry, error)
 
 func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 	dir := m.store.NodeDir(p.Name, n.Name)
-	return drivers.Node{Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json")}
+	return drivers.Node{
+		Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json"),
+		ProfileDir: m.store.ProfileDir(p.Name), IP: n.IP, Subnet: p.Subnet, APIServerPort: p.APIServerPort,
+	}
 }
 
 // startNodes starts every node at once: agents retry until the apiserver answers.
@@ -495,6 +634,7 @@ func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, cr
 	}
 	_ = m.workersThenControlPlane(p, func(n drivers.Node) error { return undo(ctx, n) })
 	if created {
+		_ = deleteCluster(ctx, d, p.Name)
 		_ = kubeconfig.Remove(p.Kubeconfig, p.Name)
 		_ = os.RemoveAll(m.store.ProfileDir(p.Name))
 	}
@@ -558,6 +698,9 @@ func (m *Manager) deleteProfile(ctx context.Context, p *Profile) error {
 		// Keep the profile so that a second delete can finish the job.
 		return err
 	}
+	if err := deleteCluster(ctx, d, p.Name); err != nil {
+		return err
+	}
 	if err := kubeconfig.Remove(p.Kubeconfig, p.Name); err != nil {
 		return err
 	}
@@ -583,6 +726,9 @@ func (m *Manager) deleteCorrupt(ctx context.Context, name string) error {
 			if err := d.DeleteNode(ctx, n); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if err := deleteCluster(ctx, d, name); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if len(errs) > 0 {

@@ -276,7 +276,7 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 	if err != nil {
 		return ProfileNode{}, err
 	}
-	n := p.newNode(nextNodeName(p), role, "127.0.0.1")
+	n := p.newNode(nextNodeName(p), role, "")
 	if o.CPUMillis > 0 {
 		n.CPUMillis = o.CPUMillis
 	}
@@ -291,10 +291,8 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 		}
 		n.MaxPods = o.MaxPods
 	}
-	if alloc, ok := d.(drivers.IPAllocator); ok {
-		if n.IP, err = alloc.AllocateIP(taken); err != nil {
-			return ProfileNode{}, err
-		}
+	if n.IP, err = m.nodeIP(d, p, taken); err != nil {
+		return ProfileNode{}, err
 	}
 	if err := deleteNodeObject(ctx, client, n.Name); err != nil {
 		return ProfileNode{}, err
@@ -309,8 +307,11 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 
 // bringUpNode writes the configs, starts n and waits up to wait for it Ready.
 func (m *Manager) bringUpNode(ctx context.Context, d drivers.Driver, p *Profile, n ProfileNode, wait time.Duration) error {
+	if err := m.prepare(ctx, d); err != nil {
+		return err
+	}
 	done := m.report.Step(StepCertificates)
-	err := m.writeConfigs(p)
+	err := m.writeConfigs(d, p)
 	done(err)
 	if err != nil {
 		return err

@@ -34,6 +34,8 @@ type Profile struct {
 	APIServerPort     int       `json:"apiServerPort"`
 	ServiceCIDR       string    `json:"serviceCIDR"`
 	PodCIDR           string    `json:"podCIDR"`
+	// Subnet is the cluster's own network, for drivers that make one.
+	Subnet string `json:"subnet,omitempty"`
 	// Kubeconfig is the file minik merged the context into; delete cleans it.
 	Kubeconfig string `json:"kubeconfig"`
 	// NodeDefaults is the capacity of nodes made for this profile.

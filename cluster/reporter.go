@@ -10,14 +10,15 @@ type Reporter interface {
 
 // Step names, stable for JSON consumers and benchmarks.
 const (
-	StepPrepare      = "prepare profile"
-	StepCertificates = "generate certificates"
-	StepStartNodes   = "start nodes"
-	StepAPIServer    = "wait for apiserver"
-	StepKubeconfig   = "merge kubeconfig"
-	StepNodesReady   = "wait for nodes and default service account"
-	StepStopNodes    = "stop nodes"
-	StepDeleteNodes  = "delete nodes"
+	StepPrepare       = "prepare profile"
+	StepPrepareDriver = "prepare driver"
+	StepCertificates  = "generate certificates"
+	StepStartNodes    = "start nodes"
+	StepAPIServer     = "wait for apiserver"
+	StepKubeconfig    = "merge kubeconfig"
+	StepNodesReady    = "wait for nodes and default service account"
+	StepStopNodes     = "stop nodes"
+	StepDeleteNodes   = "delete nodes"
 
 	// Steps of the node commands.
 	StepPrepareNode = "prepare node"

@@ -56,7 +56,7 @@ func (m *Manager) waitAPIServer(ctx context.Context, d drivers.Driver, p *Profil
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("wait for apiserver: not ready after %s (last error: %v); see %s", timeout, last, m.logHint(d, p, *p.ControlPlane()))
+				return fmt.Errorf("wait for apiserver: not ready after %s (last error: %v); see %s", timeout, last, m.logHint(ctx, d, p, *p.ControlPlane()))
 			}
 			return fmt.Errorf("wait for apiserver: %w", ctx.Err())
 		case <-time.After(pollInterval):
@@ -188,15 +188,21 @@ func (m *Manager) checkNodesAlive(ctx context.Context, d drivers.Driver, p *Prof
 			return err
 		}
 		if st != drivers.StateRunning {
-			return fmt.Errorf("node %s stopped while starting; %s", n.Name, m.logHint(d, p, n))
+			return fmt.Errorf("node %s stopped while starting; %s", n.Name, m.logHint(ctx, d, p, n))
 		}
 	}
 	return nil
 }
 
 // logHint points at a node's log and quotes its end, because a failed
-// create removes the folder that holds it.
-func (m *Manager) logHint(d drivers.Driver, p *Profile, n ProfileNode) string {
+// create removes the folder or container that holds it.
+func (m *Manager) logHint(ctx context.Context, d drivers.Driver, p *Profile, n ProfileNode) string {
+	if lt, ok := d.(drivers.LogTailer); ok {
+		// ctx may have ended: that is often why the hint is wanted.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return "last lines of its log:\n" + lt.TailNodeLog(ctx, m.driverNode(p, n), 15)
+	}
 	ll, ok := d.(drivers.LogLocator)
 	if !ok {
 		return "its log is kept by the " + p.Driver + " driver"

@@ -9,6 +9,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 // Node states, as `minik status` reports them.
@@ -24,8 +26,18 @@ type Node struct {
 	Role    string
 	// Dir is the node's folder in the profile: its config, logs and state.
 	Dir string
-	// ConfigPath is the node config file minik-node reads.
+	// ConfigPath is the node config file minik-node reads (a host path).
 	ConfigPath string
+	// ProfileDir is the profile's folder on the host; drivers with a
+	// NodeView make it visible inside the node at NodeView.ProfileDir.
+	ProfileDir string
+	// IP is the node's address.
+	IP string
+	// Subnet is the cluster network's CIDR (drivers with ClusterNetworks).
+	Subnet string
+	// APIServerPort is the host port the apiserver is published on
+	// (control-plane node of drivers with a NodeView).
+	APIServerPort int
 }
 
 // Info describes a driver: capabilities are data, not name checks.
@@ -36,6 +48,22 @@ type Info struct {
 	Runtime string
 	// Priority orders auto-selection: the highest healthy driver wins.
 	Priority int
+	// NodeView is nil when nodes see the host's filesystem and network as
+	// they are (process); else it says how a node sees the profile.
+	NodeView *NodeView
+}
+
+// NodeView says how a node that is not the host (a container, a VM) sees
+// the profile: paths in node configs and kubeconfigs are written as the
+// node sees them.
+type NodeView struct {
+	// ProfileDir is where the profile folder appears in the node (read-only).
+	ProfileDir string
+	// DataDir is the node's own writable state, kept across stop and start.
+	DataDir string
+	// APIServerPort is the apiserver's port inside the control-plane node;
+	// Node.APIServerPort on 127.0.0.1 of the host forwards to it.
+	APIServerPort int
 }
 
 // Driver makes nodes. Every method takes ctx first and is safe to repeat.
@@ -57,6 +85,42 @@ type Driver interface {
 type IPAllocator interface {
 	// AllocateIP returns a node IP not in taken.
 	AllocateIP(taken map[string]bool) (string, error)
+}
+
+// ClusterNetworks is implemented by drivers that give every cluster a
+// network of its own. Node IPs, Service IPs and pod IPs all come from it
+// (see nodeconfig.SplitSubnet).
+type ClusterNetworks interface {
+	// ChooseSubnet returns a free IPv4 /16 for a new cluster: one that
+	// overlaps no network the driver's backend has nor any of taken.
+	ChooseSubnet(ctx context.Context, taken []string) (string, error)
+}
+
+// ClusterDeleter is implemented by drivers that make things per cluster
+// besides nodes (networks, volumes, pod containers): DeleteCluster removes
+// everything labelled with the cluster, whatever state it is in.
+type ClusterDeleter interface {
+	DeleteCluster(ctx context.Context, cluster string) error
+}
+
+// Preparer is implemented by drivers with one-time work before nodes start,
+// such as building the node image; progress reports what it does.
+type Preparer interface {
+	Prepare(ctx context.Context, progress func(msg string)) error
+}
+
+// NodeConfigurer is implemented by drivers that add to a node's config what
+// only they know, such as the pod runtime's engine, network and image.
+type NodeConfigurer interface {
+	ConfigureNode(n Node, cfg *nodeconfig.Config)
+}
+
+// LogTailer is implemented by drivers whose node logs are kept by their
+// backend (container logs, a VM console).
+type LogTailer interface {
+	// TailNodeLog returns the node log's last lines, indented, or a note
+	// saying why there are none.
+	TailNodeLog(ctx context.Context, n Node, lines int) string
 }
 
 // HealthError says what is wrong with a driver here and how to fix it.

@@ -87,6 +87,21 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.Name})
 
+	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
+		pods, factory, err := newDockerPods(ctx, a.cfg, a.client, recorder)
+		if err != nil {
+			return err
+		}
+		factory.Start(ctx.Done())
+		defer factory.Shutdown()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pods.Run(ctx)
+		}()
+		klog.InfoS("running pods", "node", a.cfg.Name, "runtime", nodeconfig.RuntimeDocker, "network", a.cfg.Docker.Network)
+		return newServer(a.cfg, a.client, pods, pods).Serve(ctx)
+	}
 	pods, factory, err := newPodManager(a.client, a.cfg.Name, a.cfg.IP, podCIDR, recorder)
 	if err != nil {
 		return err
@@ -98,9 +113,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		pods.Run(ctx)
 	}()
-	klog.InfoS("running pods", "node", a.cfg.Name, "podCIDR", podCIDR, "runtime", "sim")
+	klog.InfoS("running pods", "node", a.cfg.Name, "podCIDR", podCIDR, "runtime", nodeconfig.RuntimeSim)
 	// The kubelet API ending ends the node: without it logs and metrics fail.
-	return newServer(a.cfg, a.client, pods).Serve(ctx)
+	return newServer(a.cfg, a.client, pods, nil).Serve(ctx)
 }
 
 // heartbeat renews the Lease and re-reports status until ctx is done.

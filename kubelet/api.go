@@ -2,8 +2,10 @@ package kubelet
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,6 +75,10 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", ns, name, s.cfg.Name), http.StatusNotFound)
 		return
 	}
+	if s.streams != nil {
+		s.streamLogs(w, r, ns, name, container, logOptions{follow: follow, previous: previous, timestamps: timestamps, tail: tail, since: since}, limit)
+		return
+	}
 	lines, err := sim.Logs(view.pod, view.plan, container, view.status, previous, s.now())
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -139,6 +145,53 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// streamLogs copies a real container's log, flushing as it goes so that
+// `kubectl logs -f` sees lines as they come.
+func (s *server) streamLogs(w http.ResponseWriter, r *http.Request, ns, name, container string, o logOptions, limit int64) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	out := &flushWriter{w: w, left: limit}
+	out.flusher, _ = w.(http.Flusher)
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	out.full = cancel
+	if err := s.streams.writeLogs(ctx, ns, name, container, o, out); err != nil && !out.wrote && ctx.Err() == nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	}
+}
+
+// flushWriter flushes every write and stops after limitBytes.
+type flushWriter struct {
+	w       io.Writer
+	flusher http.Flusher
+	left    int64 // -1 for no limit
+	full    func()
+	wrote   bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if f.left >= 0 {
+		if int64(len(p)) > f.left {
+			p = p[:f.left]
+		}
+		f.left -= int64(len(p))
+	}
+	if len(p) > 0 {
+		f.wrote = true
+		if _, err := f.w.Write(p); err != nil {
+			return 0, err
+		}
+		if f.flusher != nil {
+			f.flusher.Flush()
+		}
+	}
+	if f.left == 0 {
+		f.full()
+		return len(p), io.ErrShortWrite
+	}
+	return n, nil
 }
 
 func restartCount(st corev1.PodStatus, container string) int32 {

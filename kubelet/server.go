@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"net"
 	"net/http"
 	"os"
@@ -31,8 +33,11 @@ import (
 type server struct {
 	cfg    *nodeconfig.Config
 	client kubernetes.Interface
-	pods   *podManager
-	now    func() time.Time
+	pods   podSource
+	// streams serves logs and exec from a runtime that runs processes;
+	// nil on the sim runtime, whose logs are synthesized.
+	streams containerStreams
+	now     func() time.Time
 	// started is when the agent started: the node's counters begin there.
 	started time.Time
 	usage   nodeUsage
@@ -54,9 +59,30 @@ type caller struct {
 	extra  map[string]authorizationv1.ExtraValue
 }
 
-func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods *podManager) *server {
+// podSource is what the kubelet API reads of the pods a node runs.
+type podSource interface {
+	snapshot() []podView
+	lookup(namespace, name string) (podView, bool)
+	usage(now time.Time) []usageSample
+}
+
+// containerStreams is a runtime whose containers are real processes.
+type containerStreams interface {
+	// writeLogs copies a container's log to w, following it if asked.
+	writeLogs(ctx context.Context, namespace, pod, container string, o logOptions, w io.Writer) error
+	remotecommandserver.Executor
+}
+
+// logOptions are the kubelet's /containerLogs parameters.
+type logOptions struct {
+	follow, previous, timestamps bool
+	tail                         int64 // -1 for all
+	since                        time.Time
+}
+
+func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods podSource, streams containerStreams) *server {
 	return &server{
-		cfg: cfg, client: client, pods: pods, now: time.Now, started: time.Now(), authz: map[string]authzEntry{},
+		cfg: cfg, client: client, pods: pods, streams: streams, now: time.Now, started: time.Now(), authz: map[string]authzEntry{},
 		metrics: newAgentMetrics(cfg.Name, pods.snapshot),
 	}
 }
@@ -83,7 +109,14 @@ func (s *server) Serve(ctx context.Context) error {
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
-	for _, prefix := range []string{"/exec/", "/run/", "/attach/", "/portForward/"} {
+	unsupported := []string{"/attach/", "/portForward/"}
+	if s.streams != nil {
+		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))
+		handle("/run/", s.guard("proxy", http.HandlerFunc(s.exec)))
+	} else {
+		unsupported = append(unsupported, "/exec/", "/run/")
+	}
+	for _, prefix := range unsupported {
 		handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
 	}
 
@@ -198,9 +231,46 @@ func (s *server) authorize(ctx context.Context, who caller, verb, subresource st
 	return sar.Status.Allowed, nil
 }
 
-// unsupported answers exec, attach, run and port-forward at once: the sim
-// runtime runs no process to connect to.
+// unsupported answers at once what the runtime cannot do: the sim runtime
+// runs no process to connect to; attach and port-forward are not built.
 func (s *server) unsupported(w http.ResponseWriter, r *http.Request) {
 	what := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
+	if s.streams != nil {
+		http.Error(w, fmt.Sprintf("%s is not supported by minik's docker runtime yet (node %s)", what, s.cfg.Name), http.StatusBadRequest)
+		return
+	}
 	http.Error(w, fmt.Sprintf("%s is not supported by the sim runtime: node %s simulates its pods and runs no process (use the docker driver for real containers)", what, s.cfg.Name), http.StatusBadRequest)
+}
+
+// exec serves /exec/{namespace}/{pod}/{container}?command=... (and /run/,
+// whose command is the "cmd" parameter) over SPDY or WebSocket.
+func (s *server) exec(w http.ResponseWriter, r *http.Request) {
+	route, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	parts := strings.Split(rest, "/")
+	if len(parts) == 4 { // /exec/{namespace}/{pod}/{uid}/{container}
+		parts = []string{parts[0], parts[1], parts[3]}
+	}
+	if len(parts) != 3 || parts[0] == "" || parts[1] == "" || parts[2] == "" {
+		http.Error(w, "expected /"+route+"/NAMESPACE/POD/CONTAINER", http.StatusBadRequest)
+		return
+	}
+	cmd := r.URL.Query()["command"]
+	if route == "run" {
+		cmd = strings.Fields(r.URL.Query().Get("cmd"))
+	}
+	if len(cmd) == 0 {
+		http.Error(w, "no command given", http.StatusBadRequest)
+		return
+	}
+	opts, err := remotecommandserver.NewOptions(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if _, ok := s.pods.lookup(parts[0], parts[1]); !ok {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", parts[0], parts[1], s.cfg.Name), http.StatusNotFound)
+		return
+	}
+	remotecommandserver.ServeExec(w, r, s.streams, parts[0]+"/"+parts[1], "", parts[2], cmd, opts,
+		4*time.Hour, remotecommandserver.DefaultStreamCreationTimeout, remotecommandserver.SupportedStreamingProtocols)
 }

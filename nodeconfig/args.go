@@ -25,10 +25,7 @@ func (c *Config) APIServerArgs(etcdURL, egressConfig string) []string {
 		"--bind-address=" + cp.BindAddress,
 		"--secure-port=" + strconv.Itoa(cp.Port),
 		"--advertise-address=" + c.IP,
-		// The node IP is loopback on the process driver, which the endpoints
-		// API refuses; Service "kubernetes" then keeps no endpoints, as nothing
-		// in a simulated cluster could reach it through them anyway.
-		"--endpoint-reconciler-type=none",
+		"--endpoint-reconciler-type=" + endpointReconciler(c.IP),
 		"--tls-cert-file=" + p.APIServerCert,
 		"--tls-private-key-file=" + p.APIServerKey,
 		"--client-ca-file=" + p.CACert,
@@ -181,4 +178,15 @@ func FirstServiceIP(serviceCIDR string) (net.IP, error) {
 	copy(first, ip)
 	first[len(first)-1]++
 	return first, nil
+}
+
+// endpointReconciler keeps Service "kubernetes" pointing at the apiserver
+// when the node IP is a real address. A loopback node IP (process driver)
+// is refused by the endpoints API; there the Service keeps no endpoints, as
+// nothing in a simulated cluster could reach it through them anyway.
+func endpointReconciler(nodeIP string) string {
+	if ip := net.ParseIP(nodeIP); ip != nil && !ip.IsLoopback() {
+		return "lease"
+	}
+	return "none"
 }

@@ -61,6 +61,10 @@ type Config struct {
 	MaxPods     int   `json:"maxPods"`
 	// Labels the node agent puts on its Node at registration.
 	Labels map[string]string `json:"labels,omitempty"`
+	// Runtime runs the node's pods: RuntimeSim (the default) or RuntimeDocker.
+	Runtime string `json:"runtime,omitempty"`
+	// Docker configures the docker runtime.
+	Docker *DockerRuntime `json:"docker,omitempty"`
 
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
 }
@@ -115,6 +119,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node %s: apiServer and kubeconfig are required", c.Name)
 	case c.CPUMillis <= 0 || c.MemoryBytes <= 0:
 		return fmt.Errorf("node %s: capacity must be positive (cpu %dm, memory %d)", c.Name, c.CPUMillis, c.MemoryBytes)
+	case c.Runtime != "" && c.Runtime != RuntimeSim && c.Runtime != RuntimeDocker:
+		return fmt.Errorf("node %s: runtime %q is neither %q nor %q", c.Name, c.Runtime, RuntimeSim, RuntimeDocker)
+	case c.Runtime == RuntimeDocker && (c.Docker == nil || c.Docker.Network == "" || c.Docker.SandboxImage == ""):
+		return fmt.Errorf("node %s: the docker runtime needs docker.network and docker.sandboxImage", c.Name)
 	}
 	if c.Role == RoleControlPlane {
 		cp := c.ControlPlane

@@ -31,6 +31,12 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) == 1 && args[0] == "pause" {
+		// A pod sandbox of the docker runtime: it only holds the pod's
+		// network namespace until the runtime stops it.
+		<-ctx.Done()
+		return nil
+	}
 	fs := flag.NewFlagSet("minik-node", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the node config file written by minik")
 	hostDir := fs.String("host-dir", "", "run the simulated nodes listed in this folder (see kubelet.RunHost) instead of one node")

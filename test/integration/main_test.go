@@ -65,6 +65,8 @@ func newHarness(t *testing.T) *harness {
 		"KUBECONFIG="+h.kubeconfig,
 		"MINIK_NODE_BINARY="+node,
 		"HOME="+dir,
+		// These tests are of the process driver; docker's set it themselves.
+		"MINIK_DRIVER=process",
 	)
 	// Whatever happens, no node outlives the test.
 	t.Cleanup(func() {

@@ -1,0 +1,911 @@
+package kubelet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/apis/core/v1/helper/qos"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/nodeconfig"
+)
+
+// Timings of the docker runtime, the real kubelet's where it has one.
+const (
+	// dockerResync re-reads running pods' containers: engine events are
+	// hints, and a missed one must not leave a status stale for long.
+	dockerResync = 5 * time.Second
+	// Crash-loop back-off doubles from backOffInitial up to backOffMax and
+	// is forgotten after a container has run for backOffReset.
+	backOffInitial = 10 * time.Second
+	backOffMax     = 5 * time.Minute
+	backOffReset   = 10 * time.Minute
+	// orphanSweep is how often the control-plane node removes the pod
+	// containers of nodes whose container is gone.
+	orphanSweep = 5 * time.Second
+	// statsInterval is how often container usage is sampled.
+	statsInterval = 5 * time.Second
+)
+
+// dockerPods runs the pods bound to this node as containers of the engine
+// that runs the node: a sandbox per pod holds the network namespace (its
+// address on the cluster network is the pod IP), app containers join it.
+type dockerPods struct {
+	cfg      *nodeconfig.Config
+	client   kubernetes.Interface
+	engine   *engine.Engine
+	lister   corelisters.PodLister
+	informer cache.SharedIndexInformer
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	now      func() time.Time
+
+	mu   sync.Mutex
+	pods map[types.UID]*dockerPod
+	// byUID finds a pod's key from an engine event.
+	byUID map[string]string
+	stats map[string]containerStats // by container ID
+}
+
+// dockerPod is what the agent knows of one pod between syncs. Only the
+// pod's own sync (the work queue runs one per key) changes it, but the
+// kubelet API and probes read it, under dockerPods.mu.
+type dockerPod struct {
+	pod        *corev1.Pod
+	sandboxID  string
+	ip         string
+	containers map[string]*dockerContainer
+	lastStatus corev1.PodStatus
+	written    []byte
+	// cancel stops the pod's probes.
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+// dockerContainer is one container of a pod, across its restarts.
+type dockerContainer struct {
+	name    string
+	init    bool
+	id      string
+	attempt int
+	state   engine.State
+	// previousID is the run before this one, kept for `logs --previous`.
+	previousID string
+	last       *corev1.ContainerStateTerminated
+	// waiting is why the container does not run now (image pull errors,
+	// back-off); empty once it runs.
+	waitingReason, waitingMessage string
+	backOff                       time.Duration
+	retryAt                       time.Time
+	pullFailures                  int
+	// Probe results.
+	started, ready bool
+	// restartRequested is set by a failed liveness or startup probe.
+	restartRequested string
+	probeCancel      context.CancelFunc
+}
+
+type containerStats struct {
+	at        time.Time
+	cpuNanos  uint64
+	nanoCores uint64
+	memory    uint64
+}
+
+func newDockerPods(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) (*dockerPods, informers.SharedInformerFactory, error) {
+	eng, err := engine.New(ctx, cfg.Cluster, cfg.Name, *cfg.Docker)
+	if err != nil {
+		return nil, nil, err
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Name).String()
+		}))
+	podInformer := factory.Core().V1().Pods()
+	m := &dockerPods{
+		cfg:      cfg,
+		client:   client,
+		engine:   eng,
+		lister:   podInformer.Lister(),
+		informer: podInformer.Informer(),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "docker-pods"}),
+		recorder: recorder,
+		now:      time.Now,
+		pods:     map[types.UID]*dockerPod{},
+		byUID:    map[string]string{},
+		stats:    map[string]containerStats{},
+	}
+	_, err = m.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    m.enqueue,
+		UpdateFunc: func(_, obj any) { m.enqueue(obj) },
+		DeleteFunc: m.enqueue,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("watch pods: %w", err)
+	}
+	return m, factory, nil
+}
+
+func (m *dockerPods) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		return
+	}
+	m.queue.Add(key)
+}
+
+// Run syncs pods until ctx is done; the informer must have been started.
+func (m *dockerPods) Run(ctx context.Context) {
+	defer m.engine.Close()
+	defer m.queue.ShutDown()
+	// Containers left from before this agent started (a node restart) are
+	// gone with their network namespace: start every pod afresh.
+	if list, err := m.engine.List(ctx); err == nil {
+		uids := map[string]bool{}
+		for _, c := range list {
+			uids[c.PodUID] = true
+		}
+		for uid := range uids {
+			if err := m.engine.RemovePod(ctx, uid); err != nil {
+				klog.ErrorS(err, "remove stale pod containers", "uid", uid)
+			}
+		}
+	} else {
+		klog.ErrorS(err, "list pod containers")
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) {
+		return
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		m.watchEngine(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		m.collectStats(ctx)
+	}()
+	if m.cfg.Role == nodeconfig.RoleControlPlane {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.sweepOrphans(ctx)
+		}()
+	}
+	for i := 0; i < podWorkers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for m.processNext(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	m.queue.ShutDown()
+}
+
+func (m *dockerPods) processNext(ctx context.Context) bool {
+	key, quit := m.queue.Get()
+	if quit {
+		return false
+	}
+	defer m.queue.Done(key)
+	next, err := m.sync(ctx, key)
+	switch {
+	case err != nil:
+		if ctx.Err() == nil && !apierrors.IsConflict(err) {
+			klog.V(2).InfoS("sync pod: retrying", "pod", key, "err", err)
+		}
+		m.queue.AddRateLimited(key)
+	default:
+		m.queue.Forget(key)
+		if next > 0 {
+			m.queue.AddAfter(key, next)
+		}
+	}
+	return true
+}
+
+// watchEngine turns container starts and deaths into syncs of their pods.
+func (m *dockerPods) watchEngine(ctx context.Context) {
+	for ev := range m.engine.Events(ctx) {
+		m.mu.Lock()
+		key, ok := m.byUID[ev.PodUID]
+		m.mu.Unlock()
+		if ok {
+			m.queue.Add(key)
+		}
+	}
+}
+
+// sweepOrphans removes the pod containers of nodes that were lost (their
+// node container killed or removed): nobody else would.
+func (m *dockerPods) sweepOrphans(ctx context.Context) {
+	t := time.NewTicker(orphanSweep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := m.engine.RemoveOrphans(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			klog.ErrorS(err, "remove containers of lost nodes")
+		case n > 0:
+			klog.InfoS("removed containers of lost nodes", "count", n)
+		}
+	}
+}
+
+// sync brings one pod's containers and API status to what its spec asks,
+// and says when to look again.
+func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error) {
+	ns, name, err := cache.SplitMetaNamespaceKey(key)
+	if err != nil {
+		return 0, nil
+	}
+	pod, err := m.lister.Pods(ns).Get(name)
+	if apierrors.IsNotFound(err) {
+		return 0, m.forget(ctx, key)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if pod.Spec.NodeName != m.cfg.Name {
+		return 0, nil
+	}
+	rec, err := m.record(ctx, pod)
+	if err != nil {
+		return 0, err
+	}
+	if pod.DeletionTimestamp != nil {
+		return 0, m.terminate(ctx, pod, rec)
+	}
+	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		m.stopProbes(rec)
+		return 0, nil
+	}
+	if rec.sandboxID == "" {
+		id, ip, err := m.engine.RunSandbox(ctx, engine.SandboxSpec{
+			PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, Hostname: podHostname(pod),
+		})
+		if err != nil {
+			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			return 0, err
+		}
+		m.mu.Lock()
+		rec.sandboxID, rec.ip = id, ip
+		m.mu.Unlock()
+	}
+	next := m.runContainers(ctx, pod, rec)
+	status := m.podStatus(pod, rec)
+	if err := m.writeStatus(ctx, pod, rec, status); err != nil {
+		return 0, err
+	}
+	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
+		m.stopProbes(rec)
+		return 0, nil
+	}
+	return min(next, dockerResync), nil
+}
+
+// record returns the pod's record, making it on first sight.
+func (m *dockerPods) record(ctx context.Context, pod *corev1.Pod) (*dockerPod, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.pods[pod.UID]
+	if !ok {
+		pctx, cancel := context.WithCancel(ctx)
+		rec = &dockerPod{containers: map[string]*dockerContainer{}, ctx: pctx, cancel: cancel}
+		// A pod that ran before this agent started (a node restart)
+		// keeps counting restarts from where its status left them.
+		for _, st := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {
+			for _, cs := range st {
+				c := &dockerContainer{name: cs.Name, attempt: int(cs.RestartCount)}
+				if cs.ContainerID != "" {
+					c.attempt++
+					c.last = cs.State.Terminated
+				}
+				rec.containers[cs.Name] = c
+			}
+		}
+		m.pods[pod.UID] = rec
+		m.byUID[string(pod.UID)] = pod.Namespace + "/" + pod.Name
+	}
+	rec.pod = pod
+	return rec, nil
+}
+
+// forget removes whatever is left of a pod that is gone from the API.
+func (m *dockerPods) forget(ctx context.Context, key string) error {
+	m.mu.Lock()
+	var uids []types.UID
+	for uid, rec := range m.pods {
+		if rec.pod != nil && rec.pod.Namespace+"/"+rec.pod.Name == key {
+			uids = append(uids, uid)
+		}
+	}
+	m.mu.Unlock()
+	for _, uid := range uids {
+		if err := m.removePod(ctx, uid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *dockerPods) removePod(ctx context.Context, uid types.UID) error {
+	m.mu.Lock()
+	rec := m.pods[uid]
+	m.mu.Unlock()
+	if rec != nil {
+		rec.cancel()
+	}
+	if err := m.engine.RemovePod(ctx, string(uid)); err != nil {
+		return fmt.Errorf("remove pod containers: %w", err)
+	}
+	m.mu.Lock()
+	delete(m.pods, uid)
+	delete(m.byUID, string(uid))
+	m.mu.Unlock()
+	return nil
+}
+
+// terminate stops a deleted pod's containers within its grace period,
+// removes them and then the pod object.
+func (m *dockerPods) terminate(ctx context.Context, pod *corev1.Pod, rec *dockerPod) error {
+	grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
+	m.stopProbes(rec)
+	var wg sync.WaitGroup
+	for _, c := range m.containerList(rec) {
+		if c.id == "" || !c.state.Running {
+			continue
+		}
+		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.name)
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			if err := m.engine.Stop(ctx, id, grace); err != nil && !errors.Is(err, engine.ErrNotFound) {
+				klog.ErrorS(err, "stop container", "pod", klog.KObj(pod), "id", id)
+			}
+		}(c.id)
+	}
+	wg.Wait()
+	if err := m.removePod(ctx, pod.UID); err != nil {
+		return err
+	}
+	err := m.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: ptr.To[int64](0),
+		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
+	})
+	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	return nil
+}
+
+func (m *dockerPods) stopProbes(rec *dockerPod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range rec.containers {
+		if c.probeCancel != nil {
+			c.probeCancel()
+			c.probeCancel = nil
+		}
+	}
+}
+
+// containerList is a snapshot of the pod's container records.
+func (m *dockerPods) containerList(rec *dockerPod) []dockerContainer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]dockerContainer, 0, len(rec.containers))
+	for _, c := range rec.containers {
+		out = append(out, *c)
+	}
+	return out
+}
+
+// container returns the record of a container, making it if needed.
+func (m *dockerPods) container(rec *dockerPod, name string, init bool) *dockerContainer {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := rec.containers[name]
+	if !ok {
+		c = &dockerContainer{name: name}
+		rec.containers[name] = c
+	}
+	c.init = init
+	return c
+}
+
+// runContainers runs init containers one after another, then the app
+// containers, restarting what exited as the restart policy says. It
+// returns when it next has something to do (a back-off ending).
+func (m *dockerPods) runContainers(ctx context.Context, pod *corev1.Pod, rec *dockerPod) time.Duration {
+	next := time.Duration(0)
+	soonest := func(d time.Duration) {
+		if d > 0 && (next == 0 || d < next) {
+			next = d
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		spec := &pod.Spec.InitContainers[i]
+		c := m.container(rec, spec.Name, true)
+		m.observe(ctx, pod, rec, c)
+		sidecar := spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		switch {
+		case c.id == "" || (!c.state.Running && m.shouldRestart(pod, c, sidecar)):
+			soonest(m.start(ctx, pod, rec, spec, c))
+			if !sidecar {
+				return next
+			}
+		case c.state.Running && sidecar:
+			continue
+		case c.state.Running:
+			return next
+		case c.state.ExitCode != 0:
+			// Failed for good (restartPolicy Never): the pod fails.
+			return next
+		}
+	}
+	for i := range pod.Spec.Containers {
+		spec := &pod.Spec.Containers[i]
+		c := m.container(rec, spec.Name, false)
+		m.observe(ctx, pod, rec, c)
+		if c.id == "" || (!c.state.Running && m.shouldRestart(pod, c, false)) {
+			soonest(m.start(ctx, pod, rec, spec, c))
+		}
+	}
+	return next
+}
+
+// shouldRestart says whether an exited container runs again.
+func (m *dockerPods) shouldRestart(pod *corev1.Pod, c *dockerContainer, always bool) bool {
+	if always || c.restartRequested != "" {
+		return true
+	}
+	switch pod.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return false
+	case corev1.RestartPolicyOnFailure:
+		return c.state.ExitCode != 0
+	default:
+		return !c.init || c.state.ExitCode != 0
+	}
+}
+
+// observe refreshes a container's state from the engine and applies a
+// probe's request to restart it.
+func (m *dockerPods) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPod, c *dockerContainer) {
+	if c.id == "" {
+		return
+	}
+	if c.restartRequested != "" && c.state.Running {
+		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s %s, will be restarted", c.name, c.restartRequested)
+		grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
+		if err := m.engine.Stop(ctx, c.id, grace); err != nil {
+			klog.ErrorS(err, "stop container for restart", "pod", klog.KObj(pod), "container", c.name)
+		}
+	}
+	st, err := m.engine.Inspect(ctx, c.id)
+	if errors.Is(err, engine.ErrNotFound) {
+		// Removed behind our back: run it again.
+		st = engine.State{Status: "exited", ExitCode: 137, Reason: "Error", FinishedAt: m.now()}
+	} else if err != nil {
+		return
+	}
+	m.mu.Lock()
+	wasRunning := c.state.Running
+	c.state = st
+	if !st.Running && c.probeCancel != nil {
+		c.probeCancel()
+		c.probeCancel = nil
+		c.ready = false
+	}
+	m.mu.Unlock()
+	if wasRunning && !st.Running && st.ExitCode != 0 && c.restartRequested == "" {
+		klog.V(2).InfoS("container exited", "pod", klog.KObj(pod), "container", c.name, "exitCode", st.ExitCode)
+	}
+}
+
+// start creates and starts a container run, unless it must wait for a
+// back-off; it returns how long that wait is.
+func (m *dockerPods) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) time.Duration {
+	now := m.now()
+	restart := c.id != ""
+	if restart && c.restartRequested == "" {
+		// A crash: back off, as the kubelet does, from the second on.
+		if c.state.StartedAt.After(time.Time{}) && c.state.FinishedAt.Sub(c.state.StartedAt) > backOffReset {
+			c.backOff = 0
+		}
+		if c.backOff > 0 && c.retryAt.IsZero() {
+			c.retryAt = now.Add(c.backOff)
+		}
+		if now.Before(c.retryAt) {
+			m.setWaiting(c, "CrashLoopBackOff", fmt.Sprintf("back-off %s restarting failed container=%s pod=%s_%s(%s)", c.backOff, c.name, pod.Name, pod.Namespace, pod.UID))
+			return c.retryAt.Sub(now)
+		}
+	}
+	if !c.retryAt.IsZero() && now.Before(c.retryAt) {
+		return c.retryAt.Sub(now)
+	}
+	if _, ok, err := m.engine.ImagePresent(ctx, spec.Image); err != nil || !ok {
+		if err == nil {
+			err = m.engine.PullImage(ctx, spec.Image)
+		}
+		if err != nil {
+			return m.pullFailed(pod, c, spec, err)
+		}
+	}
+	if c.pullFailures > 0 || !restart {
+		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Pulled", "Container image %q already present on machine", spec.Image)
+	}
+	c.pullFailures = 0
+	cs, err := m.containerSpec(ctx, pod, rec, spec, c)
+	if err != nil {
+		m.setWaiting(c, "CreateContainerConfigError", err.Error())
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return m.retryLater(c)
+	}
+	id, err := m.engine.CreateContainer(ctx, cs)
+	if err != nil {
+		m.setWaiting(c, "CreateContainerError", err.Error())
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return m.retryLater(c)
+	}
+	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Created", "Created container: %s", spec.Name)
+	old := c.id
+	m.mu.Lock()
+	if restart {
+		if c.state.Reason != "" || !c.state.FinishedAt.IsZero() {
+			c.last = terminatedState(c.id, c.state)
+		}
+		c.attempt = cs.Attempt
+	}
+	c.previousID, c.id = old, id
+	c.state = engine.State{Status: "created"}
+	c.restartRequested = ""
+	c.started, c.ready = false, false
+	m.mu.Unlock()
+	if err := m.engine.Start(ctx, id); err != nil {
+		m.setWaiting(c, "RunContainerError", err.Error())
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		return m.retryLater(c)
+	}
+	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", spec.Name)
+	if st, err := m.engine.Inspect(ctx, id); err == nil {
+		m.mu.Lock()
+		c.state = st
+		m.mu.Unlock()
+	}
+	// Two runs back is no longer anyone's "previous".
+	m.removeOlder(ctx, pod, c)
+	m.mu.Lock()
+	c.waitingReason, c.waitingMessage = "", ""
+	c.retryAt = time.Time{}
+	if restart {
+		c.backOff = min(max(c.backOff*2, backOffInitial), backOffMax)
+	} else {
+		c.backOff = 0
+	}
+	m.mu.Unlock()
+	m.startProbes(rec, pod, spec, c)
+	return 0
+}
+
+// removeOlder removes runs of a container older than the previous one.
+func (m *dockerPods) removeOlder(ctx context.Context, pod *corev1.Pod, c *dockerContainer) {
+	list, err := m.engine.List(ctx)
+	if err != nil {
+		return
+	}
+	for _, pc := range list {
+		if pc.PodUID == string(pod.UID) && pc.Container == c.name && pc.ID != c.id && pc.ID != c.previousID {
+			_ = m.engine.Remove(ctx, pc.ID)
+		}
+	}
+}
+
+func (m *dockerPods) retryLater(c *dockerContainer) time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.backOff = min(max(c.backOff*2, backOffInitial), backOffMax)
+	c.retryAt = m.now().Add(c.backOff)
+	return c.backOff
+}
+
+// pullFailed reports a missing image as the kubelet does: ErrImagePull
+// first, then ImagePullBackOff between retries.
+func (m *dockerPods) pullFailed(pod *corev1.Pod, c *dockerContainer, spec *corev1.Container, err error) time.Duration {
+	c.pullFailures++
+	reason := "ErrImagePull"
+	if c.pullFailures > 1 {
+		reason = "ImagePullBackOff"
+		m.recorder.Eventf(pod, corev1.EventTypeNormal, "BackOff", "Back-off pulling image %q", spec.Image)
+	}
+	m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Failed to pull image %q: %v", spec.Image, err)
+	m.setWaiting(c, reason, fmt.Sprintf("Failed to pull image %q: %v", spec.Image, err))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c.retryAt = m.now().Add(min(backOffInitial<<min(c.pullFailures-1, 5), backOffMax))
+	return c.retryAt.Sub(m.now())
+}
+
+func (m *dockerPods) setWaiting(c *dockerContainer, reason, msg string) {
+	m.mu.Lock()
+	c.waitingReason, c.waitingMessage = reason, msg
+	m.mu.Unlock()
+}
+
+func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminated {
+	reason := st.Reason
+	if reason == "" {
+		reason = "Error"
+		if st.ExitCode == 0 {
+			reason = "Completed"
+		}
+	}
+	return &corev1.ContainerStateTerminated{
+		ExitCode:    int32(st.ExitCode),
+		Reason:      reason,
+		Message:     st.Error,
+		StartedAt:   metav1.NewTime(st.StartedAt),
+		FinishedAt:  metav1.NewTime(st.FinishedAt),
+		ContainerID: "docker://" + id,
+	}
+}
+
+// podHostname is the pod's hostname as the kubelet sets it.
+func podHostname(pod *corev1.Pod) string {
+	h := pod.Name
+	if pod.Spec.Hostname != "" {
+		h = pod.Spec.Hostname
+	}
+	if len(h) > 63 {
+		h = h[:63]
+	}
+	return h
+}
+
+// writeStatus writes status if it differs from the pod's.
+func (m *dockerPods) writeStatus(ctx context.Context, pod *corev1.Pod, rec *dockerPod, status corev1.PodStatus) error {
+	status.ObservedGeneration = pod.Generation
+	for i := range status.Conditions {
+		status.Conditions[i].ObservedGeneration = pod.Generation
+	}
+	for _, c := range pod.Status.Conditions {
+		if kubeletConditions[c.Type] || hasCondition(status.Conditions, c.Type) {
+			continue
+		}
+		status.Conditions = append(status.Conditions, c)
+	}
+	// Keep transition times of conditions that did not change.
+	for i, c := range status.Conditions {
+		for _, old := range pod.Status.Conditions {
+			if old.Type == c.Type && old.Status == c.Status {
+				status.Conditions[i].LastTransitionTime = old.LastTransitionTime
+			}
+		}
+	}
+	status.NominatedNodeName = pod.Status.NominatedNodeName
+	newJSON, err := json.Marshal(&status)
+	if err != nil {
+		return fmt.Errorf("encode pod status: %w", err)
+	}
+	oldJSON, _ := json.Marshal(&pod.Status)
+	m.mu.Lock()
+	rec.lastStatus = status
+	unchanged := string(newJSON) == string(oldJSON) || string(newJSON) == string(rec.written)
+	m.mu.Unlock()
+	if unchanged {
+		return nil
+	}
+	updated := pod.DeepCopy()
+	updated.Status = status
+	if _, err := m.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("update pod status %s/%s: %w", pod.Namespace, pod.Name, err)
+	}
+	m.mu.Lock()
+	rec.written = newJSON
+	m.mu.Unlock()
+	return nil
+}
+
+// podStatus computes the pod's status from its containers.
+func (m *dockerPods) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := metav1.NewTime(m.now().Truncate(time.Second))
+	st := corev1.PodStatus{
+		HostIP:    m.cfg.IP,
+		HostIPs:   []corev1.HostIP{{IP: m.cfg.IP}},
+		StartTime: pod.Status.StartTime,
+		QOSClass:  pod.Status.QOSClass,
+	}
+	if st.StartTime == nil {
+		st.StartTime = &now
+	}
+	if st.QOSClass == "" {
+		st.QOSClass = qos.GetPodQOS(pod)
+	}
+	if rec.ip != "" {
+		st.PodIP = rec.ip
+		st.PodIPs = []corev1.PodIP{{IP: rec.ip}}
+	}
+	initDone := true
+	initFailed := false
+	for i := range pod.Spec.InitContainers {
+		spec := &pod.Spec.InitContainers[i]
+		cs := m.containerStatus(spec, rec.containers[spec.Name], "PodInitializing")
+		sidecar := spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		switch {
+		case sidecar && cs.State.Running != nil:
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+		default:
+			initDone = false
+			if t := cs.State.Terminated; t != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
+				initFailed = true
+			}
+		}
+		st.InitContainerStatuses = append(st.InitContainerStatuses, cs)
+	}
+	running, succeeded, failed, ready := 0, 0, 0, 0
+	waitReason := "ContainerCreating"
+	if !initDone {
+		waitReason = "PodInitializing"
+	}
+	for i := range pod.Spec.Containers {
+		spec := &pod.Spec.Containers[i]
+		cs := m.containerStatus(spec, rec.containers[spec.Name], waitReason)
+		switch {
+		case cs.State.Running != nil:
+			running++
+		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
+			succeeded++
+		case cs.State.Terminated != nil:
+			failed++
+		case cs.LastTerminationState.Terminated != nil:
+			// Waiting to restart: it counts as running for the phase.
+			running++
+		}
+		if cs.Ready {
+			ready++
+		}
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	n := len(pod.Spec.Containers)
+	switch {
+	case initFailed:
+		st.Phase = corev1.PodFailed
+	case !initDone || rec.sandboxID == "":
+		st.Phase = corev1.PodPending
+	case running > 0:
+		st.Phase = corev1.PodRunning
+	case succeeded+failed == n && failed == 0:
+		st.Phase = corev1.PodSucceeded
+	case succeeded+failed == n:
+		st.Phase = corev1.PodFailed
+	default:
+		st.Phase = corev1.PodPending
+	}
+	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {
+		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, LastTransitionTime: now}
+		if ok {
+			c.Status = corev1.ConditionTrue
+		} else {
+			c.Reason = reason
+		}
+		return c
+	}
+	allReady := ready == n && st.Phase == corev1.PodRunning
+	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
+		allReady = false
+	}
+	reason := "ContainersNotReady"
+	if st.Phase == corev1.PodSucceeded {
+		reason = "PodCompleted"
+	}
+	st.Conditions = []corev1.PodCondition{
+		cond(corev1.PodReadyToStartContainers, rec.sandboxID != "", ""),
+		cond(corev1.PodInitialized, initDone, "ContainersNotInitialized"),
+		cond(corev1.ContainersReady, allReady, reason),
+		cond(corev1.PodReady, allReady, reason),
+	}
+	return st
+}
+
+// containerStatus is one container's status; called with m.mu held.
+func (m *dockerPods) containerStatus(spec *corev1.Container, c *dockerContainer, waitReason string) corev1.ContainerStatus {
+	cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: ptr.To(false)}
+	if c == nil {
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
+		return cs
+	}
+	cs.RestartCount = int32(c.attempt)
+	cs.LastTerminationState.Terminated = c.last
+	if c.id != "" {
+		cs.ContainerID = "docker://" + c.id
+		cs.ImageID = "docker://" + c.state.ImageID
+	}
+	switch {
+	case c.waitingReason != "":
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.waitingReason, Message: c.waitingMessage}
+		if c.id != "" && !c.state.Running && !c.state.FinishedAt.IsZero() {
+			cs.LastTerminationState.Terminated = terminatedState(c.id, c.state)
+		}
+	case c.id == "":
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
+	case c.state.Running:
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.state.StartedAt)}
+		started := c.started || spec.StartupProbe == nil
+		cs.Started = ptr.To(started)
+		cs.Ready = started && (c.ready || spec.ReadinessProbe == nil)
+	case c.state.Status == "created":
+		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
+	default:
+		cs.State.Terminated = terminatedState(c.id, c.state)
+	}
+	if cs.ImageID == "docker://" {
+		cs.ImageID = ""
+	}
+	return cs
+}
+
+// snapshot implements podSource.
+func (m *dockerPods) snapshot() []podView {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]podView, 0, len(m.pods))
+	for _, rec := range m.pods {
+		if rec.pod != nil {
+			out = append(out, podView{pod: rec.pod, status: rec.lastStatus})
+		}
+	}
+	return out
+}
+
+// lookup implements podSource.
+func (m *dockerPods) lookup(namespace, name string) (podView, bool) {
+	rec := m.find(namespace, name)
+	if rec == nil {
+		return podView{}, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return podView{pod: rec.pod, status: rec.lastStatus}, true
+}
+
+func (m *dockerPods) find(namespace, name string) *dockerPod {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, rec := range m.pods {
+		if rec.pod != nil && rec.pod.Namespace == namespace && rec.pod.Name == name {
+			return rec
+		}
+	}
+	return nil
+}

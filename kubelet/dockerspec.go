@@ -1,0 +1,389 @@
+package kubelet
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubernetes/third_party/forked/golang/expansion"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/engine"
+)
+
+// containerSpec translates a Kubernetes container into the engine's terms:
+// environment, command, volumes (emptyDir as volumes; configMap, secret,
+// projected and downward API as files copied in) and limits.
+func (m *dockerPods) containerSpec(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) (engine.ContainerSpec, error) {
+	attempt := c.attempt
+	if c.id != "" {
+		attempt++
+	}
+	env, err := m.environment(ctx, pod, rec, spec)
+	if err != nil {
+		return engine.ContainerSpec{}, err
+	}
+	envMap := map[string]string{}
+	envList := make([]string, 0, len(env))
+	for _, e := range env {
+		envMap[e.Name] = e.Value
+		envList = append(envList, e.Name+"="+e.Value)
+	}
+	mapping := expansion.MappingFuncFor(envMap)
+	expand := func(in []string) []string {
+		if in == nil {
+			return nil
+		}
+		out := make([]string, len(in))
+		for i, s := range in {
+			out[i] = expansion.Expand(s, mapping)
+		}
+		return out
+	}
+	cs := engine.ContainerSpec{
+		PodUID: string(pod.UID), Namespace: pod.Namespace, PodName: pod.Name, Name: spec.Name,
+		Attempt: attempt, SandboxID: rec.sandboxID, Image: spec.Image,
+		Command: expand(spec.Command), Args: expand(spec.Args), Env: envList, WorkingDir: spec.WorkingDir,
+		Stdin: spec.Stdin, TTY: spec.TTY,
+	}
+	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
+		cs.CPUMillis = q.MilliValue()
+	}
+	if q, ok := spec.Resources.Limits[corev1.ResourceMemory]; ok {
+		cs.MemoryBytes = q.Value()
+	}
+	volumes := map[string]*corev1.Volume{}
+	for i := range pod.Spec.Volumes {
+		volumes[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
+	}
+	for _, vm := range spec.VolumeMounts {
+		v := volumes[vm.Name]
+		if v == nil {
+			return cs, fmt.Errorf("volume mount %q names no volume of the pod", vm.Name)
+		}
+		switch {
+		case v.EmptyDir != nil:
+			name, err := m.engine.EnsureVolume(ctx, string(pod.UID), v.Name)
+			if err != nil {
+				return cs, err
+			}
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
+		default:
+			files, err := m.volumeFiles(ctx, pod, v)
+			if err != nil {
+				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			for _, f := range files {
+				rel := f.Path
+				if vm.SubPath != "" {
+					if rel != vm.SubPath {
+						continue
+					}
+					f.Path = vm.MountPath
+				} else {
+					f.Path = path.Join(vm.MountPath, rel)
+				}
+				cs.Files = append(cs.Files, f)
+			}
+		}
+	}
+	return cs, nil
+}
+
+// environment resolves a container's env and envFrom.
+func (m *dockerPods) environment(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container) ([]corev1.EnvVar, error) {
+	var out []corev1.EnvVar
+	set := func(name, value string) {
+		for i := range out {
+			if out[i].Name == name {
+				out[i].Value = value
+				return
+			}
+		}
+		out = append(out, corev1.EnvVar{Name: name, Value: value})
+	}
+	for _, from := range spec.EnvFrom {
+		var data map[string]string
+		switch {
+		case from.ConfigMapRef != nil:
+			cm, err := m.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, from.ConfigMapRef.Name, metav1.GetOptions{})
+			if err != nil {
+				if ptr.Deref(from.ConfigMapRef.Optional, false) {
+					continue
+				}
+				return nil, fmt.Errorf("configmap %q: %w", from.ConfigMapRef.Name, err)
+			}
+			data = cm.Data
+		case from.SecretRef != nil:
+			s, err := m.client.CoreV1().Secrets(pod.Namespace).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
+			if err != nil {
+				if ptr.Deref(from.SecretRef.Optional, false) {
+					continue
+				}
+				return nil, fmt.Errorf("secret %q: %w", from.SecretRef.Name, err)
+			}
+			data = map[string]string{}
+			for k, v := range s.Data {
+				data[k] = string(v)
+			}
+		}
+		keys := make([]string, 0, len(data))
+		for k := range data {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			set(from.Prefix+k, data[k])
+		}
+	}
+	mapping := func() func(string) string {
+		vals := map[string]string{}
+		for _, e := range out {
+			vals[e.Name] = e.Value
+		}
+		return expansion.MappingFuncFor(vals)
+	}
+	for _, e := range spec.Env {
+		if e.ValueFrom == nil {
+			set(e.Name, expansion.Expand(e.Value, mapping()))
+			continue
+		}
+		v, err := m.envValue(ctx, pod, rec, spec, e.ValueFrom)
+		if err != nil {
+			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+		}
+		set(e.Name, v)
+	}
+	return out, nil
+}
+
+func (m *dockerPods) envValue(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, src *corev1.EnvVarSource) (string, error) {
+	switch {
+	case src.FieldRef != nil:
+		return m.fieldValue(pod, rec, src.FieldRef.FieldPath)
+	case src.ResourceFieldRef != nil:
+		return resourceValue(spec, src.ResourceFieldRef)
+	case src.ConfigMapKeyRef != nil:
+		ref := src.ConfigMapKeyRef
+		cm, err := m.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err == nil {
+			if v, ok := cm.Data[ref.Key]; ok {
+				return v, nil
+			}
+			err = fmt.Errorf("configmap %q has no key %q", ref.Name, ref.Key)
+		}
+		if ptr.Deref(ref.Optional, false) {
+			return "", nil
+		}
+		return "", err
+	case src.SecretKeyRef != nil:
+		ref := src.SecretKeyRef
+		s, err := m.client.CoreV1().Secrets(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if err == nil {
+			if v, ok := s.Data[ref.Key]; ok {
+				return string(v), nil
+			}
+			err = fmt.Errorf("secret %q has no key %q", ref.Name, ref.Key)
+		}
+		if ptr.Deref(ref.Optional, false) {
+			return "", nil
+		}
+		return "", err
+	}
+	return "", fmt.Errorf("unsupported value source")
+}
+
+// fieldValue is a downward API field of the pod.
+func (m *dockerPods) fieldValue(pod *corev1.Pod, rec *dockerPod, field string) (string, error) {
+	switch field {
+	case "metadata.name":
+		return pod.Name, nil
+	case "metadata.namespace":
+		return pod.Namespace, nil
+	case "metadata.uid":
+		return string(pod.UID), nil
+	case "spec.nodeName":
+		return pod.Spec.NodeName, nil
+	case "spec.serviceAccountName":
+		return pod.Spec.ServiceAccountName, nil
+	case "status.hostIP", "status.hostIPs":
+		return m.cfg.IP, nil
+	case "status.podIP", "status.podIPs":
+		return rec.ip, nil
+	case "metadata.labels":
+		return formatMap(pod.Labels), nil
+	case "metadata.annotations":
+		return formatMap(pod.Annotations), nil
+	}
+	for _, prefix := range []string{"metadata.labels['", "metadata.annotations['"} {
+		if key, ok := strings.CutPrefix(field, prefix); ok {
+			key = strings.TrimSuffix(key, "']")
+			if prefix == "metadata.labels['" {
+				return pod.Labels[key], nil
+			}
+			return pod.Annotations[key], nil
+		}
+	}
+	return "", fmt.Errorf("unsupported field %q", field)
+}
+
+func formatMap(m map[string]string) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "%s=%q\n", k, m[k])
+	}
+	return b.String()
+}
+
+func resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
+	divisor := ref.Divisor
+	parts := strings.SplitN(ref.Resource, ".", 2)
+	if len(parts) != 2 {
+		return "", fmt.Errorf("unsupported resource %q", ref.Resource)
+	}
+	list := spec.Resources.Limits
+	if parts[0] == "requests" {
+		list = spec.Resources.Requests
+	}
+	q, ok := list[corev1.ResourceName(parts[1])]
+	if !ok {
+		return "0", nil
+	}
+	if divisor.IsZero() {
+		if parts[1] == string(corev1.ResourceCPU) {
+			return strconv.FormatInt((q.MilliValue()+999)/1000, 10), nil
+		}
+		return strconv.FormatInt(q.Value(), 10), nil
+	}
+	return strconv.FormatInt((q.MilliValue()+divisor.MilliValue()-1)/divisor.MilliValue(), 10), nil
+}
+
+// volumeFiles are the files of a configMap, secret, projected or downward
+// API volume, with paths relative to the mount point.
+func (m *dockerPods) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) ([]engine.File, error) {
+	switch {
+	case v.ConfigMap != nil:
+		return m.configMapFiles(ctx, pod, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional, ptr.Deref(v.ConfigMap.DefaultMode, 0o644))
+	case v.Secret != nil:
+		return m.secretFiles(ctx, pod, v.Secret.SecretName, v.Secret.Items, v.Secret.Optional, ptr.Deref(v.Secret.DefaultMode, 0o644))
+	case v.DownwardAPI != nil:
+		return m.downwardFiles(pod, v.DownwardAPI.Items, ptr.Deref(v.DownwardAPI.DefaultMode, 0o644))
+	case v.Projected != nil:
+		mode := ptr.Deref(v.Projected.DefaultMode, 0o644)
+		var out []engine.File
+		for _, src := range v.Projected.Sources {
+			var files []engine.File
+			var err error
+			switch {
+			case src.ConfigMap != nil:
+				files, err = m.configMapFiles(ctx, pod, src.ConfigMap.Name, src.ConfigMap.Items, src.ConfigMap.Optional, mode)
+			case src.Secret != nil:
+				files, err = m.secretFiles(ctx, pod, src.Secret.Name, src.Secret.Items, src.Secret.Optional, mode)
+			case src.DownwardAPI != nil:
+				files, err = m.downwardFiles(pod, src.DownwardAPI.Items, mode)
+			case src.ServiceAccountToken != nil:
+				files, err = m.tokenFile(ctx, pod, src.ServiceAccountToken, mode)
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, files...)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("this volume type is not supported by minik's docker runtime (emptyDir, configMap, secret, projected and downwardAPI are)")
+}
+
+func keyFiles(data map[string][]byte, items []corev1.KeyToPath, mode int32) ([]engine.File, error) {
+	var out []engine.File
+	if len(items) == 0 {
+		for k, v := range data {
+			out = append(out, engine.File{Path: k, Data: v, Mode: int64(mode)})
+		}
+		return out, nil
+	}
+	for _, it := range items {
+		v, ok := data[it.Key]
+		if !ok {
+			return nil, fmt.Errorf("no key %q", it.Key)
+		}
+		out = append(out, engine.File{Path: it.Path, Data: v, Mode: int64(ptr.Deref(it.Mode, mode))})
+	}
+	return out, nil
+}
+
+func (m *dockerPods) configMapFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
+	cm, err := m.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		if ptr.Deref(optional, false) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get configmap %q: %w", name, err)
+	}
+	data := map[string][]byte{}
+	for k, v := range cm.Data {
+		data[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		data[k] = v
+	}
+	return keyFiles(data, items, mode)
+}
+
+func (m *dockerPods) secretFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
+	s, err := m.client.CoreV1().Secrets(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		if ptr.Deref(optional, false) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("get secret %q: %w", name, err)
+	}
+	return keyFiles(s.Data, items, mode)
+}
+
+func (m *dockerPods) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode int32) ([]engine.File, error) {
+	var out []engine.File
+	for _, it := range items {
+		if it.FieldRef == nil {
+			continue
+		}
+		v, err := m.fieldValue(pod, &dockerPod{}, it.FieldRef.FieldPath)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, engine.File{Path: it.Path, Data: []byte(v), Mode: int64(ptr.Deref(it.Mode, mode))})
+	}
+	return out, nil
+}
+
+// tokenFile asks the apiserver for a token of the pod's service account,
+// bound to the pod, as the kubelet does for kube-api-access volumes.
+func (m *dockerPods) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection, mode int32) ([]engine.File, error) {
+	sa := pod.Spec.ServiceAccountName
+	if sa == "" {
+		sa = "default"
+	}
+	req := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+		ExpirationSeconds: src.ExpirationSeconds,
+		BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+	}}
+	if src.Audience != "" {
+		req.Spec.Audiences = []string{src.Audience}
+	}
+	tr, err := m.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, req, metav1.CreateOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("request token for service account %q: %w", sa, err)
+	}
+	return []engine.File{{Path: src.Path, Data: []byte(tr.Status.Token), Mode: int64(mode)}}, nil
+}

@@ -1,0 +1,481 @@
+package engine
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"path"
+	"strconv"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/mount"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// SandboxSpec is the pod a sandbox holds the network namespace for.
+type SandboxSpec struct {
+	PodUID, Namespace, Name string
+	Hostname                string
+	// DNS servers, search domains and resolver options for the pod; app
+	// containers share the sandbox's resolv.conf. Empty means the
+	// engine's defaults.
+	DNS, DNSSearch, DNSOptions []string
+}
+
+// RunSandbox creates and starts the pod's sandbox container on the cluster
+// network and returns its ID and its address there (the pod IP). It is
+// safe to repeat: a running sandbox of the pod is returned as it is, a
+// stopped one is replaced (its network namespace, and so the pod IP, is
+// gone with it), together with the app containers that joined it. Calls
+// for one pod must not run concurrently.
+func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip string, err error) {
+	labels := e.podLabels(nodeconfig.KindSandbox, spec.PodUID, spec.Namespace, spec.Name)
+	existing, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(map[string]string{
+		nodeconfig.LabelCluster: e.cluster,
+		nodeconfig.LabelKind:    nodeconfig.KindSandbox,
+		nodeconfig.LabelPodUID:  spec.PodUID,
+	})})
+	if err != nil {
+		return "", "", fmt.Errorf("list sandboxes of pod %s: %w", spec.PodUID, err)
+	}
+	for _, c := range existing.Items {
+		if c.State == container.StateRunning {
+			ip, err := e.sandboxIP(ctx, c.ID)
+			if err != nil {
+				return "", "", err
+			}
+			return c.ID, ip, nil
+		}
+		if err := e.removeSandbox(ctx, spec.PodUID, c.ID); err != nil {
+			return "", "", fmt.Errorf("replace stopped sandbox: %w", err)
+		}
+	}
+
+	dns := make([]netip.Addr, 0, len(spec.DNS))
+	for _, s := range spec.DNS {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return "", "", fmt.Errorf("parse pod DNS server: %w", err)
+		}
+		dns = append(dns, a)
+	}
+	cfg := &container.Config{
+		Image:    e.cfg.SandboxImage,
+		Hostname: spec.Hostname,
+		Labels:   labels,
+	}
+	if len(e.cfg.SandboxCommand) > 0 {
+		cfg.Entrypoint = e.cfg.SandboxCommand
+		cfg.Cmd = []string{}
+	}
+	name := fmt.Sprintf("k8s_POD_%s_%s_%s_0", spec.Name, spec.Namespace, spec.PodUID)
+	id, err = e.create(ctx, name, spec.PodUID, client.ContainerCreateOptions{
+		Name:   name,
+		Config: cfg,
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode(e.cfg.Network),
+			// App containers join the sandbox's IPC namespace, which the
+			// engine only allows for a shareable one.
+			IpcMode:    container.IPCModeShareable,
+			DNS:        dns,
+			DNSSearch:  spec.DNSSearch,
+			DNSOptions: spec.DNSOptions,
+		},
+		NetworkingConfig: &network.NetworkingConfig{
+			EndpointsConfig: map[string]*network.EndpointSettings{e.cfg.Network: {}},
+		},
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("create sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	if err := e.Start(ctx, id); err != nil {
+		_ = e.Remove(ctx, id)
+		return "", "", fmt.Errorf("run sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	ip, err = e.sandboxIP(ctx, id)
+	if err != nil {
+		_ = e.Remove(ctx, id)
+		return "", "", err
+	}
+	return id, ip, nil
+}
+
+// removeSandbox removes a sandbox and the app containers that joined it:
+// they can never run again without its namespaces, and the engine does not
+// remove a container whose namespaces others use.
+func (e *Engine) removeSandbox(ctx context.Context, podUID, id string) error {
+	apps, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(map[string]string{
+		nodeconfig.LabelCluster: e.cluster,
+		nodeconfig.LabelKind:    nodeconfig.KindContainer,
+		nodeconfig.LabelPodUID:  podUID,
+	})})
+	if err != nil {
+		return fmt.Errorf("list containers of pod %s: %w", podUID, err)
+	}
+	for _, c := range apps.Items {
+		// The mode holds the ID as the caller gave it, maybe shortened.
+		joined, ok := strings.CutPrefix(c.HostConfig.NetworkMode, "container:")
+		if ok && joined != "" && strings.HasPrefix(id, joined) {
+			if err := e.Remove(ctx, c.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return e.Remove(ctx, id)
+}
+
+// sandboxIP is the sandbox's IPv4 address on the cluster network.
+func (e *Engine) sandboxIP(ctx context.Context, id string) (string, error) {
+	res, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return "", wrap(err, "inspect sandbox %s", id)
+	}
+	ns := res.Container.NetworkSettings
+	if ns != nil {
+		ep := ns.Networks[e.cfg.Network]
+		if ep == nil && len(ns.Networks) == 1 {
+			// cfg.Network may be the network's ID rather than its name.
+			for _, only := range ns.Networks {
+				ep = only
+			}
+		}
+		if ep != nil && ep.IPAddress.Is4() {
+			return ep.IPAddress.String(), nil
+		}
+	}
+	return "", fmt.Errorf("sandbox %s has no IPv4 address on network %s", id, e.cfg.Network)
+}
+
+// Mount is a named volume mounted into a container.
+type Mount struct {
+	Volume   string
+	Path     string
+	ReadOnly bool
+}
+
+// File is copied into a container before it starts.
+type File struct {
+	Path string
+	Data []byte
+	// Mode is the file's permission bits; 0 means 0644.
+	Mode int64
+}
+
+// ContainerSpec is one app container of a pod.
+type ContainerSpec struct {
+	PodUID, Namespace, PodName, Name string
+	// Attempt counts restarts of the container (0 for the first run).
+	Attempt   int
+	SandboxID string
+	Image     string
+	// Command overrides the image's ENTRYPOINT and Args its CMD, as in
+	// Kubernetes: empty keeps the image's, and a Command without Args
+	// runs with no CMD.
+	Command, Args []string
+	Env           []string
+	WorkingDir    string
+	Mounts        []Mount
+	Files         []File
+	// CPUMillis and MemoryBytes are limits; 0 means none.
+	CPUMillis, MemoryBytes int64
+	Stdin, TTY             bool
+}
+
+// CreateContainer creates (does not start) an app container in the pod's
+// sandbox namespaces, copies spec.Files into it, and returns its ID.
+func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (string, error) {
+	labels := e.podLabels(nodeconfig.KindContainer, spec.PodUID, spec.Namespace, spec.PodName)
+	labels[nodeconfig.LabelContainer] = spec.Name
+	labels[nodeconfig.LabelAttempt] = strconv.Itoa(spec.Attempt)
+	cfg := &container.Config{
+		Image:      spec.Image,
+		Env:        spec.Env,
+		WorkingDir: spec.WorkingDir,
+		Labels:     labels,
+		Tty:        spec.TTY,
+		OpenStdin:  spec.Stdin,
+	}
+	if len(spec.Command) > 0 {
+		// The engine takes no CMD from the image when the entrypoint is
+		// given, which is Kubernetes' rule for a command without args.
+		cfg.Entrypoint = spec.Command
+	}
+	if len(spec.Args) > 0 {
+		cfg.Cmd = spec.Args
+	}
+	mounts := make([]mount.Mount, 0, len(spec.Mounts))
+	for _, m := range spec.Mounts {
+		mounts = append(mounts, mount.Mount{
+			Type:     mount.TypeVolume,
+			Source:   m.Volume,
+			Target:   m.Path,
+			ReadOnly: m.ReadOnly,
+			// An emptyDir starts empty, whatever the image has at the path.
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+		})
+	}
+	sandbox := "container:" + spec.SandboxID
+	name := fmt.Sprintf("k8s_%s_%s_%s_%s_%d", spec.Name, spec.PodName, spec.Namespace, spec.PodUID, spec.Attempt)
+	id, err := e.create(ctx, name, spec.PodUID, client.ContainerCreateOptions{
+		Name:   name,
+		Config: cfg,
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode(sandbox),
+			IpcMode:     container.IpcMode(sandbox),
+			Mounts:      mounts,
+			Resources: container.Resources{
+				NanoCPUs: spec.CPUMillis * 1e6,
+				Memory:   spec.MemoryBytes,
+			},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
+	}
+	if len(spec.Files) > 0 {
+		if err := e.copyFiles(ctx, id, spec.Files); err != nil {
+			_ = e.Remove(ctx, id)
+			return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
+		}
+	}
+	return id, nil
+}
+
+// create creates a container; a leftover container of the same pod that
+// holds the name (a crash between create and record) is replaced.
+func (e *Engine) create(ctx context.Context, name, podUID string, opts client.ContainerCreateOptions) (string, error) {
+	res, err := e.cli.ContainerCreate(ctx, opts)
+	if cerrdefs.IsConflict(err) {
+		old, ierr := e.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if ierr != nil || old.Container.Config == nil ||
+			old.Container.Config.Labels[nodeconfig.LabelCluster] != e.cluster ||
+			old.Container.Config.Labels[nodeconfig.LabelPodUID] != podUID {
+			return "", err
+		}
+		if rerr := e.Remove(ctx, old.Container.ID); rerr != nil {
+			return "", rerr
+		}
+		res, err = e.cli.ContainerCreate(ctx, opts)
+	}
+	if err != nil {
+		return "", err
+	}
+	return res.ID, nil
+}
+
+// copyFiles puts files into a created container with one tar. The tar has
+// no directory entries: the engine creates missing parents (0755) itself,
+// and an entry for an existing directory would reset its mode (think /tmp).
+func (e *Engine) copyFiles(ctx context.Context, id string, files []File) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, f := range files {
+		p := strings.TrimPrefix(path.Clean("/"+f.Path), "/")
+		if p == "" {
+			return fmt.Errorf("copy file %q: not a file path", f.Path)
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: p, Mode: mode, Size: int64(len(f.Data))}); err != nil {
+			return fmt.Errorf("copy file %s: %w", f.Path, err)
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return fmt.Errorf("copy file %s: %w", f.Path, err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("copy files: %w", err)
+	}
+	if _, err := e.cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf}); err != nil {
+		return fmt.Errorf("copy files: %w", err)
+	}
+	return nil
+}
+
+// EnsureVolume returns the named volume that backs a pod's emptyDir,
+// creating it the first time.
+func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string) (string, error) {
+	vname := fmt.Sprintf("k8s_%s_%s", name, podUID)
+	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: vname,
+		Labels: map[string]string{
+			nodeconfig.LabelCluster: e.cluster,
+			nodeconfig.LabelNode:    e.node,
+			nodeconfig.LabelKind:    nodeconfig.KindVolume,
+			nodeconfig.LabelPodUID:  podUID,
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create volume %s of pod %s: %w", name, podUID, err)
+	}
+	// Creating a volume that exists returns it as it is: make sure it is
+	// this pod's and not a stranger's that happens to have the name.
+	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelPodUID] != podUID {
+		return "", fmt.Errorf("create volume %s of pod %s: volume %s exists and belongs to someone else", name, podUID, vname)
+	}
+	return res.Volume.Name, nil
+}
+
+// RemovePod force-removes every container of the pod, app containers
+// before the sandbox whose namespaces they use, then the pod's volumes.
+func (e *Engine) RemovePod(ctx context.Context, podUID string) error {
+	if _, err := e.removeWhere(ctx, map[string]string{nodeconfig.LabelCluster: e.cluster, nodeconfig.LabelPodUID: podUID}); err != nil {
+		return fmt.Errorf("remove pod %s: %w", podUID, err)
+	}
+	return nil
+}
+
+// removeWhere force-removes the pod containers (app containers first)
+// and then the pod volumes that carry all of labels; it returns how many it
+// removed.
+func (e *Engine) removeWhere(ctx context.Context, labels map[string]string) (int, error) {
+	removed := 0
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(labels)})
+	if err != nil {
+		return 0, fmt.Errorf("list containers: %w", err)
+	}
+	for _, kind := range []string{nodeconfig.KindContainer, nodeconfig.KindSandbox} {
+		for _, c := range list.Items {
+			if c.Labels[nodeconfig.LabelKind] != kind {
+				continue
+			}
+			if err := e.Remove(ctx, c.ID); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	vf := labelFilter(labels).Add("label", nodeconfig.LabelKind+"="+nodeconfig.KindVolume)
+	vols, err := e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: vf})
+	if err != nil {
+		return removed, fmt.Errorf("list volumes: %w", err)
+	}
+	for _, v := range vols.Items {
+		if _, err := e.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+			return removed, fmt.Errorf("remove volume %s: %w", v.Name, err)
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// PodContainer is a sandbox or app container as the engine lists it.
+type PodContainer struct {
+	ID, PodUID, Namespace, PodName string
+	// Container is the app container's name ("" for a sandbox).
+	Container string
+	// Kind is nodeconfig.KindSandbox or nodeconfig.KindContainer.
+	Kind    string
+	Attempt int
+	Running bool
+}
+
+// List returns this node's sandboxes and app containers, running or not.
+func (e *Engine) List(ctx context.Context) ([]PodContainer, error) {
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(map[string]string{
+		nodeconfig.LabelCluster: e.cluster,
+		nodeconfig.LabelNode:    e.node,
+	})})
+	if err != nil {
+		return nil, fmt.Errorf("list pod containers: %w", err)
+	}
+	var out []PodContainer
+	for _, c := range res.Items {
+		l := c.Labels
+		kind := l[nodeconfig.LabelKind]
+		if kind != nodeconfig.KindSandbox && kind != nodeconfig.KindContainer {
+			continue
+		}
+		out = append(out, PodContainer{
+			ID:        c.ID,
+			PodUID:    l[nodeconfig.LabelPodUID],
+			Namespace: l[nodeconfig.LabelPodNamespace],
+			PodName:   l[nodeconfig.LabelPodName],
+			Container: l[nodeconfig.LabelContainer],
+			Kind:      kind,
+			Attempt:   atoi(l[nodeconfig.LabelAttempt]),
+			Running:   c.State == container.StateRunning,
+		})
+	}
+	return out, nil
+}
+
+// NodeRunning reports whether the node container of this cluster's node
+// is running.
+func (e *Engine) NodeRunning(ctx context.Context, node string) (bool, error) {
+	res, err := e.cli.ContainerList(ctx, client.ContainerListOptions{Filters: labelFilter(map[string]string{
+		nodeconfig.LabelCluster: e.cluster,
+		nodeconfig.LabelKind:    nodeconfig.KindNode,
+		nodeconfig.LabelNode:    node,
+	}).Add("status", string(container.StateRunning))})
+	if err != nil {
+		return false, fmt.Errorf("look up node container %s: %w", node, err)
+	}
+	return len(res.Items) > 0, nil
+}
+
+// RemoveOrphans force-removes the pod containers and pod volumes of this
+// cluster whose node has no running node container: a node that was
+// killed or deleted leaves its pods behind, and nobody else would remove
+// them. This node is alive by definition (it is asking), so its own pods
+// are never orphans. It returns how many containers and volumes it
+// removed.
+func (e *Engine) RemoveOrphans(ctx context.Context) (int, error) {
+	cluster := map[string]string{nodeconfig.LabelCluster: e.cluster}
+	nodes := map[string]bool{}
+	list, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: labelFilter(cluster)})
+	if err != nil {
+		return 0, fmt.Errorf("remove orphans: list containers: %w", err)
+	}
+	for _, c := range list.Items {
+		if k := c.Labels[nodeconfig.LabelKind]; k == nodeconfig.KindSandbox || k == nodeconfig.KindContainer {
+			nodes[c.Labels[nodeconfig.LabelNode]] = true
+		}
+	}
+	vols, err := e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: labelFilter(cluster).Add("label", nodeconfig.LabelKind+"="+nodeconfig.KindVolume)})
+	if err != nil {
+		return 0, fmt.Errorf("remove orphans: list volumes: %w", err)
+	}
+	for _, v := range vols.Items {
+		nodes[v.Labels[nodeconfig.LabelNode]] = true
+	}
+	removed := 0
+	for node := range nodes {
+		if node == e.node {
+			continue
+		}
+		running, err := e.NodeRunning(ctx, node)
+		if err != nil {
+			return removed, fmt.Errorf("remove orphans: %w", err)
+		}
+		if running {
+			continue
+		}
+		n, err := e.removeWhere(ctx, map[string]string{nodeconfig.LabelCluster: e.cluster, nodeconfig.LabelNode: node})
+		removed += n
+		if err != nil {
+			return removed, fmt.Errorf("remove orphans of node %s: %w", node, err)
+		}
+	}
+	return removed, nil
+}
+
+func (e *Engine) podLabels(kind, uid, namespace, name string) map[string]string {
+	return map[string]string{
+		nodeconfig.LabelCluster:      e.cluster,
+		nodeconfig.LabelNode:         e.node,
+		nodeconfig.LabelKind:         kind,
+		nodeconfig.LabelPodUID:       uid,
+		nodeconfig.LabelPodNamespace: namespace,
+		nodeconfig.LabelPodName:      name,
+	}
+}

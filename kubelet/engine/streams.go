@@ -1,0 +1,276 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/moby/moby/api/pkg/stdcopy"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/events"
+	"github.com/moby/moby/client"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// LogOptions selects a container's log lines.
+type LogOptions struct {
+	Follow bool
+	// Tail is how many of the last lines to send; < 0 for all.
+	Tail       int
+	Since      time.Time
+	Timestamps bool
+}
+
+// Logs writes the container's stdout and stderr to w until the log ends
+// (with Follow: until the container stops) or ctx ends; ctx ending is how a
+// follow is cancelled, not an error.
+func (e *Engine) Logs(ctx context.Context, id string, o LogOptions, w io.Writer) error {
+	// A container without a TTY has its streams multiplexed in frames;
+	// with a TTY it is one raw stream.
+	insp, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return wrap(err, "read logs of %s", id)
+	}
+	tty := insp.Container.Config != nil && insp.Container.Config.Tty
+	opts := client.ContainerLogsOptions{
+		ShowStdout: true,
+		ShowStderr: true,
+		Follow:     o.Follow,
+		Timestamps: o.Timestamps,
+		Tail:       "all",
+	}
+	if o.Tail >= 0 {
+		opts.Tail = strconv.Itoa(o.Tail)
+	}
+	if !o.Since.IsZero() {
+		opts.Since = unixNano(o.Since.UnixNano())
+	}
+	rc, err := e.cli.ContainerLogs(ctx, id, opts)
+	if err != nil {
+		return wrap(err, "read logs of %s", id)
+	}
+	defer rc.Close()
+	if tty {
+		_, err = io.Copy(w, rc)
+	} else {
+		_, err = stdcopy.StdCopy(w, w, rc)
+	}
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("read logs of %s: %w", id, err)
+	}
+	return nil
+}
+
+// unixNano formats a time as the engine's "seconds.nanoseconds".
+func unixNano(ns int64) string {
+	return fmt.Sprintf("%d.%09d", ns/1e9, ns%1e9)
+}
+
+// Size is a terminal size.
+type Size struct{ Width, Height uint }
+
+// Exec runs cmd in a running container and returns its exit code. stdin
+// (nil for none) is copied to the process and closed after its EOF; the
+// process's output goes to stdout and stderr (either may be nil; with tty
+// both streams arrive on stdout). Sizes from resize are applied to the
+// tty. Exec returns when the process's output ends or ctx ends; a stdin
+// that never returns from Read is the caller's to unblock.
+func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan Size) (int, error) {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	created, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{
+		Cmd:          cmd,
+		TTY:          tty,
+		AttachStdin:  stdin != nil,
+		AttachStdout: true,
+		AttachStderr: true,
+	})
+	if err != nil {
+		return -1, wrap(err, "exec in %s", id)
+	}
+	att, err := e.cli.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: tty})
+	if err != nil {
+		return -1, wrap(err, "exec in %s", id)
+	}
+	defer att.Close()
+	// The hijacked connection outlives the request's ctx: close it when
+	// ctx ends so the copies below return.
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
+
+	done := make(chan struct{})
+	defer close(done)
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, stdin)
+			// The process sees EOF on its stdin only when we half-close.
+			_ = att.CloseWrite()
+		}()
+	}
+	if resize != nil {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case s, ok := <-resize:
+					if !ok {
+						return
+					}
+					// A resize that races the process's start or end fails
+					// harmlessly; the next one applies.
+					_, _ = e.cli.ExecResize(ctx, created.ID, client.ExecResizeOptions{Width: s.Width, Height: s.Height})
+				}
+			}
+		}()
+	}
+	if tty {
+		_, err = io.Copy(stdout, att.Reader)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	}
+	if ctx.Err() != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
+	}
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	// The stream can end a moment before the engine records the exit code.
+	for {
+		res, err := e.cli.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return -1, wrap(err, "exec in %s", id)
+		}
+		if !res.Running {
+			return res.ExitCode, nil
+		}
+		select {
+		case <-ctx.Done():
+			return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Stats samples a running container's usage: cumulative CPU time in
+// nanoseconds and its memory working set, which is usage minus inactive
+// file pages as the kubelet computes it (cgroup v1 calls them
+// total_inactive_file, v2 inactive_file).
+func (e *Engine) Stats(ctx context.Context, id string) (cpuNanos uint64, workingSet uint64, err error) {
+	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})
+	if err != nil {
+		return 0, 0, wrap(err, "read stats of %s", id)
+	}
+	defer res.Body.Close()
+	var s container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return 0, 0, fmt.Errorf("read stats of %s: %w", id, err)
+	}
+	usage := s.MemoryStats.Usage
+	inactive, ok := s.MemoryStats.Stats["total_inactive_file"]
+	if !ok {
+		inactive = s.MemoryStats.Stats["inactive_file"]
+	}
+	if inactive < usage {
+		workingSet = usage - inactive
+	}
+	return s.CPUStats.CPUUsage.TotalUsage, workingSet, nil
+}
+
+// Event is a start, die or oom of one of this node's pod containers.
+type Event struct {
+	ID     string
+	PodUID string
+	// Container is the app container's name ("" for a sandbox).
+	Container string
+	// Kind is nodeconfig.KindSandbox or nodeconfig.KindContainer.
+	Kind string
+	// Action is "start", "die" or "oom".
+	Action string
+}
+
+// eventRetry is how long Events waits before it reconnects.
+const eventRetry = time.Second
+
+// Events streams start, die and oom events of this node's pod containers
+// until ctx ends, then closes the channel. A broken stream is reopened
+// from the time of the last event received, so a reconnect loses nothing;
+// consumers should still relist now and then, as events are hints.
+func (e *Engine) Events(ctx context.Context) <-chan Event {
+	out := make(chan Event, 64)
+	go func() {
+		defer close(out)
+		var last int64            // TimeNano of the newest event sent
+		seen := map[string]bool{} // events sent at exactly last
+		for {
+			f := labelFilter(map[string]string{
+				nodeconfig.LabelCluster: e.cluster,
+				nodeconfig.LabelNode:    e.node,
+			})
+			f.Add("type", string(events.ContainerEventType))
+			f.Add("event", string(events.ActionStart), string(events.ActionDie), string(events.ActionOOM))
+			opts := client.EventsListOptions{Filters: f}
+			if last > 0 {
+				opts.Since = unixNano(last)
+			}
+			sctx, cancel := context.WithCancel(ctx)
+			res := e.cli.Events(sctx, opts)
+			// The stream ends on ctx or when it breaks (an engine restart, a
+			// proxy's timeout); a broken one is reopened after eventRetry.
+			func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-res.Err:
+						return
+					case m := <-res.Messages:
+						kind := m.Actor.Attributes[nodeconfig.LabelKind]
+						if kind != nodeconfig.KindSandbox && kind != nodeconfig.KindContainer {
+							continue
+						}
+						key := m.Actor.ID + "/" + string(m.Action)
+						if m.TimeNano < last || (m.TimeNano == last && seen[key]) {
+							continue // replayed after a reconnect
+						}
+						if m.TimeNano > last {
+							last = m.TimeNano
+							clear(seen)
+						}
+						seen[key] = true
+						ev := Event{
+							ID:        m.Actor.ID,
+							PodUID:    m.Actor.Attributes[nodeconfig.LabelPodUID],
+							Container: m.Actor.Attributes[nodeconfig.LabelContainer],
+							Kind:      kind,
+							Action:    string(m.Action),
+						}
+						select {
+						case out <- ev:
+						case <-ctx.Done():
+							return
+						}
+					}
+				}
+			}()
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(eventRetry):
+			}
+		}
+	}()
+	return out
+}

@@ -1,0 +1,103 @@
+package nodeconfig
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+)
+
+// Pod runtimes of the node agent.
+const (
+	RuntimeSim    = "sim"
+	RuntimeDocker = "docker"
+)
+
+// DockerRuntime configures the node agent's docker runtime: pods are
+// containers of the engine that also runs the node.
+type DockerRuntime struct {
+	// Host is the engine's endpoint as the node sees it ("" for the
+	// default unix:///var/run/docker.sock).
+	Host string `json:"host,omitempty"`
+	// Network is the cluster's network: pod sandboxes join it, so a pod's
+	// IP is its sandbox's address there.
+	Network string `json:"network"`
+	// SandboxImage runs each pod's sandbox container (the node image).
+	SandboxImage string `json:"sandboxImage"`
+	// SandboxCommand parks the sandbox: it holds the pod's network
+	// namespace and does nothing else.
+	SandboxCommand []string `json:"sandboxCommand,omitempty"`
+}
+
+// Labels on everything minik makes in a container engine, so the engine,
+// not a private database, says what exists and what belongs to whom.
+const (
+	LabelCluster = "dev.minik.cluster"
+	LabelNode    = "dev.minik.node"
+	LabelRole    = "dev.minik.role"
+	// LabelKind is one of the Kind* values below.
+	LabelKind = "dev.minik.kind"
+	// Pod containers carry the pod's identity and their container name.
+	LabelPodUID       = "dev.minik.pod.uid"
+	LabelPodNamespace = "dev.minik.pod.namespace"
+	LabelPodName      = "dev.minik.pod.name"
+	LabelContainer    = "dev.minik.container"
+	// LabelAttempt counts a container's restarts (0 for the first run).
+	LabelAttempt = "dev.minik.attempt"
+)
+
+// Values of LabelKind.
+const (
+	KindNode      = "node"
+	KindSandbox   = "sandbox"
+	KindContainer = "container"
+	KindVolume    = "volume"
+	KindNetwork   = "network"
+)
+
+// SubnetLayout splits a cluster network into ranges that never overlap:
+// static node IPs, Service IPs, and the engine's own allocation range for
+// pod sandboxes.
+type SubnetLayout struct {
+	Subnet   *net.IPNet
+	Gateway  net.IP
+	Nodes    *net.IPNet // x.y.0.0/18; node i is Nodes' base + 2 + i
+	Services *net.IPNet // x.y.64.0/18
+	Pods     *net.IPNet // x.y.128.0/17: the network's --ip-range
+}
+
+// SplitSubnet lays out an IPv4 /16.
+func SplitSubnet(cidr string) (SubnetLayout, error) {
+	ip, n, err := net.ParseCIDR(cidr)
+	if err != nil {
+		return SubnetLayout{}, fmt.Errorf("parse cluster subnet: %w", err)
+	}
+	ip4 := ip.To4()
+	if ones, bits := n.Mask.Size(); ip4 == nil || ones != 16 || bits != 32 {
+		return SubnetLayout{}, fmt.Errorf("cluster subnet %s is not an IPv4 /16", cidr)
+	}
+	base := binary.BigEndian.Uint32(n.IP.To4())
+	at := func(offset uint32, ones int) *net.IPNet {
+		b := make(net.IP, 4)
+		binary.BigEndian.PutUint32(b, base+offset)
+		return &net.IPNet{IP: b, Mask: net.CIDRMask(ones, 32)}
+	}
+	gw := make(net.IP, 4)
+	binary.BigEndian.PutUint32(gw, base+1)
+	return SubnetLayout{
+		Subnet:   n,
+		Gateway:  gw,
+		Nodes:    at(0, 18),
+		Services: at(64<<8, 18),
+		Pods:     at(128<<8, 17),
+	}, nil
+}
+
+// NodeIP is the i-th node address of the layout (i from 0).
+func (l SubnetLayout) NodeIP(i int) (string, error) {
+	if i < 0 || i >= 64*256-3 {
+		return "", fmt.Errorf("node index %d is outside the cluster network's node range", i)
+	}
+	b := make(net.IP, 4)
+	binary.BigEndian.PutUint32(b, binary.BigEndian.Uint32(l.Nodes.IP.To4())+2+uint32(i))
+	return b.String(), nil
+}
