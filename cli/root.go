@@ -16,6 +16,7 @@ import (
 
 	"minik.dev/minik/cluster"
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/docker"
 	"minik.dev/minik/drivers/process"
 	"minik.dev/minik/kubeconfig"
 )
@@ -119,6 +120,7 @@ func userHome(env Env) (string, error) {
 func Registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		process.New(drivers.FindNodeBinary),
+		docker.New(drivers.FindNodeBinary),
 	)
 }
 

@@ -1,0 +1,130 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+)
+
+// DeleteCluster implements drivers.ClusterDeleter: every container, volume
+// and network labelled with the cluster goes.
+func (d *Driver) DeleteCluster(ctx context.Context, cluster string) error {
+	api, err := d.client()
+	if err != nil {
+		return fmt.Errorf("delete cluster %s: %w", cluster, err)
+	}
+	if err := removeAll(ctx, api, clusterFilter(cluster), true); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", cluster, err)
+	}
+	return nil
+}
+
+// removeAll force-removes the containers, then the volumes (they are free
+// only then) and, with networks set, the networks matching f.
+func removeAll(ctx context.Context, api *client.Client, f client.Filters, networks bool) error {
+	cs, err := listContainers(ctx, api, f)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(cs))
+	for _, c := range cs {
+		ids = append(ids, c.ID)
+	}
+	if err := forEach(ids, func(id string) error { return removeContainer(ctx, api, id) }); err != nil {
+		return err
+	}
+	vols, err := listVolumes(ctx, api, f)
+	if err != nil {
+		return err
+	}
+	if err := forEach(vols, func(name string) error { return removeVolume(ctx, api, name) }); err != nil {
+		return err
+	}
+	if !networks {
+		return nil
+	}
+	nets, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list networks: %w", err)
+	}
+	for _, nw := range nets.Items {
+		if _, err := api.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return fmt.Errorf("remove network %s: %w", nw.Name, err)
+		}
+	}
+	return nil
+}
+
+func listContainers(ctx context.Context, api *client.Client, f client.Filters) ([]container.Summary, error) {
+	res, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	return res.Items, nil
+}
+
+func listVolumes(ctx context.Context, api *client.Client, f client.Filters) ([]string, error) {
+	res, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return nil, fmt.Errorf("list volumes: %w", err)
+	}
+	names := make([]string, 0, len(res.Items))
+	for _, v := range res.Items {
+		names = append(names, v.Name)
+	}
+	return names, nil
+}
+
+// stopContainer stops a container; a missing one is stopped already.
+func stopContainer(ctx context.Context, api *client.Client, id string, timeout int) error {
+	_, err := api.ContainerStop(ctx, id, client.ContainerStopOptions{Timeout: &timeout})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("stop container %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+// removeContainer force-removes a container; a missing one is gone already.
+func removeContainer(ctx context.Context, api *client.Client, id string) error {
+	_, err := api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove container %s: %w", shortID(id), err)
+	}
+	return nil
+}
+
+func removeVolume(ctx context.Context, api *client.Client, name string) error {
+	_, err := api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+	if err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// forEach runs fn on every item at once: a node may have many pods, and
+// each stop or removal waits on the engine.
+func forEach(items []string, fn func(string) error) error {
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(it)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}

@@ -1,0 +1,215 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+
+	"minik.dev/minik/drivers"
+	"minik.dev/minik/nodeconfig"
+)
+
+// ChooseSubnet implements drivers.ClusterNetworks: the first candidate /16
+// that overlaps none of the engine's networks, the host's addresses and taken.
+func (d *Driver) ChooseSubnet(ctx context.Context, taken []string) (string, error) {
+	used, err := d.usedPrefixes(ctx, taken)
+	if err != nil {
+		return "", fmt.Errorf("choose subnet: %w", err)
+	}
+	for _, c := range candidateSubnets() {
+		if !overlapsAny(c, used) {
+			return c.String(), nil
+		}
+	}
+	return "", errors.New("choose subnet: every candidate /16 (172.20-31.0.0, 10.200-254.0.0) overlaps a network in use; delete unused docker networks")
+}
+
+// candidateSubnets are private /16s that engines and VPNs rarely use by
+// default (docker takes 172.17-19 and 192.168 first).
+func candidateSubnets() []netip.Prefix {
+	var out []netip.Prefix
+	for b := 20; b <= 31; b++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(b), 0, 0}), 16))
+	}
+	for b := 200; b <= 254; b++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16))
+	}
+	return out
+}
+
+func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
+	for _, u := range used {
+		if p.Overlaps(u) {
+			return true
+		}
+	}
+	return false
+}
+
+// usedPrefixes collects every IPv4 range a new cluster network must avoid.
+func (d *Driver) usedPrefixes(ctx context.Context, taken []string) ([]netip.Prefix, error) {
+	var used []netip.Prefix
+	for _, s := range taken {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("parse taken subnet %q: %w", s, err)
+		}
+		used = append(used, p.Masked())
+	}
+	host, err := hostPrefixes()
+	if err != nil {
+		return nil, err
+	}
+	used = append(used, host...)
+	engine, err := d.enginePrefixes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append(used, engine...), nil
+}
+
+// hostPrefixes lists the host's own IPv4 networks: a cluster network on
+// one of them would shadow it.
+func hostPrefixes() ([]netip.Prefix, error) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, fmt.Errorf("list host addresses: %w", err)
+	}
+	var out []netip.Prefix
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.To4() == nil {
+			continue
+		}
+		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
+		ones, bits := ipn.Mask.Size()
+		if bits == 128 {
+			ones -= 96 // an IPv4 address with an IPv6-sized mask
+		}
+		out = append(out, netip.PrefixFrom(ip, ones).Masked())
+	}
+	return out, nil
+}
+
+// enginePrefixes lists the subnets of all the engine's networks.
+func (d *Driver) enginePrefixes(ctx context.Context) ([]netip.Prefix, error) {
+	api, err := d.client()
+	if err != nil {
+		return nil, err
+	}
+	list, err := api.NetworkList(ctx, client.NetworkListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list docker networks: %w", err)
+	}
+	var out []netip.Prefix
+	for _, n := range list.Items {
+		cfg := n.IPAM.Config
+		if len(cfg) == 0 {
+			// Some engines list networks without their IPAM details.
+			res, err := api.NetworkInspect(ctx, n.ID, client.NetworkInspectOptions{})
+			if cerrdefs.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("inspect docker network %s: %w", n.Name, err)
+			}
+			cfg = res.Network.IPAM.Config
+		}
+		for _, c := range cfg {
+			if c.Subnet.IsValid() {
+				out = append(out, c.Subnet.Masked())
+			}
+		}
+	}
+	return out, nil
+}
+
+// clusterNetwork is the cluster's network as the engine has it.
+type clusterNetwork struct{ name, id string }
+
+// ensureNetwork creates the cluster's network unless it exists as it should.
+func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n drivers.Node) (clusterNetwork, error) {
+	nw := clusterNetwork{name: NetworkName(n.Cluster)}
+	layout, err := nodeconfig.SplitSubnet(n.Subnet)
+	if err != nil {
+		return nw, err
+	}
+	want, err := netip.ParsePrefix(layout.Subnet.String())
+	if err != nil {
+		return nw, err
+	}
+	d.netMu.Lock()
+	defer d.netMu.Unlock()
+	if nw.id, err = checkNetwork(ctx, api, nw.name, n.Cluster, want); err != nil || nw.id != "" {
+		return nw, err
+	}
+	gw, _ := netip.AddrFromSlice(layout.Gateway.To4())
+	pods, err := netip.ParsePrefix(layout.Pods.String())
+	if err != nil {
+		return nw, err
+	}
+	res, err := api.NetworkCreate(ctx, nw.name, client.NetworkCreateOptions{
+		Driver: "bridge",
+		IPAM: &network.IPAM{Config: []network.IPAMConfig{{
+			Subnet: want,
+			// The engine allocates pod sandbox IPs from here only; node
+			// IPs are static, outside it.
+			IPRange: pods,
+			Gateway: gw,
+		}}},
+		Labels: map[string]string{nodeconfig.LabelCluster: n.Cluster, nodeconfig.LabelKind: nodeconfig.KindNetwork},
+	})
+	if err == nil && len(res.Warning) > 0 && strings.Contains(strings.Join(res.Warning, " "), "already exists") {
+		// Old engines create a second network of the same name (another
+		// minik made one meanwhile); keep the first.
+		_, _ = api.NetworkRemove(ctx, res.ID, client.NetworkRemoveOptions{})
+		err = errors.New(strings.Join(res.Warning, " "))
+	}
+	if err != nil {
+		// Another process may have created it meanwhile: fine if it is ours.
+		if id, checkErr := checkNetwork(ctx, api, nw.name, n.Cluster, want); checkErr == nil && id != "" {
+			nw.id = id
+			return nw, nil
+		}
+		return nw, fmt.Errorf("create network %s (%s): %w", nw.name, n.Subnet, err)
+	}
+	nw.id = res.ID
+	return nw, nil
+}
+
+// checkNetwork returns the named network's ID, "" if there is none; one
+// that exists but is not this cluster's, or has another subnet, is an error.
+func checkNetwork(ctx context.Context, api *client.Client, name, cluster string, want netip.Prefix) (string, error) {
+	res, err := api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("inspect network %s: %w", name, err)
+	}
+	nw := res.Network
+	if nw.Labels[nodeconfig.LabelCluster] != cluster {
+		return "", fmt.Errorf("a docker network named %s exists and is not minik's for cluster %s: remove it (docker network rm %s) or choose another profile name", name, cluster, name)
+	}
+	for _, c := range nw.IPAM.Config {
+		if c.Subnet.Masked() == want {
+			return nw.ID, nil
+		}
+	}
+	return "", fmt.Errorf("network %s exists with subnet %v, not %s: delete the cluster (minik delete) and start it again", name, subnets(nw.IPAM.Config), want)
+}
+
+func subnets(cfg []network.IPAMConfig) []string {
+	out := make([]string, 0, len(cfg))
+	for _, c := range cfg {
+		out = append(out, c.Subnet.String())
+	}
+	return out
+}
