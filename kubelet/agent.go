@@ -23,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
+	"minik.dev/minik/kubelet/engine"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -41,6 +42,8 @@ var KubeletVersion = "v1.37.2"
 type Agent struct {
 	cfg    *nodeconfig.Config
 	client kubernetes.Interface
+	// runtimeVersion is what the Node reports as its container runtime.
+	runtimeVersion string
 }
 
 // New creates the agent from the node config.
@@ -56,11 +59,18 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create node client: %w", err)
 	}
-	return &Agent{cfg: cfg, client: client}, nil
+	return &Agent{cfg: cfg, client: client, runtimeVersion: "sim://" + KubeletVersion}, nil
 }
 
 // Run registers the node, keeps it alive and runs its pods until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
+	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
+		v, err := engine.ServerVersion(ctx, *a.cfg.Docker)
+		if err != nil {
+			return err
+		}
+		a.runtimeVersion = "docker://" + v
+	}
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -228,7 +238,7 @@ func (a *Agent) setStatus(st *corev1.NodeStatus, now metav1.Time) {
 		BootID:                  a.cfg.Cluster + "-" + a.cfg.Name,
 		KernelVersion:           "minik",
 		OSImage:                 "minik",
-		ContainerRuntimeVersion: "sim://" + KubeletVersion,
+		ContainerRuntimeVersion: a.runtimeVersion,
 		KubeletVersion:          KubeletVersion,
 		OperatingSystem:         "linux",
 		Architecture:            runtime.GOARCH,

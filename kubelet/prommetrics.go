@@ -1,6 +1,9 @@
 package kubelet
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 	"strconv"
 
@@ -75,6 +78,19 @@ func (w *statusWriter) Flush() {
 		f.Flush()
 	}
 }
+
+// Hijack lets exec upgrade the connection (SPDY) through the counter.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("the response cannot be hijacked")
+	}
+	w.code = http.StatusSwitchingProtocols
+	return h.Hijack()
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // podCollector counts pods and containers at scrape time from the agent's
 // own view, so the numbers never lag behind.
