@@ -1,0 +1,380 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+)
+
+// Label keys the docker driver and runtime put on what they make.
+const (
+	labelCluster = "dev.minik.cluster"
+	labelPodUID  = "dev.minik.pod.uid"
+)
+
+// requireEngine skips when no Docker Engine answers, except in CI, where
+// a missing engine is a failure.
+func requireEngine(t *testing.T) {
+	t.Helper()
+	out, err := exec.Command("docker", "version", "--format", "{{.Server.APIVersion}}").CombinedOutput()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("CI is set and no Docker Engine answers: %v: %s", err, out)
+	}
+	t.Skipf("no Docker Engine answers (%v); set CI to make this a failure", err)
+}
+
+func docker(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("docker", args...).CombinedOutput()
+	require.NoError(t, err, "docker %v: %s", args, out)
+	return strings.TrimSpace(string(out))
+}
+
+// labelled lists the containers, volumes and networks labelled with the
+// cluster, whatever their state.
+func labelled(t *testing.T, cluster string) string {
+	t.Helper()
+	f := "label=" + labelCluster + "=" + cluster
+	return strings.TrimSpace(strings.Join([]string{
+		docker(t, "ps", "-aq", "--filter", f),
+		docker(t, "volume", "ls", "-q", "--filter", f),
+		docker(t, "network", "ls", "-q", "--filter", f),
+	}, " "))
+}
+
+// buildApp builds the test workload into a FROM scratch image in the
+// engine's own store, as a user's `docker build` would.
+func buildApp(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	_, file, _, _ := runtime.Caller(0)
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), "./testdata/app")
+	cmd.Dir = filepath.Dir(file)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "build test app: %s", out)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644))
+	tag := fmt.Sprintf("minik-test-app:%d", time.Now().UnixNano())
+	docker(t, "build", "-q", "-t", tag, dir)
+	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
+	return tag
+}
+
+func appDeployment(name, image string, replicas int32) *appsv1.Deployment {
+	labels := map[string]string{"app": name}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(replicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](2),
+					Containers: []corev1.Container{{
+						Name:  "app",
+						Image: image,
+						Env:   []corev1.EnvVar{{Name: "GREETING", Value: "hello"}},
+						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+						ReadinessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/ready", Port: intstr.FromString("http")}},
+							PeriodSeconds: 1,
+						},
+						LivenessProbe: &corev1.Probe{
+							ProbeHandler:  corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}},
+							PeriodSeconds: 2,
+						},
+					}},
+				},
+			},
+		},
+	}
+}
+
+func containerStatus(p *corev1.Pod, name string) *corev1.ContainerStatus {
+	for i := range p.Status.ContainerStatuses {
+		if p.Status.ContainerStatuses[i].Name == name {
+			return &p.Status.ContainerStatuses[i]
+		}
+	}
+	return nil
+}
+
+func httpGet(url string) (string, error) {
+	c := http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+func TestDockerCluster(t *testing.T) {
+	requireEngine(t)
+	h := newHarness(t)
+	h.env = append(h.env, "MINIK_DRIVER=docker")
+	const profile = "dk"
+	t.Cleanup(func() {
+		// The harness deletes every profile first; then nothing of ours
+		// may be left in the engine.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = exec.CommandContext(ctx, h.minik, "delete", "-p", profile).Run()
+		f := "label=" + labelCluster + "=" + profile
+		for _, args := range [][]string{{"ps", "-aq", "--filter", f}, {"volume", "ls", "-q", "--filter", f}, {"network", "ls", "-q", "--filter", f}} {
+			out, _ := exec.Command("docker", args...).Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				rm := map[string][]string{"ps": {"rm", "-f"}, "volume": {"volume", "rm", "-f"}, "network": {"network", "rm"}}[args[0]]
+				_ = exec.Command("docker", append(rm, ids...)...).Run()
+			}
+		}
+	})
+	image := buildApp(t)
+
+	_, st := h.startJSON("-p", profile, "--driver", "docker", "--nodes", "3")
+	require.Equal(t, "docker", st.Driver)
+	require.Len(t, st.Nodes, 3)
+	for _, n := range st.Nodes {
+		require.Equal(t, "Running", n.State, n.Name)
+		require.Equal(t, "true", docker(t, "inspect", "-f", "{{.State.Running}}", n.Name))
+	}
+	ips := map[string]string{}
+	for _, n := range st.Nodes {
+		ips[n.Name] = n.IP
+	}
+	c := clientFor(t, h.kubeconfig, profile)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kubectl := func(args ...string) string {
+		return h.ok(3*time.Minute, append([]string{"kubectl", "-p", profile, "--"}, args...)...)
+	}
+	nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, nodes.Items, 3)
+
+	t.Run("deployment of a local image", func(t *testing.T) {
+		_, err := c.AppsV1().Deployments("default").Create(ctx, appDeployment("web", image, 3), metav1.CreateOptions{})
+		require.NoError(t, err)
+		kubectl("rollout", "status", "deployment/web", "--timeout=2m")
+		pods := podsOf(t, ctx, c, "web")
+		require.Len(t, pods, 3)
+		for _, p := range pods {
+			require.True(t, isReady(p), p.Name)
+			cs := containerStatus(&p, "app")
+			require.NotNil(t, cs)
+			id := strings.TrimPrefix(cs.ContainerID, "docker://")
+			// A real container runs, in the pod's sandbox, on the pod IP.
+			require.Equal(t, "true", docker(t, "inspect", "-f", "{{.State.Running}}", id))
+			body, err := httpGet("http://" + p.Status.PodIP + ":8080/from-host")
+			require.NoError(t, err, "pod %s IP %s from the host", p.Name, p.Status.PodIP)
+			require.Contains(t, body, "hello from "+p.Name)
+		}
+		// Pod to pod, across nodes.
+		out := kubectl("exec", pods[0].Name, "--", "/app", "get", "http://"+pods[1].Status.PodIP+":8080/from-pod")
+		require.Contains(t, out, "hello from "+pods[1].Name)
+		logs := kubectl("logs", pods[1].Name)
+		require.Contains(t, logs, "serving on :8080")
+		require.Contains(t, logs, "request /from-pod from "+pods[0].Status.PodIP)
+		require.Contains(t, kubectl("exec", pods[0].Name, "--", "/app", "env", "GREETING"), "hello")
+		// A failing command's exit code reaches kubectl.
+		r := h.run(time.Minute, "kubectl", "-p", profile, "--", "exec", pods[0].Name, "--", "/app", "exit", "3")
+		require.NotEqual(t, 0, r.code)
+		require.Contains(t, r.stderr, "exit code 3")
+		// The service account token and CA are mounted as files.
+		require.Contains(t, kubectl("exec", pods[0].Name, "--", "/app", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace"), "default")
+
+		// Deleting a pod removes its containers.
+		victim := pods[2]
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, victim.Name, metav1.DeleteOptions{}))
+		eventually(t, time.Minute, "containers of the deleted pod removed", func() (bool, string) {
+			out := docker(t, "ps", "-aq", "--filter", "label="+labelPodUID+"="+string(victim.UID))
+			return out == "", out
+		})
+		kubectl("rollout", "status", "deployment/web", "--timeout=2m")
+	})
+
+	t.Run("restarts and probes", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "crashy"},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To[int64](1),
+				Containers: []corev1.Container{
+					{Name: "exits", Image: image, Args: []string{"exit", "1"}},
+					{
+						Name: "unhealthy", Image: image,
+						LivenessProbe: &corev1.Probe{
+							ProbeHandler:     corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"/app", "exit", "1"}}},
+							PeriodSeconds:    1,
+							FailureThreshold: 1,
+						},
+					},
+				},
+			},
+		}
+		_, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventually(t, 2*time.Minute, "both containers restarted", func() (bool, string) {
+			p, err := c.CoreV1().Pods("default").Get(ctx, "crashy", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			exits, unhealthy := containerStatus(p, "exits"), containerStatus(p, "unhealthy")
+			if exits == nil || unhealthy == nil {
+				return false, "no statuses"
+			}
+			last := exits.LastTerminationState.Terminated
+			return exits.RestartCount >= 1 && unhealthy.RestartCount >= 1 && last != nil && last.ExitCode == 1,
+				fmt.Sprintf("exits: %d restarts, last %+v; unhealthy: %d restarts", exits.RestartCount, last, unhealthy.RestartCount)
+		})
+		require.Contains(t, kubectl("logs", "crashy", "-c", "exits", "--previous"), "exiting with 1")
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "crashy", metav1.DeleteOptions{}))
+	})
+
+	t.Run("missing image", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "noimage"},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "minik-test-missing:v1"}}},
+		}
+		_, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventually(t, time.Minute, "ErrImagePull or ImagePullBackOff", func() (bool, string) {
+			p, err := c.CoreV1().Pods("default").Get(ctx, "noimage", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			cs := containerStatus(p, "c")
+			if cs == nil || cs.State.Waiting == nil {
+				return false, fmt.Sprintf("%+v", p.Status)
+			}
+			w := cs.State.Waiting
+			return (w.Reason == "ErrImagePull" || w.Reason == "ImagePullBackOff") && strings.Contains(w.Message, "minik-test-missing"), w.Reason + ": " + w.Message
+		})
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "noimage", metav1.DeleteOptions{}))
+	})
+
+	t.Run("node loss", func(t *testing.T) {
+		pods := podsOf(t, ctx, c, "web")
+		var lost string
+		for _, p := range pods {
+			if p.Spec.NodeName != profile {
+				lost = p.Spec.NodeName
+			}
+		}
+		require.NotEmpty(t, lost, "a web pod on a worker")
+		onLost := map[string]bool{}
+		for _, p := range pods {
+			if p.Spec.NodeName == lost {
+				onLost[string(p.UID)] = true
+			}
+		}
+		docker(t, "kill", lost)
+		eventually(t, 2*time.Minute, "node "+lost+" NotReady", func() (bool, string) {
+			n, err := c.CoreV1().Nodes().Get(ctx, lost, metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return !kubeReady(ctx, t, c, n.Name), "still Ready"
+		})
+		eventually(t, 3*time.Minute, "web pods replaced on other nodes", func() (bool, string) {
+			ready := 0
+			for _, p := range podsOf(t, ctx, c, "web") {
+				if p.Spec.NodeName != lost && p.DeletionTimestamp == nil && isReady(p) {
+					ready++
+				}
+			}
+			return ready == 3, fmt.Sprintf("%d ready elsewhere", ready)
+		})
+		eventually(t, time.Minute, "containers of the lost node removed", func() (bool, string) {
+			out := docker(t, "ps", "-aq", "--filter", "label=dev.minik.node="+lost, "--filter", "label=dev.minik.kind=container")
+			return out == "", out
+		})
+		h.ok(3*time.Minute, "node", "start", lost, "-p", profile)
+	})
+
+	t.Run("stop and start keep the cluster", func(t *testing.T) {
+		h.ok(3*time.Minute, "stop", "-p", profile)
+		for _, n := range st.Nodes {
+			assert.Equal(t, "false", docker(t, "inspect", "-f", "{{.State.Running}}", n.Name))
+		}
+		out := docker(t, "ps", "-q", "--filter", "label="+labelCluster+"="+profile)
+		require.Empty(t, out, "nothing of the cluster runs after stop")
+		_, st2 := h.startJSON("-p", profile)
+		for _, n := range st2.Nodes {
+			assert.Equal(t, ips[n.Name], n.IP, "node %s keeps its IP", n.Name)
+			assert.Equal(t, ips[n.Name], docker(t, "inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", n.Name))
+		}
+		c = clientFor(t, h.kubeconfig, profile)
+		_, err := c.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err, "the deployment survived stop and start")
+		kubectl("rollout", "status", "deployment/web", "--timeout=3m")
+		eventually(t, 2*time.Minute, "web pods answer again", func() (bool, string) {
+			for _, p := range podsOf(t, ctx, c, "web") {
+				if p.DeletionTimestamp != nil || !isReady(p) {
+					continue
+				}
+				if _, err := httpGet("http://" + p.Status.PodIP + ":8080/"); err != nil {
+					return false, err.Error()
+				}
+			}
+			return true, ""
+		})
+	})
+
+	h.ok(3*time.Minute, "delete", "-p", profile)
+	require.Empty(t, labelled(t, profile), "nothing labelled with the cluster is left")
+}
+
+func TestDockerBadInput(t *testing.T) {
+	requireEngine(t)
+	h := newHarness(t)
+	t.Run("no engine", func(t *testing.T) {
+		h2 := *h
+		h2.env = append(append([]string{}, h.env...), "DOCKER_HOST=unix:///nonexistent/docker.sock")
+		stderr := h2.fails("start", "-p", "noengine", "--driver", "docker")
+		require.Contains(t, stderr, "DOCKER_HOST")
+		_, err := os.Stat(filepath.Join(h.home, "profiles", "noengine"))
+		require.True(t, os.IsNotExist(err), "no profile is left behind")
+	})
+	t.Run("name clash with a foreign container", func(t *testing.T) {
+		image := buildApp(t)
+		name := fmt.Sprintf("clash%d", time.Now().UnixNano()%100000)
+		docker(t, "create", "--name", name, image)
+		t.Cleanup(func() { _ = exec.Command("docker", "rm", "-f", name).Run() })
+		stderr := h.fails("start", "-p", name, "--driver", "docker", "--wait", "30s")
+		require.Contains(t, stderr, "not minik's")
+		require.Empty(t, labelled(t, name), "a failed start leaves nothing labelled")
+	})
+	t.Run("auto-selection falls back to process", func(t *testing.T) {
+		h2 := *h
+		h2.env = []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
+		for _, e := range h.env {
+			if !strings.HasPrefix(e, "MINIK_DRIVER=") {
+				h2.env = append(h2.env, e)
+			}
+		}
+		_, st := h2.startJSON("-p", "fallback", "--wait", "0")
+		require.Equal(t, "process", st.Driver)
+		h2.ok(time.Minute, "delete", "-p", "fallback")
+	})
+}

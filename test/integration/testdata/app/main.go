@@ -1,0 +1,70 @@
+// Command app is the docker integration tests' workload: a tiny static HTTP
+// server, built into a FROM scratch image by the test itself.
+//
+//	app                 serve :8080, logging each request to stdout
+//	app get URL         print the body at URL (to test pod-to-pod traffic)
+//	app echo WORDS...   print the words
+//	app exit CODE       exit with CODE
+//	app env NAME        print the variable
+//	app cat FILE        print the file
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		serve()
+		return
+	}
+	switch args[0] {
+	case "get":
+		c := http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(os.Stdout, resp.Body)
+	case "echo":
+		fmt.Println(strings.Join(args[1:], " "))
+	case "exit":
+		code, _ := strconv.Atoi(args[1])
+		fmt.Println("exiting with", code)
+		os.Exit(code)
+	case "env":
+		fmt.Println(os.Getenv(args[1]))
+	case "cat":
+		data, err := os.ReadFile(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.Write(data)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown command", args[0])
+		os.Exit(2)
+	}
+}
+
+func serve() {
+	host, _ := os.Hostname()
+	fmt.Println("serving on :8080 as", host, "greeting", os.Getenv("GREETING"))
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println("request", r.URL.Path, "from", r.RemoteAddr)
+		fmt.Fprintf(w, "%s from %s\n", os.Getenv("GREETING"), host)
+	})
+	if err := http.ListenAndServe(":8080", nil); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
