@@ -24,6 +24,7 @@ type startOptions struct {
 	maxPods       int
 	monitorGrace  time.Duration
 	eviction      time.Duration
+	retain        bool
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -48,6 +49,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().IntVar(&o.maxPods, "max-pods", 0, "pods each node accepts (default 110; up to 1000; only when creating)")
 	cmd.Flags().DurationVar(&o.monitorGrace, "node-monitor-grace-period", 0, "how long a silent node stays Ready before it is marked NotReady (default 20s)")
 	cmd.Flags().DurationVar(&o.eviction, "pod-eviction-timeout", 0, "how long pods stay on a NotReady node before they are evicted (default 15s)")
+	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
 }
@@ -119,6 +121,7 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 		Profile:       o.profile,
 		Driver:        o.driver,
 		DefaultDriver: env.Getenv(DriverEnv),
+		Retain:        o.retain,
 		Nodes:         nodes,
 		APIServerPort: o.apiServerPort,
 		Wait:          o.wait,

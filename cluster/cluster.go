@@ -66,6 +66,8 @@ type StartOptions struct {
 	Profile string
 	// Driver is "" for auto-selection (or the existing profile's driver).
 	Driver string
+	// Retain keeps what a failed or interrupted start made, for a look.
+	Retain bool
 	// DefaultDriver is used instead of auto-selection when a profile is
 	// created with no Driver ($MINIK_DRIVER).
 	DefaultDriver string
@@ -169,6 +171,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		err = m.bringUp(ctx, d, p, o, created)
 	}
 	if err != nil {
+		if o.Retain {
+			return nil, fmt.Errorf("%w; kept everything as it is (--retain): look at it, then remove it with `minik delete -p %s`", err, p.Name)
+		}
 		m.rollback(ctx, d, p, created)
 		if ctx.Err() != nil {
 			if created {

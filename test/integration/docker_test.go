@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -251,6 +252,72 @@ func TestDockerCluster(t *testing.T) {
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "crashy", metav1.DeleteOptions{}))
 	})
 
+	t.Run("volumes, env sources, limits and an unready pod", func(t *testing.T) {
+		_, err := c.CoreV1().ConfigMaps("default").Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "conf"}, Data: map[string]string{"app.conf": "color=blue\n"},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = c.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"password": []byte("s3cret")},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		mounts := []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/app"}, {Name: "creds", MountPath: "/etc/creds"}, {Name: "scratch", MountPath: "/scratch"}}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "wired"},
+			Spec: corev1.PodSpec{
+				TerminationGracePeriodSeconds: ptr.To[int64](1),
+				Volumes: []corev1.Volume{
+					{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf"}}}},
+					{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
+					{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				},
+				InitContainers: []corev1.Container{{
+					Name: "seed", Image: image, Command: []string{"/app"}, Args: []string{"echo", "seeded"},
+				}},
+				Containers: []corev1.Container{{
+					Name: "app", Image: image, VolumeMounts: mounts,
+					Env: []corev1.EnvVar{
+						{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
+						{Name: "POD_IP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "status.podIP"}}},
+					},
+					Resources: corev1.ResourceRequirements{Limits: corev1.ResourceList{
+						corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("64Mi"),
+					}},
+					// Nothing serves 8081: the pod runs but is never Ready.
+					ReadinessProbe: &corev1.Probe{
+						ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8081)}},
+						PeriodSeconds: 1,
+					},
+				}},
+			},
+		}
+		_, err = c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+		var p *corev1.Pod
+		eventually(t, time.Minute, "pod wired running", func() (bool, string) {
+			p, err = c.CoreV1().Pods("default").Get(ctx, "wired", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			cs := containerStatus(p, "app")
+			return cs != nil && cs.State.Running != nil, fmt.Sprintf("%+v", p.Status.ContainerStatuses)
+		})
+		require.Contains(t, kubectl("exec", "wired", "--", "/app", "cat", "/etc/app/app.conf"), "color=blue")
+		require.Contains(t, kubectl("exec", "wired", "--", "/app", "cat", "/etc/creds/password"), "s3cret")
+		require.Contains(t, kubectl("exec", "wired", "--", "/app", "env", "PASSWORD"), "s3cret")
+		require.Contains(t, kubectl("exec", "wired", "--", "/app", "env", "POD_IP"), p.Status.PodIP)
+		require.Contains(t, kubectl("logs", "wired", "-c", "seed"), "seeded")
+		id := strings.TrimPrefix(containerStatus(p, "app").ContainerID, "docker://")
+		require.Equal(t, "500000000 67108864", docker(t, "inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", id))
+		require.Contains(t, docker(t, "inspect", "-f", "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}", id), "volume:/scratch")
+		time.Sleep(3 * time.Second)
+		p, err = c.CoreV1().Pods("default").Get(ctx, "wired", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.False(t, isReady(*p), "a failing readiness probe keeps the pod unready")
+		require.False(t, containerStatus(p, "app").Ready)
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "wired", metav1.DeleteOptions{}))
+	})
+
 	t.Run("missing image", func(t *testing.T) {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "noimage"},
@@ -365,6 +432,46 @@ func TestDockerBadInput(t *testing.T) {
 		require.Contains(t, stderr, "not minik's")
 		require.Empty(t, labelled(t, name), "a failed start leaves nothing labelled")
 	})
+	t.Run("ctrl-c rolls back, --retain keeps", func(t *testing.T) {
+		for _, retain := range []bool{false, true} {
+			name := "intr"
+			args := []string{"start", "-p", name, "--driver", "docker", "--nodes", "2", "-o", "json"}
+			if retain {
+				name = "kept"
+				args = []string{"start", "-p", name, "--driver", "docker", "--nodes", "2", "-o", "json", "--retain"}
+			}
+			cmd := exec.Command(h.minik, args...)
+			cmd.Env = h.env
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			// Interrupt once the node containers exist.
+			buf := make([]byte, 64<<10)
+			var seen strings.Builder
+			for !strings.Contains(seen.String(), `"step":"start nodes","status":"done"`) {
+				n, err := stdout.Read(buf)
+				require.NoError(t, err, "start ended before its nodes started: %s %s", seen.String(), stderr.String())
+				seen.Write(buf[:n])
+			}
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			require.Error(t, cmd.Wait(), "an interrupted start fails")
+			if !retain {
+				require.Contains(t, stderr.String(), "interrupted")
+				require.Empty(t, labelled(t, name), "an interrupted start leaves nothing labelled")
+				_, err = os.Stat(filepath.Join(h.home, "profiles", name))
+				require.True(t, os.IsNotExist(err), "and no profile")
+				continue
+			}
+			require.Contains(t, stderr.String(), "--retain")
+			require.NotEmpty(t, labelled(t, name), "--retain keeps the containers")
+			h.ok(time.Minute, "delete", "-p", name)
+			require.Empty(t, labelled(t, name))
+		}
+	})
+
 	t.Run("auto-selection falls back to process", func(t *testing.T) {
 		h2 := *h
 		h2.env = []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
