@@ -174,7 +174,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if o.Retain {
 			return nil, fmt.Errorf("%w; kept everything as it is (--retain): look at it, then remove it with `minik delete -p %s`", err, p.Name)
 		}
-		m.rollback(ctx, d, p, created)
+		if rbErr := m.rollback(ctx, d, p, created); rbErr != nil {
+			return nil, fmt.Errorf("%w; then rolling back failed: %w; the profile is kept: run `minik delete -p %s` once the %s driver works again", err, rbErr, p.Name, p.Driver)
+		}
 		if ctx.Err() != nil {
 			if created {
 				return nil, fmt.Errorf("interrupted: removed the new cluster %s", p.Name)
@@ -627,9 +629,9 @@ func (m *Manager) mergeKubeconfig(p *Profile) error {
 
 // rollback undoes a failed start: a profile this call created is deleted
 // entirely; an existing one is left stopped with all its data.
-func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, created bool) {
+func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, created bool) error {
 	if d == nil {
-		return
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -637,12 +639,20 @@ func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, cr
 	if created {
 		undo = d.DeleteNode
 	}
-	_ = m.workersThenControlPlane(p, func(n drivers.Node) error { return undo(ctx, n) })
-	if created {
-		_ = deleteCluster(ctx, d, p.Name)
-		_ = kubeconfig.Remove(p.Kubeconfig, p.Name)
-		_ = os.RemoveAll(m.store.ProfileDir(p.Name))
+	err := m.workersThenControlPlane(p, func(n drivers.Node) error { return undo(ctx, n) })
+	if !created {
+		return nil
 	}
+	if err == nil {
+		err = deleteCluster(ctx, d, p.Name)
+	}
+	if err != nil {
+		// The profile is what lets `minik delete` find what is left.
+		return err
+	}
+	_ = kubeconfig.Remove(p.Kubeconfig, p.Name)
+	_ = os.RemoveAll(m.store.ProfileDir(p.Name))
+	return nil
 }
 
 // Stop stops every node of a profile, workers first.

@@ -62,6 +62,12 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 		if err := removeContainer(ctx, api, c.ID); err != nil {
 			return err
 		}
+		if !current {
+			// The old node image goes with its last container; while
+			// another node still uses it, this fails and that node's
+			// start removes it.
+			_, _ = api.ImageRemove(ctx, c.Image, client.ImageRemoveOptions{})
+		}
 		return d.createNode(ctx, api, n)
 	}
 	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -448,13 +450,7 @@ func TestDockerBadInput(t *testing.T) {
 			cmd.Stderr = &stderr
 			require.NoError(t, cmd.Start())
 			// Interrupt once the node containers exist.
-			buf := make([]byte, 64<<10)
-			var seen strings.Builder
-			for !strings.Contains(seen.String(), `"step":"start nodes","status":"done"`) {
-				n, err := stdout.Read(buf)
-				require.NoError(t, err, "start ended before its nodes started: %s %s", seen.String(), stderr.String())
-				seen.Write(buf[:n])
-			}
+			waitFor(t, stdout, `"step":"start nodes","status":"done"`)
 			require.NoError(t, cmd.Process.Signal(os.Interrupt))
 			go func() { _, _ = io.Copy(io.Discard, stdout) }()
 			require.Error(t, cmd.Wait(), "an interrupted start fails")
@@ -472,6 +468,30 @@ func TestDockerBadInput(t *testing.T) {
 		}
 	})
 
+	t.Run("engine dies mid-start", func(t *testing.T) {
+		sock := filepath.Join(t.TempDir(), "docker.sock")
+		proxy := startSocketProxy(t, sock)
+		h2 := *h
+		h2.env = append(append([]string{}, h.env...), "DOCKER_HOST=unix://"+sock)
+		cmd := exec.Command(h.minik, "start", "-p", "dies", "--driver", "docker", "--nodes", "2", "-o", "json")
+		cmd.Env = h2.env
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		waitFor(t, stdout, `"step":"start nodes","status":"done"`)
+		proxy.cut()
+		go func() { _, _ = io.Copy(io.Discard, stdout) }()
+		require.Error(t, cmd.Wait(), "a start whose engine died fails")
+		require.Contains(t, stderr.String(), "minik delete -p dies")
+		require.NotEmpty(t, labelled(t, "dies"), "the engine kept what it made before it stopped answering")
+		// The engine is back: delete finds and removes everything.
+		startSocketProxy(t, sock)
+		h2.ok(time.Minute, "delete", "-p", "dies")
+		require.Empty(t, labelled(t, "dies"))
+	})
+
 	t.Run("auto-selection falls back to process", func(t *testing.T) {
 		h2 := *h
 		h2.env = []string{"DOCKER_HOST=unix:///nonexistent/docker.sock"}
@@ -484,4 +504,66 @@ func TestDockerBadInput(t *testing.T) {
 		require.Equal(t, "process", st.Driver)
 		h2.ok(time.Minute, "delete", "-p", "fallback")
 	})
+}
+
+// waitFor reads r until want appears.
+func waitFor(t *testing.T, r io.Reader, want string) {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	var seen strings.Builder
+	for !strings.Contains(seen.String(), want) {
+		n, err := r.Read(buf)
+		require.NoError(t, err, "output ended before %s: %s", want, seen.String())
+		seen.Write(buf[:n])
+	}
+}
+
+// socketProxy stands for the engine at another socket, and can stop
+// answering at once, as an engine that dies does.
+type socketProxy struct {
+	l     net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func startSocketProxy(t *testing.T, path string) *socketProxy {
+	t.Helper()
+	target := "/var/run/docker.sock"
+	if h, ok := strings.CutPrefix(os.Getenv("DOCKER_HOST"), "unix://"); ok {
+		target = h
+	}
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	p := &socketProxy{l: l}
+	t.Cleanup(p.cut)
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("unix", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(out, in); out.Close() }()
+			go func() { _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *socketProxy) cut() {
+	p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
 }
