@@ -53,7 +53,7 @@ func (r *lineReporter) Step(name string) func(error) {
 func (r *lineReporter) Note(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fmt.Fprintln(r.w, "! "+msg)
+	fmt.Fprintln(r.w, "• "+msg)
 }
 
 func (r *lineReporter) Close() {}
@@ -149,7 +149,7 @@ func (s *spinner) Step(name string) func(error) {
 func (s *spinner) Note(msg string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fmt.Fprintf(s.w, "\r\033[K! %s\n", msg)
+	fmt.Fprintf(s.w, "\r\033[K• %s\n", msg)
 }
 
 func (s *spinner) Close() {

@@ -534,6 +534,11 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 		if nc, ok := d.(drivers.NodeConfigurer); ok {
 			nc.ConfigureNode(m.driverNode(p, n), cfg)
 		}
+		if cfg.Docker != nil {
+			cfg.Docker.ServiceCIDR = p.ServiceCIDR
+			cfg.Docker.DNSDomain = nodeconfig.DefaultDNSDomain
+			cfg.Docker.ServeServices = n.Role == nodeconfig.RoleControlPlane
+		}
 		if err := nodeconfig.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
 			return err
 		}

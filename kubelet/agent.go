@@ -24,6 +24,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/services"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -109,6 +110,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			defer wg.Done()
 			pods.Run(ctx)
 		}()
+		if a.cfg.Docker.ServeServices {
+			if err := a.serveServices(ctx, &wg); err != nil {
+				return err
+			}
+		}
 		klog.InfoS("running pods", "node", a.cfg.Name, "runtime", nodeconfig.RuntimeDocker, "network", a.cfg.Docker.Network)
 		return newServer(a.cfg, a.client, pods, pods).Serve(ctx)
 	}
@@ -126,6 +132,42 @@ func (a *Agent) Run(ctx context.Context) error {
 	klog.InfoS("running pods", "node", a.cfg.Name, "podCIDR", podCIDR, "runtime", nodeconfig.RuntimeSim)
 	// The kubelet API ending ends the node: without it logs and metrics fail.
 	return newServer(a.cfg, a.client, pods, nil).Serve(ctx)
+}
+
+// serveServices answers for ClusterIPs and cluster DNS from this node. It
+// acts for the whole cluster (it creates the DNS Service and watches every
+// EndpointSlice), so it uses the control plane's admin credentials, not
+// the node's.
+func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
+	if a.cfg.ControlPlane == nil {
+		return fmt.Errorf("serve services: node %s is not the control plane", a.cfg.Name)
+	}
+	rc, err := clientcmd.BuildConfigFromFlags("", a.cfg.ControlPlane.AdminKubeconfig)
+	if err != nil {
+		return fmt.Errorf("load admin kubeconfig: %w", err)
+	}
+	rc.UserAgent = "minik-node/" + a.cfg.Name + "/services"
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("create services client: %w", err)
+	}
+	dnsIP, err := nodeconfig.ClusterDNSIP(a.cfg.Docker.ServiceCIDR)
+	if err != nil {
+		return err
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := services.Run(ctx, services.Options{
+			Client: client, NodeIP: a.cfg.IP, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
+			// The engine's own resolver, as every container on a user network has.
+			Upstream: "127.0.0.11:53",
+		})
+		if err != nil {
+			klog.ErrorS(err, "serve services")
+		}
+	}()
+	return nil
 }
 
 // heartbeat renews the Lease and re-reports status until ctx is done.

@@ -289,9 +289,9 @@ func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error
 		return 0, nil
 	}
 	if rec.sandboxID == "" {
-		id, ip, err := m.engine.RunSandbox(ctx, engine.SandboxSpec{
-			PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, Hostname: podHostname(pod),
-		})
+		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, Hostname: podHostname(pod)}
+		m.podDNS(pod, &spec)
+		id, ip, err := m.engine.RunSandbox(ctx, spec)
 		if err != nil {
 			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			return 0, err
@@ -676,6 +676,39 @@ func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminate
 		StartedAt:   metav1.NewTime(st.StartedAt),
 		FinishedAt:  metav1.NewTime(st.FinishedAt),
 		ContainerID: "docker://" + id,
+	}
+}
+
+// podDNS sets a pod's resolver as its dnsPolicy asks: the cluster DNS
+// (ClusterFirst, the default), the engine's (Default), or only the pod's
+// dnsConfig (None).
+func (m *dockerPods) podDNS(pod *corev1.Pod, spec *engine.SandboxSpec) {
+	d := m.cfg.Docker
+	policy := pod.Spec.DNSPolicy
+	if pod.Spec.HostNetwork && policy == corev1.DNSClusterFirst {
+		policy = corev1.DNSDefault
+	}
+	if (policy == "" || policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet) && d.ServiceCIDR != "" {
+		if ip, err := nodeconfig.ClusterDNSIP(d.ServiceCIDR); err == nil {
+			domain := d.DNSDomain
+			spec.DNS = []string{ip.String()}
+			spec.DNSSearch = []string{pod.Namespace + ".svc." + domain, "svc." + domain, domain}
+			spec.DNSOptions = []string{"ndots:5"}
+		}
+	}
+	if c := pod.Spec.DNSConfig; c != nil {
+		if policy == corev1.DNSNone {
+			spec.DNS, spec.DNSSearch, spec.DNSOptions = nil, nil, nil
+		}
+		spec.DNS = append(spec.DNS, c.Nameservers...)
+		spec.DNSSearch = append(spec.DNSSearch, c.Searches...)
+		for _, o := range c.Options {
+			if o.Value != nil {
+				spec.DNSOptions = append(spec.DNSOptions, o.Name+":"+*o.Value)
+			} else {
+				spec.DNSOptions = append(spec.DNSOptions, o.Name)
+			}
+		}
 	}
 }
 

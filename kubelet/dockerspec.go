@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/nodeconfig"
 )
 
 // containerSpec translates a Kubernetes container into the engine's terms:
@@ -107,6 +108,20 @@ func (m *dockerPods) environment(ctx context.Context, pod *corev1.Pod, rec *dock
 			}
 		}
 		out = append(out, corev1.EnvVar{Name: name, Value: value})
+	}
+	// Every container learns where the apiserver is, as in-cluster
+	// clients expect (the kubelet sets these whatever enableServiceLinks).
+	if cidr := m.cfg.Docker.ServiceCIDR; cidr != "" {
+		if ip, err := nodeconfig.FirstServiceIP(cidr); err == nil {
+			set("KUBERNETES_SERVICE_HOST", ip.String())
+			set("KUBERNETES_SERVICE_PORT", "443")
+			set("KUBERNETES_SERVICE_PORT_HTTPS", "443")
+			set("KUBERNETES_PORT", "tcp://"+ip.String()+":443")
+			set("KUBERNETES_PORT_443_TCP", "tcp://"+ip.String()+":443")
+			set("KUBERNETES_PORT_443_TCP_PROTO", "tcp")
+			set("KUBERNETES_PORT_443_TCP_PORT", "443")
+			set("KUBERNETES_PORT_443_TCP_ADDR", ip.String())
+		}
 	}
 	for _, from := range spec.EnvFrom {
 		var data map[string]string

@@ -180,6 +180,17 @@ func FirstServiceIP(serviceCIDR string) (net.IP, error) {
 	return first, nil
 }
 
+// ClusterDNSIP is the cluster DNS Service's address: the tenth of the
+// Service range, as kubeadm and kind use.
+func ClusterDNSIP(serviceCIDR string) (net.IP, error) {
+	ip, err := FirstServiceIP(serviceCIDR)
+	if err != nil {
+		return nil, err
+	}
+	ip[len(ip)-1] += 9
+	return ip, nil
+}
+
 // endpointReconciler keeps Service "kubernetes" pointing at the apiserver
 // when the node IP is a real address. A loopback node IP (process driver)
 // is refused by the endpoints API; there the Service keeps no endpoints, as

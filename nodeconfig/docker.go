@@ -26,6 +26,15 @@ type DockerRuntime struct {
 	// SandboxCommand parks the sandbox: it holds the pod's network
 	// namespace and does nothing else.
 	SandboxCommand []string `json:"sandboxCommand,omitempty"`
+	// ServiceCIDR is the cluster's Service range: pods get the
+	// kubernetes Service's address in their environment, and the cluster
+	// DNS is its tenth address.
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+	// DNSDomain is the cluster's DNS zone (cluster.local).
+	DNSDomain string `json:"dnsDomain,omitempty"`
+	// ServeServices is set on the node that answers for ClusterIPs and
+	// cluster DNS (the control plane).
+	ServeServices bool `json:"serveServices,omitempty"`
 }
 
 // Labels on everything minik makes in a container engine, so the engine,

@@ -217,6 +217,41 @@ func TestDockerCluster(t *testing.T) {
 		kubectl("rollout", "status", "deployment/web", "--timeout=2m")
 	})
 
+	t.Run("services and cluster DNS", func(t *testing.T) {
+		svc, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"app": "web"},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+			},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		pods := podsOf(t, ctx, c, "web")
+		require.NotEmpty(t, pods)
+		// From the host, on the ClusterIP (the Service range is part of the
+		// cluster's own network).
+		eventually(t, time.Minute, "the ClusterIP answers from the host", func() (bool, string) {
+			body, err := httpGet("http://" + svc.Spec.ClusterIP + "/from-host")
+			if err != nil {
+				return false, err.Error()
+			}
+			return strings.Contains(body, "hello from web-"), body
+		})
+		// From a pod, by name: the cluster DNS, search path and all.
+		for _, url := range []string{"http://web.default.svc.cluster.local/", "http://web/"} {
+			eventually(t, time.Minute, "pod reaches "+url, func() (bool, string) {
+				r := h.run(time.Minute, "kubectl", "-p", profile, "--", "exec", pods[0].Name, "--", "/app", "get", url)
+				return r.code == 0 && strings.Contains(r.stdout, "hello from web-"), r.stdout + r.stderr
+			})
+		}
+		// In-cluster clients find the apiserver where the kubernetes Service says.
+		out := kubectl("exec", pods[0].Name, "--", "/app", "env", "KUBERNETES_SERVICE_HOST")
+		kube, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
+		require.NoError(t, err)
+		require.Contains(t, out, kube.Spec.ClusterIP)
+		require.Contains(t, kubectl("exec", pods[0].Name, "--", "/app", "get", "http://kubernetes.default.svc:443/"), "HTTPS server")
+	})
+
 	t.Run("restarts and probes", func(t *testing.T) {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "crashy"},

@@ -1,0 +1,366 @@
+// Package services makes Service ClusterIPs and cluster DNS work on the
+// docker runtime without kube-proxy, iptables or a privileged container:
+// the control-plane node (which has NET_ADMIN only) puts every ClusterIP on
+// its own interface, so that it answers for them on the cluster network,
+// proxies each Service port to a ready endpoint in user space, and answers
+// DNS for *.svc.<domain> on the cluster DNS IP.
+package services
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+)
+
+// Options configure the proxy.
+type Options struct {
+	Client kubernetes.Interface
+	// NodeIP names the interface ClusterIPs are added to.
+	NodeIP string
+	// DNSIP is the cluster DNS Service's ClusterIP; Domain its zone.
+	DNSIP  string
+	Domain string
+	// Upstream answers names outside the cluster (the engine's DNS).
+	Upstream string
+}
+
+// dialTimeout bounds a connection to one endpoint.
+const dialTimeout = 5 * time.Second
+
+// Proxy serves ClusterIPs and cluster DNS.
+type Proxy struct {
+	o         Options
+	link      int
+	services  corelisters.ServiceLister
+	slices    discoverylisters.EndpointSliceLister
+	informers informers.SharedInformerFactory
+
+	mu        sync.Mutex
+	listeners map[string]*listener // by "ip:port"
+	addrs     map[string]bool      // ClusterIPs on the interface
+	next      atomic.Uint64        // round-robin over endpoints
+}
+
+// listener proxies one Service port.
+type listener struct {
+	l         net.Listener
+	namespace string
+	service   string
+	portName  string
+}
+
+// Run serves until ctx is done.
+func Run(ctx context.Context, o Options) error {
+	link, err := linkOf(o.NodeIP)
+	if err != nil {
+		return err
+	}
+	f := informers.NewSharedInformerFactory(o.Client, 0)
+	p := &Proxy{
+		o: o, link: link, informers: f,
+		services:  f.Core().V1().Services().Lister(),
+		slices:    f.Discovery().V1().EndpointSlices().Lister(),
+		listeners: map[string]*listener{},
+		addrs:     map[string]bool{},
+	}
+	changed := make(chan struct{}, 1)
+	poke := func(any) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke}
+	if _, err := f.Core().V1().Services().Informer().AddEventHandler(handler); err != nil {
+		return fmt.Errorf("watch services: %w", err)
+	}
+	f.Discovery().V1().EndpointSlices().Informer()
+	f.Start(ctx.Done())
+	defer f.Shutdown()
+	if err := p.ensureDNSService(ctx); err != nil {
+		klog.ErrorS(err, "create the cluster DNS service")
+	}
+	for _, synced := range f.WaitForCacheSync(ctx.Done()) {
+		if !synced {
+			return ctx.Err()
+		}
+	}
+	defer p.closeAll()
+	dns := &dnsServer{proxy: p}
+	go dns.serve(ctx)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		p.reconcile()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
+// ensureDNSService creates kube-system/kube-dns on the cluster DNS IP: the
+// proxy itself answers there.
+func (p *Proxy) ensureDNSService(ctx context.Context) error {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-dns", Namespace: metav1.NamespaceSystem,
+			Labels: map[string]string{"k8s-app": "kube-dns", "kubernetes.io/name": "minik-dns"}},
+		Spec: corev1.ServiceSpec{
+			ClusterIP: p.o.DNSIP,
+			Ports: []corev1.ServicePort{
+				{Name: "dns", Port: 53, Protocol: corev1.ProtocolUDP},
+				{Name: "dns-tcp", Port: 53, Protocol: corev1.ProtocolTCP},
+			},
+		},
+	}
+	for {
+		_, err := p.o.Client.CoreV1().Services(metav1.NamespaceSystem).Create(ctx, svc, metav1.CreateOptions{})
+		if err == nil || apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		// Right after start the namespace may not exist yet.
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// reconcile makes the interface's addresses and the listeners match the
+// Services that exist.
+func (p *Proxy) reconcile() {
+	svcs, err := p.services.List(labels.Everything())
+	if err != nil {
+		return
+	}
+	want := map[string]*listener{}
+	ips := map[string]bool{p.o.DNSIP: true}
+	for _, s := range svcs {
+		ip := s.Spec.ClusterIP
+		if ip == "" || ip == corev1.ClusterIPNone || net.ParseIP(ip) == nil {
+			continue
+		}
+		ips[ip] = true
+		if ip == p.o.DNSIP {
+			continue // answered by the DNS server
+		}
+		for _, sp := range s.Spec.Ports {
+			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
+				continue
+			}
+			addr := net.JoinHostPort(ip, strconv.Itoa(int(sp.Port)))
+			want[addr] = &listener{namespace: s.Namespace, service: s.Name, portName: sp.Name}
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ip := range ips {
+		if p.addrs[ip] {
+			continue
+		}
+		if err := addAddress(p.link, ip); err != nil {
+			klog.ErrorS(err, "add service IP", "ip", ip)
+			continue
+		}
+		p.addrs[ip] = true
+	}
+	for addr, l := range p.listeners {
+		if w, ok := want[addr]; ok && w.namespace == l.namespace && w.service == l.service && w.portName == l.portName {
+			continue
+		}
+		l.l.Close()
+		delete(p.listeners, addr)
+	}
+	for addr, w := range want {
+		if _, ok := p.listeners[addr]; ok {
+			continue
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			klog.ErrorS(err, "listen for service", "service", w.namespace+"/"+w.service, "address", addr)
+			continue
+		}
+		w.l = l
+		p.listeners[addr] = w
+		go p.accept(w)
+	}
+	for ip := range p.addrs {
+		if ips[ip] {
+			continue
+		}
+		if err := deleteAddress(p.link, ip); err != nil {
+			klog.ErrorS(err, "remove service IP", "ip", ip)
+			continue
+		}
+		delete(p.addrs, ip)
+	}
+}
+
+func (p *Proxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, l := range p.listeners {
+		l.l.Close()
+		delete(p.listeners, addr)
+	}
+	for ip := range p.addrs {
+		_ = deleteAddress(p.link, ip)
+		delete(p.addrs, ip)
+	}
+}
+
+func (p *Proxy) accept(l *listener) {
+	for {
+		conn, err := l.l.Accept()
+		if err != nil {
+			return
+		}
+		go p.forward(conn, l)
+	}
+}
+
+// forward joins a client to a ready endpoint of the Service port; with
+// none, the client's connection is closed at once, as with a REJECT.
+func (p *Proxy) forward(client net.Conn, l *listener) {
+	defer client.Close()
+	eps := p.endpoints(l.namespace, l.service, l.portName)
+	if len(eps) == 0 {
+		return
+	}
+	start := int(p.next.Add(1))
+	var upstream net.Conn
+	var err error
+	for i := range eps {
+		upstream, err = net.DialTimeout("tcp", eps[(start+i)%len(eps)], dialTimeout)
+		if err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return
+	}
+	defer upstream.Close()
+	done := make(chan struct{}, 2)
+	pipe := func(dst, src net.Conn) {
+		_, _ = io.Copy(dst, src)
+		if tc, ok := dst.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		done <- struct{}{}
+	}
+	go pipe(upstream, client)
+	go pipe(client, upstream)
+	<-done
+	<-done
+}
+
+// endpoints are the ready addresses of a Service port, "ip:port".
+func (p *Proxy) endpoints(namespace, service, portName string) []string {
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
+	slices, err := p.slices.EndpointSlices(namespace).List(sel)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range slices {
+		if s.AddressType != discoveryv1.AddressTypeIPv4 {
+			continue
+		}
+		port := int32(-1)
+		for _, sp := range s.Ports {
+			if sp.Port != nil && ptrString(sp.Name) == portName {
+				port = *sp.Port
+			}
+		}
+		if port < 0 {
+			continue
+		}
+		for _, ep := range s.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				out = append(out, net.JoinHostPort(a, strconv.Itoa(int(port))))
+			}
+		}
+	}
+	return out
+}
+
+// serviceIPs answers a cluster name: the ClusterIP, or for a headless
+// Service its ready endpoints' addresses.
+func (p *Proxy) serviceIPs(namespace, name string) ([]net.IP, bool) {
+	s, err := p.services.Services(namespace).Get(name)
+	if err != nil {
+		return nil, false
+	}
+	if s.Spec.ClusterIP != corev1.ClusterIPNone {
+		ip := net.ParseIP(s.Spec.ClusterIP)
+		if ip == nil {
+			return nil, true
+		}
+		return []net.IP{ip}, true
+	}
+	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name})
+	slices, _ := p.slices.EndpointSlices(namespace).List(sel)
+	var out []net.IP
+	for _, sl := range slices {
+		for _, ep := range sl.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, a := range ep.Addresses {
+				if ip := net.ParseIP(a); ip != nil {
+					out = append(out, ip)
+				}
+			}
+		}
+	}
+	return out, true
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// linkOf is the index of the interface that holds ip.
+func linkOf(ip string) (int, error) {
+	want := net.ParseIP(ip)
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return 0, fmt.Errorf("list interfaces: %w", err)
+	}
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(want) {
+				return ifc.Index, nil
+			}
+		}
+	}
+	return 0, errors.New("find the interface of node IP " + ip)
+}
