@@ -512,7 +512,9 @@ func (v *testEnv) testLogs(t *testing.T) {
 	e := v.engine(t, v.cluster(t), "node-a")
 	spec, _ := pod(t, e)
 	spec.Image = v.image
-	spec.Args = []string{"lines", "3", "echoerr", "to-stderr", "sleep", "1s", "echo", "late", "exit", "0"}
+	// stdout and stderr are separate pipes: the engine orders lines only
+	// as they arrive, so the streams take turns with pauses between.
+	spec.Args = []string{"lines", "3", "sleep", "300ms", "echoerr", "to-stderr", "sleep", "1s", "echo", "late", "exit", "0"}
 	id := run(t, e, spec)
 
 	// Follow returns once the container has exited, with everything.

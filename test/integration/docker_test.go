@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +137,8 @@ func httpGet(url string) (string, error) {
 func TestDockerCluster(t *testing.T) {
 	requireEngine(t)
 	h := newHarness(t)
-	h.env = append(h.env, "MINIK_DRIVER=docker")
+	// No driver named anywhere: an engine answers, so docker is chosen.
+	h.env = slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") })
 	const profile = "dk"
 	t.Cleanup(func() {
 		// The harness deletes every profile first; then nothing of ours
@@ -155,8 +157,8 @@ func TestDockerCluster(t *testing.T) {
 	})
 	image := buildApp(t)
 
-	_, st := h.startJSON("-p", profile, "--driver", "docker", "--nodes", "3")
-	require.Equal(t, "docker", st.Driver)
+	_, st := h.startJSON("-p", profile, "--nodes", "3")
+	require.Equal(t, "docker", st.Driver, "auto-selection takes docker when an engine answers")
 	require.Len(t, st.Nodes, 3)
 	for _, n := range st.Nodes {
 		require.Equal(t, "Running", n.State, n.Name)
