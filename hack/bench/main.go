@@ -232,7 +232,7 @@ func list(ds []time.Duration) string {
 }
 
 func stepRank(name string) int {
-	for i, s := range []string{"prepare profile", "generate certificates", "start nodes", "wait for apiserver", "merge kubeconfig", "wait for nodes and default service account"} {
+	for i, s := range []string{"prepare profile", "prepare driver", "generate certificates", "start nodes", "wait for apiserver", "merge kubeconfig", "wait for nodes and default service account"} {
 		if s == name {
 			return i
 		}
