@@ -30,10 +30,12 @@ bin/minik:
 bin/minik-node:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $@ ./cmd/minik-node
 
+# -trimpath as in the build: the tests then reuse the build's compiled
+# control plane instead of compiling it a second time.
 .PHONY: test
 test: build ## run unit and integration tests (integration tests start real clusters)
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node MINIK_BINARY=$(CURDIR)/bin/minik \
-		$(GO) test -p 1 -count=1 -timeout 40m ./...
+		$(GO) test -trimpath -p 1 -count=1 -timeout 40m ./...
 
 .PHONY: unit
 unit: ## run the fast tests only (no cluster)

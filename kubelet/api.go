@@ -272,6 +272,11 @@ func (s *server) samples(now time.Time) []usageSample {
 // and working set.
 func (s *server) nodeTotals(now time.Time, samples []usageSample) (cpuSeconds float64, nanoCores, memory uint64) {
 	nanoCores, memory = nodeBaseNanoCores, nodeBaseMemory
+	if src, ok := s.pods.(nodeUsageSource); ok {
+		if c, m, ok := src.nodeUsage(); ok {
+			nanoCores, memory = c, m
+		}
+	}
 	for _, smp := range samples {
 		nanoCores += smp.usage.CPUNanoCores
 		memory += smp.usage.MemoryWorkingSetBytes

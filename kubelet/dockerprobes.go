@@ -246,16 +246,13 @@ func (m *dockerPods) collectStats(ctx context.Context) {
 				if err != nil {
 					continue
 				}
-				now := m.now()
-				m.mu.Lock()
-				prev, ok := m.stats[c.id]
-				s := containerStats{at: now, cpuNanos: cpu, memory: mem}
-				if ok && now.After(prev.at) && cpu >= prev.cpuNanos {
-					s.nanoCores = uint64(float64(cpu-prev.cpuNanos) / now.Sub(prev.at).Seconds())
-				}
-				m.stats[c.id] = s
-				m.mu.Unlock()
+				m.sample(c.id, cpu, mem)
 			}
+		}
+		// The node's own container goes by the node's name.
+		if cpu, mem, err := m.engine.Stats(ctx, m.cfg.Name); err == nil {
+			m.sample(m.cfg.Name, cpu, mem)
+			ids[m.cfg.Name] = true
 		}
 		m.mu.Lock()
 		for id := range m.stats {
@@ -270,6 +267,30 @@ func (m *dockerPods) collectStats(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// sample records a container's counters and its CPU rate since the last.
+func (m *dockerPods) sample(id string, cpu, mem uint64) {
+	now := m.now()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	prev, ok := m.stats[id]
+	s := containerStats{at: now, cpuNanos: cpu, memory: mem}
+	if ok && now.After(prev.at) && cpu >= prev.cpuNanos {
+		s.nanoCores = uint64(float64(cpu-prev.cpuNanos) / now.Sub(prev.at).Seconds())
+	}
+	m.stats[id] = s
+}
+
+// nodeUsage implements nodeUsageSource from the node container's stats.
+func (m *dockerPods) nodeUsage() (nanoCores, memory uint64, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.stats[m.cfg.Name]
+	if !ok {
+		return 0, 0, false
+	}
+	return s.nanoCores, s.memory, true
 }
 
 func (m *dockerPods) snapshotRecords() []*dockerPod {

@@ -66,6 +66,13 @@ type podSource interface {
 	usage(now time.Time) []usageSample
 }
 
+// nodeUsageSource is a runtime that measures the node itself (its
+// container), not only its pods.
+type nodeUsageSource interface {
+	// nodeUsage is the node's own use now, besides its pods'.
+	nodeUsage() (nanoCores, memory uint64, ok bool)
+}
+
 // containerStreams is a runtime whose containers are real processes.
 type containerStreams interface {
 	// writeLogs copies a container's log to w, following it if asked.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +45,24 @@ func requireEngine(t *testing.T) {
 	t.Skipf("no Docker Engine answers (%v); set CI to make this a failure", err)
 }
 
+// keepNodeImages removes, when the test ends, the node images it built:
+// the engine keeps what it had before, and nothing more.
+func keepNodeImages(t *testing.T) {
+	t.Helper()
+	before := map[string]bool{}
+	for _, id := range strings.Fields(docker(t, "images", "-q", "minik-node")) {
+		before[id] = true
+	}
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "images", "-q", "minik-node").Output()
+		for _, id := range strings.Fields(string(out)) {
+			if !before[id] {
+				_ = exec.Command("docker", "rmi", "-f", id).Run()
+			}
+		}
+	})
+}
+
 func docker(t *testing.T, args ...string) string {
 	t.Helper()
 	out, err := exec.Command("docker", args...).CombinedOutput()
@@ -70,9 +87,8 @@ func labelled(t *testing.T, cluster string) string {
 func buildApp(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	_, file, _, _ := runtime.Caller(0)
-	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "app"), "./testdata/app")
-	cmd.Dir = filepath.Dir(file)
+	// Tests run in their package's folder, where testdata is.
+	cmd := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(dir, "app"), "./testdata/app")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "build test app: %s", out)
@@ -136,6 +152,7 @@ func httpGet(url string) (string, error) {
 
 func TestDockerCluster(t *testing.T) {
 	requireEngine(t)
+	keepNodeImages(t)
 	h := newHarness(t)
 	// No driver named anywhere: an engine answers, so docker is chosen.
 	h.env = slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") })
@@ -453,6 +470,7 @@ func TestDockerCluster(t *testing.T) {
 
 func TestDockerBadInput(t *testing.T) {
 	requireEngine(t)
+	keepNodeImages(t)
 	h := newHarness(t)
 	t.Run("no engine", func(t *testing.T) {
 		h2 := *h

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,8 +24,9 @@ func binaries(t *testing.T) (minik, node string) {
 	if testing.Short() {
 		t.Skip("integration test: starts real clusters")
 	}
-	_, file, _, _ := runtime.Caller(0)
-	root := filepath.Join(filepath.Dir(file), "..", "..")
+	// go test runs a package's tests in its folder (and -trimpath would
+	// hide this file's path from runtime.Caller).
+	root := filepath.Join("..", "..")
 	minik = os.Getenv("MINIK_BINARY")
 	if minik == "" {
 		minik = filepath.Join(root, "bin", "minik")
