@@ -400,3 +400,34 @@ func (m *dockerPods) ExecInContainer(ctx context.Context, name, _ string, contai
 	klog.V(4).InfoS("exec done", "pod", name, "container", container)
 	return nil
 }
+
+// PortForward implements portforward.PortForwarder: the node is on the
+// cluster network, so it dials the pod IP itself. name is "namespace/pod".
+func (m *dockerPods) PortForward(ctx context.Context, name, _ string, port int32, stream io.ReadWriteCloser) error {
+	defer stream.Close()
+	ns, pod, _ := strings.Cut(name, "/")
+	rec := m.find(ns, pod)
+	if rec == nil {
+		return fmt.Errorf("pod %s not found on node %s", name, m.cfg.Name)
+	}
+	m.mu.Lock()
+	ip := rec.ip
+	m.mu.Unlock()
+	if ip == "" {
+		return fmt.Errorf("pod %s has no IP yet", name)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("forward to port %d of pod %s: %w", port, name, err)
+	}
+	defer conn.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}

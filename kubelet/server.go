@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"k8s.io/cri-streaming/pkg/streaming/portforward"
 	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"net"
 	"net/http"
@@ -78,6 +79,7 @@ type containerStreams interface {
 	// writeLogs copies a container's log to w, following it if asked.
 	writeLogs(ctx context.Context, namespace, pod, container string, o logOptions, w io.Writer) error
 	remotecommandserver.Executor
+	portforward.PortForwarder
 }
 
 // logOptions are the kubelet's /containerLogs parameters.
@@ -116,12 +118,13 @@ func (s *server) Serve(ctx context.Context) error {
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
-	unsupported := []string{"/attach/", "/portForward/"}
+	unsupported := []string{"/attach/"}
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))
 		handle("/run/", s.guard("proxy", http.HandlerFunc(s.exec)))
+		handle("/portForward/", s.guard("proxy", http.HandlerFunc(s.portForward)))
 	} else {
-		unsupported = append(unsupported, "/exec/", "/run/")
+		unsupported = append(unsupported, "/exec/", "/run/", "/portForward/")
 	}
 	for _, prefix := range unsupported {
 		handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
@@ -239,7 +242,7 @@ func (s *server) authorize(ctx context.Context, who caller, verb, subresource st
 }
 
 // unsupported answers at once what the runtime cannot do: the sim runtime
-// runs no process to connect to; attach and port-forward are not built.
+// runs no process to connect to; attach is not built.
 func (s *server) unsupported(w http.ResponseWriter, r *http.Request) {
 	what := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
 	if s.streams != nil {
@@ -247,6 +250,28 @@ func (s *server) unsupported(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Error(w, fmt.Sprintf("%s is not supported by the sim runtime: node %s simulates its pods and runs no process (use the docker driver for real containers)", what, s.cfg.Name), http.StatusBadRequest)
+}
+
+// portForward serves /portForward/{namespace}/{pod}[/{uid}] over SPDY or
+// WebSocket: each stream is joined to a port of the pod's IP.
+func (s *server) portForward(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/portForward/"), "/")
+	if len(parts) < 2 || len(parts) > 3 || parts[0] == "" || parts[1] == "" {
+		http.Error(w, "expected /portForward/NAMESPACE/POD", http.StatusBadRequest)
+		return
+	}
+	view, ok := s.pods.lookup(parts[0], parts[1])
+	if !ok || (len(parts) == 3 && parts[2] != "" && parts[2] != string(view.pod.UID)) {
+		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", parts[0], parts[1], s.cfg.Name), http.StatusNotFound)
+		return
+	}
+	opts, err := portforward.NewV4Options(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	portforward.ServePortForward(w, r, s.streams, parts[0]+"/"+parts[1], string(view.pod.UID), opts,
+		4*time.Hour, remotecommandserver.DefaultStreamCreationTimeout, portforward.SupportedProtocols)
 }
 
 // exec serves /exec/{namespace}/{pod}/{container}?command=... (and /run/,

@@ -226,6 +226,25 @@ func TestDockerCluster(t *testing.T) {
 		// The service account token and CA are mounted as files.
 		require.Contains(t, kubectl("exec", pods[0].Name, "--", "/app", "cat", "/var/run/secrets/kubernetes.io/serviceaccount/namespace"), "default")
 
+		// kubectl port-forward reaches the pod through the apiserver and its kubelet.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		pfCtx, stopPF := context.WithCancel(ctx)
+		pf := exec.CommandContext(pfCtx, h.minik, "kubectl", "-p", profile, "--", "port-forward", "pod/"+pods[0].Name, fmt.Sprintf("%d:8080", port))
+		pf.Env = h.env
+		pfOut, err := pf.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, pf.Start())
+		waitFor(t, pfOut, "Forwarding from")
+		go func() { _, _ = io.Copy(io.Discard, pfOut) }()
+		body, err := httpGet(fmt.Sprintf("http://127.0.0.1:%d/forwarded", port))
+		stopPF()
+		_ = pf.Wait()
+		require.NoError(t, err)
+		require.Contains(t, body, "hello from "+pods[0].Name)
+
 		// Deleting a pod removes its containers.
 		victim := pods[2]
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, victim.Name, metav1.DeleteOptions{}))
