@@ -89,6 +89,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newKubectlCommand(env),
 		newNodeCommand(env),
 		newDashboardCommand(env),
+		newServiceCommand(env),
 	)
 	return root
 }

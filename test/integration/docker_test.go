@@ -275,6 +275,12 @@ func TestDockerCluster(t *testing.T) {
 			}
 			return strings.Contains(body, "hello from web-"), body
 		})
+		urls := strings.Fields(h.ok(time.Minute, "service", "web", "-p", profile, "--url"))
+		require.Equal(t, []string{"http://" + svc.Spec.ClusterIP + ":80"}, urls)
+		body, err := httpGet(urls[0] + "/from-minik-service")
+		require.NoError(t, err)
+		require.Contains(t, body, "hello from web-")
+		require.Contains(t, h.fails("service", "nope", "-p", profile), "not found")
 		// From a pod, by name: the cluster DNS, search path and all.
 		for _, url := range []string{"http://web.default.svc.cluster.local/", "http://web/"} {
 			eventually(t, time.Minute, "pod reaches "+url, func() (bool, string) {
@@ -576,6 +582,7 @@ func TestDockerBadInput(t *testing.T) {
 		}
 		_, st := h2.startJSON("-p", "fallback", "--wait", "0")
 		require.Equal(t, "process", st.Driver)
+		require.Contains(t, h2.fails("service", "kubernetes", "-p", "fallback"), "simulated")
 		h2.ok(time.Minute, "delete", "-p", "fallback")
 	})
 }

@@ -1,0 +1,74 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// ErrSimulatedService is returned for a Service of a cluster whose pods are
+// simulated: nothing answers on its address.
+var ErrSimulatedService = errors.New("services of this cluster are simulated")
+
+// ServiceURLs are the URLs on which this machine reaches a Service: its
+// ClusterIP, which is on the cluster's own network, one URL per TCP port.
+func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name string) ([]string, error) {
+	if err := ValidateName(profile); err != nil {
+		return nil, err
+	}
+	p, err := m.store.Load(profile)
+	if err != nil {
+		return nil, err
+	}
+	d, err := m.drivers.Get(p.Driver)
+	if err != nil {
+		return nil, err
+	}
+	if d.Info().Runtime != nodeconfig.RuntimeDocker {
+		return nil, fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, d.Info().Runtime)
+	}
+	client, err := newAdminClient(m.store.AdminKubeconfig(p.Name))
+	if err != nil {
+		return nil, err
+	}
+	svc, err := client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("service %s/%s not found in cluster %s", namespace, name, p.Name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get service %s/%s: %w", namespace, name, err)
+	}
+	ip := svc.Spec.ClusterIP
+	if ip == "" || ip == corev1.ClusterIPNone {
+		return nil, fmt.Errorf("service %s/%s is headless: it has no address of its own; reach its pods by their IPs", namespace, name)
+	}
+	var urls []string
+	for _, port := range svc.Spec.Ports {
+		if port.Protocol != "" && port.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		urls = append(urls, urlScheme(port)+"://"+net.JoinHostPort(ip, strconv.Itoa(int(port.Port))))
+	}
+	if len(urls) == 0 {
+		return nil, fmt.Errorf("service %s/%s has no TCP port", namespace, name)
+	}
+	return urls, nil
+}
+
+// urlScheme guesses https for ports that say so, else http.
+func urlScheme(p corev1.ServicePort) string {
+	if p.Port == 443 || strings.Contains(strings.ToLower(p.Name), "https") ||
+		(p.AppProtocol != nil && strings.EqualFold(*p.AppProtocol, "https")) {
+		return "https"
+	}
+	return "http"
+}
