@@ -361,6 +361,43 @@ func (m *dockerPods) writeLogs(ctx context.Context, namespace, pod, container st
 	}, w)
 }
 
+// AttachContainer implements remotecommandserver.Attacher; name is
+// "namespace/pod".
+func (m *dockerPods) AttachContainer(ctx context.Context, name, _ string, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	ns, pod, _ := strings.Cut(name, "/")
+	id, err := m.containerID(ns, pod, container, false)
+	if err != nil {
+		return err
+	}
+	var stdout, stderr io.Writer
+	if out != nil {
+		stdout = out
+	}
+	if errw != nil {
+		stderr = errw
+	}
+	return m.engine.Attach(ctx, id, in, stdout, stderr, tty, engineSizes(ctx, resize))
+}
+
+// engineSizes relays terminal sizes to the engine's type.
+func engineSizes(ctx context.Context, resize <-chan remotecommand.TerminalSize) chan engine.Size {
+	if resize == nil {
+		return nil
+	}
+	sizes := make(chan engine.Size)
+	go func() {
+		defer close(sizes)
+		for s := range resize {
+			select {
+			case sizes <- engine.Size{Width: uint(s.Width), Height: uint(s.Height)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return sizes
+}
+
 // ExecInContainer implements remotecommandserver.Executor; name is
 // "namespace/pod".
 func (m *dockerPods) ExecInContainer(ctx context.Context, name, _ string, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
@@ -369,20 +406,7 @@ func (m *dockerPods) ExecInContainer(ctx context.Context, name, _ string, contai
 	if err != nil {
 		return err
 	}
-	var sizes chan engine.Size
-	if resize != nil {
-		sizes = make(chan engine.Size)
-		go func() {
-			defer close(sizes)
-			for s := range resize {
-				select {
-				case sizes <- engine.Size{Width: uint(s.Width), Height: uint(s.Height)}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	sizes := engineSizes(ctx, resize)
 	var stdout, stderr io.Writer
 	if out != nil {
 		stdout = out

@@ -51,7 +51,7 @@ func (m *dockerPods) containerSpec(ctx context.Context, pod *corev1.Pod, rec *do
 		PodUID: string(pod.UID), Namespace: pod.Namespace, PodName: pod.Name, Name: spec.Name,
 		Attempt: attempt, SandboxID: rec.sandboxID, Image: spec.Image,
 		Command: expand(spec.Command), Args: expand(spec.Args), Env: envList, WorkingDir: spec.WorkingDir,
-		Stdin: spec.Stdin, TTY: spec.TTY,
+		Stdin: spec.Stdin, TTY: spec.TTY, StdinOnce: spec.StdinOnce,
 	}
 	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
 		cs.CPUMillis = q.MilliValue()

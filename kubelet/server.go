@@ -79,6 +79,7 @@ type containerStreams interface {
 	// writeLogs copies a container's log to w, following it if asked.
 	writeLogs(ctx context.Context, namespace, pod, container string, o logOptions, w io.Writer) error
 	remotecommandserver.Executor
+	remotecommandserver.Attacher
 	portforward.PortForwarder
 }
 
@@ -118,16 +119,15 @@ func (s *server) Serve(ctx context.Context) error {
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
-	unsupported := []string{"/attach/"}
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))
 		handle("/run/", s.guard("proxy", http.HandlerFunc(s.exec)))
+		handle("/attach/", s.guard("proxy", http.HandlerFunc(s.exec)))
 		handle("/portForward/", s.guard("proxy", http.HandlerFunc(s.portForward)))
 	} else {
-		unsupported = append(unsupported, "/exec/", "/run/", "/portForward/")
-	}
-	for _, prefix := range unsupported {
-		handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
+		for _, prefix := range []string{"/exec/", "/run/", "/attach/", "/portForward/"} {
+			handle(prefix, s.guard("proxy", http.HandlerFunc(s.unsupported)))
+		}
 	}
 
 	addr := net.JoinHostPort(s.cfg.IP, strconv.Itoa(s.cfg.KubeletPort))
@@ -241,14 +241,10 @@ func (s *server) authorize(ctx context.Context, who caller, verb, subresource st
 	return sar.Status.Allowed, nil
 }
 
-// unsupported answers at once what the runtime cannot do: the sim runtime
-// runs no process to connect to; attach is not built.
+// unsupported answers at once what the sim runtime cannot do: it runs no
+// process to connect to.
 func (s *server) unsupported(w http.ResponseWriter, r *http.Request) {
 	what := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
-	if s.streams != nil {
-		http.Error(w, fmt.Sprintf("%s is not supported by minik's docker runtime yet (node %s)", what, s.cfg.Name), http.StatusBadRequest)
-		return
-	}
 	http.Error(w, fmt.Sprintf("%s is not supported by the sim runtime: node %s simulates its pods and runs no process (use the docker driver for real containers)", what, s.cfg.Name), http.StatusBadRequest)
 }
 
@@ -275,7 +271,8 @@ func (s *server) portForward(w http.ResponseWriter, r *http.Request) {
 }
 
 // exec serves /exec/{namespace}/{pod}/{container}?command=... (and /run/,
-// whose command is the "cmd" parameter) over SPDY or WebSocket.
+// whose command is the "cmd" parameter, and /attach/, which joins the
+// container's own streams) over SPDY or WebSocket.
 func (s *server) exec(w http.ResponseWriter, r *http.Request) {
 	route, rest, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	parts := strings.Split(rest, "/")
@@ -290,7 +287,7 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request) {
 	if route == "run" {
 		cmd = strings.Fields(r.URL.Query().Get("cmd"))
 	}
-	if len(cmd) == 0 {
+	if len(cmd) == 0 && route != "attach" {
 		http.Error(w, "no command given", http.StatusBadRequest)
 		return
 	}
@@ -301,6 +298,11 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, ok := s.pods.lookup(parts[0], parts[1]); !ok {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", parts[0], parts[1], s.cfg.Name), http.StatusNotFound)
+		return
+	}
+	if route == "attach" {
+		remotecommandserver.ServeAttach(w, r, s.streams, parts[0]+"/"+parts[1], "", parts[2], opts,
+			4*time.Hour, remotecommandserver.DefaultStreamCreationTimeout, remotecommandserver.SupportedStreamingProtocols)
 		return
 	}
 	remotecommandserver.ServeExec(w, r, s.streams, parts[0]+"/"+parts[1], "", parts[2], cmd, opts,

@@ -186,6 +186,8 @@ type ContainerSpec struct {
 	// CPUMillis and MemoryBytes are limits; 0 means none.
 	CPUMillis, MemoryBytes int64
 	Stdin, TTY             bool
+	// StdinOnce closes stdin when the first attached client leaves.
+	StdinOnce bool
 }
 
 // CreateContainer creates (does not start) an app container in the pod's
@@ -201,6 +203,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		Labels:     labels,
 		Tty:        spec.TTY,
 		OpenStdin:  spec.Stdin,
+		StdinOnce:  spec.StdinOnce,
 	}
 	if len(spec.Command) > 0 {
 		// The engine takes no CMD from the image when the entrypoint is

@@ -160,6 +160,62 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 	}
 }
 
+// Attach joins a running container's own stdin, stdout and stderr (as
+// `kubectl attach` and `kubectl run -it` do) until its output ends or ctx
+// ends. Sizes from resize are applied to its tty.
+func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan Size) error {
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	att, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{
+		Stream: true, Stdin: stdin != nil, Stdout: true, Stderr: true,
+	})
+	if err != nil {
+		return wrap(err, "attach to %s", id)
+	}
+	defer att.Close()
+	stop := context.AfterFunc(ctx, att.Close)
+	defer stop()
+	done := make(chan struct{})
+	defer close(done)
+	if stdin != nil {
+		go func() {
+			_, _ = io.Copy(att.Conn, stdin)
+			_ = att.CloseWrite()
+		}()
+	}
+	if resize != nil {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case s, ok := <-resize:
+					if !ok {
+						return
+					}
+					_, _ = e.cli.ContainerResize(ctx, id, client.ContainerResizeOptions{Width: s.Width, Height: s.Height})
+				}
+			}
+		}()
+	}
+	if tty {
+		_, err = io.Copy(stdout, att.Reader)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("attach to %s: %w", id, err)
+	}
+	return nil
+}
+
 // Stats samples a running container's usage: cumulative CPU time in
 // nanoseconds and its memory working set, which is usage minus inactive
 // file pages as the kubelet computes it (cgroup v1 calls them

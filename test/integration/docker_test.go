@@ -245,6 +245,15 @@ func TestDockerCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.Contains(t, body, "hello from "+pods[0].Name)
 
+		// kubectl run -i attaches to the container's own stdin and stdout.
+		run := exec.CommandContext(ctx, h.minik, "kubectl", "-p", profile, "--", "run", "attached", "--image", image,
+			"-i", "--rm", "--restart=Never", "--", "cat", "/dev/stdin")
+		run.Env = h.env
+		run.Stdin = strings.NewReader("hello through attach\n")
+		attached, err := run.CombinedOutput()
+		require.NoError(t, err, "%s", attached)
+		require.Contains(t, string(attached), "hello through attach")
+
 		// Deleting a pod removes its containers.
 		victim := pods[2]
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, victim.Name, metav1.DeleteOptions{}))
