@@ -1,9 +1,10 @@
-// Package services makes Service ClusterIPs and cluster DNS work on the
-// docker runtime without kube-proxy, iptables or a privileged container:
-// the control-plane node (which has NET_ADMIN only) puts every ClusterIP on
-// its own interface, so that it answers for them on the cluster network,
-// proxies each Service port to a ready endpoint in user space, and answers
-// DNS for *.svc.<domain> on the cluster DNS IP.
+// Package services makes Service ClusterIPs, NodePorts and cluster DNS
+// work on the docker runtime without kube-proxy, iptables or a privileged
+// container: the control-plane node (which has NET_ADMIN only) puts every
+// ClusterIP on its own interface, so that it answers for them on the
+// cluster network, proxies each Service port (and NodePort, on its own IP)
+// to a ready endpoint in user space, and answers DNS for *.svc.<domain> on
+// the cluster DNS IP.
 package services
 
 import (
@@ -171,6 +172,12 @@ func (p *Proxy) reconcile() {
 			}
 			addr := net.JoinHostPort(ip, strconv.Itoa(int(sp.Port)))
 			want[addr] = &listener{namespace: s.Namespace, service: s.Name, portName: sp.Name}
+			// A NodePort answers on this node's IP, which the host and
+			// every pod reach on the cluster network.
+			if sp.NodePort != 0 {
+				addr := net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(sp.NodePort)))
+				want[addr] = &listener{namespace: s.Namespace, service: s.Name, portName: sp.Name}
+			}
 		}
 	}
 	p.mu.Lock()

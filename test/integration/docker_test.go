@@ -297,6 +297,24 @@ func TestDockerCluster(t *testing.T) {
 				return r.code == 0 && strings.Contains(r.stdout, "hello from web-"), r.stdout + r.stderr
 			})
 		}
+		// A NodePort answers on the control-plane node's IP.
+		np, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web-np"},
+			Spec: corev1.ServiceSpec{
+				Type:     corev1.ServiceTypeNodePort,
+				Selector: map[string]string{"app": "web"},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+			},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventually(t, time.Minute, "the NodePort answers from the host", func() (bool, string) {
+			body, err := httpGet(fmt.Sprintf("http://%s:%d/from-nodeport", ips[profile], np.Spec.Ports[0].NodePort))
+			if err != nil {
+				return false, err.Error()
+			}
+			return strings.Contains(body, "hello from web-"), body
+		})
+
 		// In-cluster clients find the apiserver where the kubernetes Service says.
 		out := kubectl("exec", pods[0].Name, "--", "/app", "env", "KUBERNETES_SERVICE_HOST")
 		kube, err := c.CoreV1().Services("default").Get(ctx, "kubernetes", metav1.GetOptions{})
