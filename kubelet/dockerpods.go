@@ -289,12 +289,16 @@ func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error
 		return 0, nil
 	}
 	if rec.sandboxID == "" {
-		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name, Hostname: podHostname(pod)}
+		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
+			Hostname: podHostname(pod), HostNetwork: pod.Spec.HostNetwork}
 		m.podDNS(pod, &spec)
 		id, ip, err := m.engine.RunSandbox(ctx, spec)
 		if err != nil {
 			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
 			return 0, err
+		}
+		if pod.Spec.HostNetwork {
+			ip = m.cfg.IP
 		}
 		m.mu.Lock()
 		rec.sandboxID, rec.ip = id, ip

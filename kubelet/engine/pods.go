@@ -27,6 +27,9 @@ type SandboxSpec struct {
 	// containers share the sandbox's resolv.conf. Empty means the
 	// engine's defaults.
 	DNS, DNSSearch, DNSOptions []string
+	// HostNetwork puts the pod in the node container's network namespace
+	// (hostNetwork: true): it has the node's IP, and no address of its own.
+	HostNetwork bool
 }
 
 // RunSandbox creates and starts the pod's sandbox container on the cluster
@@ -46,6 +49,9 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		return "", "", fmt.Errorf("list sandboxes of pod %s: %w", spec.PodUID, err)
 	}
 	for _, c := range existing.Items {
+		if c.State == container.StateRunning && spec.HostNetwork {
+			return c.ID, "", nil
+		}
 		if c.State == container.StateRunning {
 			ip, err := e.sandboxIP(ctx, c.ID)
 			if err != nil {
@@ -76,7 +82,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		cfg.Cmd = []string{}
 	}
 	name := fmt.Sprintf("k8s_POD_%s_%s_%s_0", spec.Name, spec.Namespace, spec.PodUID)
-	id, err = e.create(ctx, name, spec.PodUID, client.ContainerCreateOptions{
+	opts := client.ContainerCreateOptions{
 		Name:   name,
 		Config: cfg,
 		HostConfig: &container.HostConfig{
@@ -91,13 +97,25 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		NetworkingConfig: &network.NetworkingConfig{
 			EndpointsConfig: map[string]*network.EndpointSettings{e.cfg.Network: {}},
 		},
-	})
+	}
+	if spec.HostNetwork {
+		// The node container is named after the node. Hostname and DNS
+		// come with its namespace: the engine refuses them here.
+		opts.HostConfig.NetworkMode = container.NetworkMode("container:" + e.node)
+		opts.HostConfig.DNS, opts.HostConfig.DNSSearch, opts.HostConfig.DNSOptions = nil, nil, nil
+		opts.NetworkingConfig = nil
+		cfg.Hostname = ""
+	}
+	id, err = e.create(ctx, name, spec.PodUID, opts)
 	if err != nil {
 		return "", "", fmt.Errorf("create sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
 	if err := e.Start(ctx, id); err != nil {
 		_ = e.Remove(ctx, id)
 		return "", "", fmt.Errorf("run sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
+	if spec.HostNetwork {
+		return id, "", nil
 	}
 	ip, err = e.sandboxIP(ctx, id)
 	if err != nil {

@@ -426,6 +426,37 @@ func TestDockerCluster(t *testing.T) {
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "wired", metav1.DeleteOptions{}))
 	})
 
+	t.Run("host network", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "hostnet"},
+			Spec: corev1.PodSpec{
+				HostNetwork:                   true,
+				TerminationGracePeriodSeconds: ptr.To[int64](1),
+				Containers: []corev1.Container{{Name: "app", Image: image,
+					Env: []corev1.EnvVar{{Name: "GREETING", Value: "hello"}}}},
+			},
+		}
+		_, err := c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+		var p *corev1.Pod
+		eventually(t, time.Minute, "host-network pod running", func() (bool, string) {
+			p, err = c.CoreV1().Pods("default").Get(ctx, "hostnet", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
+		})
+		require.Equal(t, p.Status.HostIP, p.Status.PodIP, "a host-network pod has its node's IP")
+		eventually(t, 30*time.Second, "the pod answers on its node's IP", func() (bool, string) {
+			body, err := httpGet("http://" + p.Status.PodIP + ":8080/hostnet")
+			if err != nil {
+				return false, err.Error()
+			}
+			return strings.Contains(body, "hello from "+p.Spec.NodeName), body
+		})
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "hostnet", metav1.DeleteOptions{}))
+	})
+
 	t.Run("missing image", func(t *testing.T) {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "noimage"},
