@@ -75,6 +75,19 @@ func (m *dockerPods) containerSpec(ctx context.Context, pod *corev1.Pod, rec *do
 				return cs, err
 			}
 			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
+		case v.HostPath != nil:
+			// The node is a container: its directories are volumes of the
+			// engine, one per node and path, shared by the node's pods.
+			switch t := ptr.Deref(v.HostPath.Type, corev1.HostPathUnset); t {
+			case corev1.HostPathUnset, corev1.HostPathDirectory, corev1.HostPathDirectoryOrCreate:
+			default:
+				return cs, fmt.Errorf("volume %q: hostPath of type %s is not supported by minik's docker runtime (directories are)", v.Name, t)
+			}
+			name, err := m.engine.EnsureNodeVolume(ctx, v.HostPath.Path)
+			if err != nil {
+				return cs, err
+			}
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
 		default:
 			files, err := m.volumeFiles(ctx, pod, v)
 			if err != nil {
@@ -317,7 +330,7 @@ func (m *dockerPods) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("this volume type is not supported by minik's docker runtime (emptyDir, configMap, secret, projected and downwardAPI are)")
+	return nil, fmt.Errorf("this volume type is not supported by minik's docker runtime (emptyDir, hostPath directories, configMap, secret, projected and downwardAPI are)")
 }
 
 func keyFiles(data map[string][]byte, items []corev1.KeyToPath, mode int32) ([]engine.File, error) {

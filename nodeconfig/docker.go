@@ -52,6 +52,8 @@ const (
 	LabelContainer    = "dev.minik.container"
 	// LabelAttempt counts a container's restarts (0 for the first run).
 	LabelAttempt = "dev.minik.attempt"
+	// LabelHostPath is the node directory a volume stands for.
+	LabelHostPath = "dev.minik.hostpath"
 )
 
 // Values of LabelKind.

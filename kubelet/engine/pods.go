@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
@@ -342,6 +344,30 @@ func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string) (string,
 	// this pod's and not a stranger's that happens to have the name.
 	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelPodUID] != podUID {
 		return "", fmt.Errorf("create volume %s of pod %s: volume %s exists and belongs to someone else", name, podUID, vname)
+	}
+	return res.Volume.Name, nil
+}
+
+// EnsureNodeVolume returns a named volume that stands for a directory of
+// the node (a hostPath volume): every pod of this node that names the path
+// shares it, and it outlives them, until the node is deleted. Idempotent.
+func (e *Engine) EnsureNodeVolume(ctx context.Context, path string) (string, error) {
+	sum := sha256.Sum256([]byte(path))
+	vname := fmt.Sprintf("k8s_hostpath_%s_%s", e.node, hex.EncodeToString(sum[:6]))
+	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: vname,
+		Labels: map[string]string{
+			nodeconfig.LabelCluster:  e.cluster,
+			nodeconfig.LabelNode:     e.node,
+			nodeconfig.LabelKind:     nodeconfig.KindVolume,
+			nodeconfig.LabelHostPath: path,
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create volume for host path %s: %w", path, err)
+	}
+	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelHostPath] != path {
+		return "", fmt.Errorf("create volume for host path %s: volume %s exists and belongs to someone else", path, vname)
 	}
 	return res.Volume.Name, nil
 }

@@ -369,7 +369,8 @@ func TestDockerCluster(t *testing.T) {
 			ObjectMeta: metav1.ObjectMeta{Name: "creds"}, Data: map[string][]byte{"password": []byte("s3cret")},
 		}, metav1.CreateOptions{})
 		require.NoError(t, err)
-		mounts := []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/app"}, {Name: "creds", MountPath: "/etc/creds"}, {Name: "scratch", MountPath: "/scratch"}}
+		mounts := []corev1.VolumeMount{{Name: "conf", MountPath: "/etc/app"}, {Name: "creds", MountPath: "/etc/creds"}, {Name: "scratch", MountPath: "/scratch"}, {Name: "node-data", MountPath: "/data"}}
+		nodeData := corev1.Volume{Name: "node-data", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/lib/app-data"}}}
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "wired"},
 			Spec: corev1.PodSpec{
@@ -378,6 +379,7 @@ func TestDockerCluster(t *testing.T) {
 					{Name: "conf", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "conf"}}}},
 					{Name: "creds", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "creds"}}},
 					{Name: "scratch", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					nodeData,
 				},
 				InitContainers: []corev1.Container{{
 					Name: "seed", Image: image, Command: []string{"/app"}, Args: []string{"echo", "seeded"},
@@ -423,7 +425,30 @@ func TestDockerCluster(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, isReady(*p), "a failing readiness probe keeps the pod unready")
 		require.False(t, containerStatus(p, "app").Ready)
+
+		// A hostPath directory is the node's: it outlives the pod, and the
+		// next pod on that node sees what the first wrote.
+		kubectl("exec", "wired", "--", "/app", "write", "/data/note", "kept on the node")
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "wired", metav1.DeleteOptions{}))
+		reader := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "reader"},
+			Spec: corev1.PodSpec{
+				NodeName: p.Spec.NodeName, RestartPolicy: corev1.RestartPolicyNever,
+				Volumes:    []corev1.Volume{nodeData},
+				Containers: []corev1.Container{{Name: "cat", Image: image, Args: []string{"cat", "/data/note"}, VolumeMounts: []corev1.VolumeMount{{Name: "node-data", MountPath: "/data"}}}},
+			},
+		}
+		_, err = c.CoreV1().Pods("default").Create(ctx, reader, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventually(t, time.Minute, "reader pod done", func() (bool, string) {
+			r, err := c.CoreV1().Pods("default").Get(ctx, "reader", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return r.Status.Phase == corev1.PodSucceeded, string(r.Status.Phase)
+		})
+		require.Contains(t, kubectl("logs", "reader"), "kept on the node")
+		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "reader", metav1.DeleteOptions{}))
 	})
 
 	t.Run("host network", func(t *testing.T) {

@@ -7,6 +7,7 @@
 //	app exit CODE       exit with CODE
 //	app env NAME        print the variable
 //	app cat FILE        print the file
+//	app write FILE TEXT write TEXT to FILE
 package main
 
 import (
@@ -50,6 +51,11 @@ func main() {
 			os.Exit(1)
 		}
 		os.Stdout.Write(data)
+	case "write":
+		if err := os.WriteFile(args[1], []byte(args[2]), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", args[0])
 		os.Exit(2)
