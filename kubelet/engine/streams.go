@@ -80,12 +80,6 @@ type Size struct{ Width, Height uint }
 // tty. Exec returns when the process's output ends or ctx ends; a stdin
 // that never returns from Read is the caller's to unblock.
 func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan Size) (int, error) {
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	created, err := e.cli.ExecCreate(ctx, id, client.ExecCreateOptions{
 		Cmd:          cmd,
 		TTY:          tty,
@@ -100,43 +94,9 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 	if err != nil {
 		return -1, wrap(err, "exec in %s", id)
 	}
-	defer att.Close()
-	// The hijacked connection outlives the request's ctx: close it when
-	// ctx ends so the copies below return.
-	stop := context.AfterFunc(ctx, att.Close)
-	defer stop()
-
-	done := make(chan struct{})
-	defer close(done)
-	if stdin != nil {
-		go func() {
-			_, _ = io.Copy(att.Conn, stdin)
-			// The process sees EOF on its stdin only when we half-close.
-			_ = att.CloseWrite()
-		}()
-	}
-	if resize != nil {
-		go func() {
-			for {
-				select {
-				case <-done:
-					return
-				case s, ok := <-resize:
-					if !ok {
-						return
-					}
-					// A resize that races the process's start or end fails
-					// harmlessly; the next one applies.
-					_, _ = e.cli.ExecResize(ctx, created.ID, client.ExecResizeOptions{Width: s.Width, Height: s.Height})
-				}
-			}
-		}()
-	}
-	if tty {
-		_, err = io.Copy(stdout, att.Reader)
-	} else {
-		_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
-	}
+	err = e.stream(ctx, att.HijackedResponse, stdin, stdout, stderr, tty, resize, func(s Size) {
+		_, _ = e.cli.ExecResize(ctx, created.ID, client.ExecResizeOptions{Width: s.Width, Height: s.Height})
+	})
 	if ctx.Err() != nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
 	}
@@ -164,19 +124,36 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 // `kubectl attach` and `kubectl run -it` do) until its output ends or ctx
 // ends. Sizes from resize are applied to its tty.
 func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan Size) error {
-	if stdout == nil {
-		stdout = io.Discard
-	}
-	if stderr == nil {
-		stderr = io.Discard
-	}
 	att, err := e.cli.ContainerAttach(ctx, id, client.ContainerAttachOptions{
 		Stream: true, Stdin: stdin != nil, Stdout: true, Stderr: true,
 	})
 	if err != nil {
 		return wrap(err, "attach to %s", id)
 	}
+	err = e.stream(ctx, att.HijackedResponse, stdin, stdout, stderr, tty, resize, func(s Size) {
+		_, _ = e.cli.ContainerResize(ctx, id, client.ContainerResizeOptions{Width: s.Width, Height: s.Height})
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("attach to %s: %w", id, err)
+	}
+	return nil
+}
+
+// stream copies between a hijacked connection and the caller's streams
+// until the output ends or ctx ends: stdin (nil for none) goes in and is
+// half-closed after its EOF; output is demultiplexed unless a tty merges
+// it; sizes from resize go to resizeTo. A stdin that never returns from
+// Read is the caller's to unblock.
+func (e *Engine) stream(ctx context.Context, att client.HijackedResponse, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan Size, resizeTo func(Size)) error {
 	defer att.Close()
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	// The hijacked connection outlives the request's ctx: close it when
+	// ctx ends so the copies below return.
 	stop := context.AfterFunc(ctx, att.Close)
 	defer stop()
 	done := make(chan struct{})
@@ -184,6 +161,7 @@ func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout,
 	if stdin != nil {
 		go func() {
 			_, _ = io.Copy(att.Conn, stdin)
+			// The process sees EOF on its stdin only when we half-close.
 			_ = att.CloseWrite()
 		}()
 	}
@@ -197,23 +175,20 @@ func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout,
 					if !ok {
 						return
 					}
-					_, _ = e.cli.ContainerResize(ctx, id, client.ContainerResizeOptions{Width: s.Width, Height: s.Height})
+					// A resize that races the process's start or end fails
+					// harmlessly; the next one applies.
+					resizeTo(s)
 				}
 			}
 		}()
 	}
+	var err error
 	if tty {
 		_, err = io.Copy(stdout, att.Reader)
 	} else {
 		_, err = stdcopy.StdCopy(stdout, stderr, att.Reader)
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("attach to %s: %w", id, err)
-	}
-	return nil
+	return err
 }
 
 // Stats samples a running container's usage: cumulative CPU time in
