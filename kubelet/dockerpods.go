@@ -2,7 +2,6 @@ package kubelet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -11,14 +10,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/apis/core/v1/helper/qos"
 	"k8s.io/utils/ptr"
@@ -48,12 +44,10 @@ const (
 // that runs the node: a sandbox per pod holds the network namespace (its
 // address on the cluster network is the pod IP), app containers join it.
 type dockerPods struct {
+	*podQueue
 	cfg      *nodeconfig.Config
 	client   kubernetes.Interface
 	engine   *engine.Engine
-	lister   corelisters.PodLister
-	informer cache.SharedIndexInformer
-	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	now      func() time.Time
 
@@ -114,43 +108,22 @@ func newDockerPods(ctx context.Context, cfg *nodeconfig.Config, client kubernete
 	if err != nil {
 		return nil, nil, err
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", cfg.Name).String()
-		}))
-	podInformer := factory.Core().V1().Pods()
+	q, factory, err := newPodQueue(client, cfg.Name, "docker-pods", 100*time.Millisecond)
+	if err != nil {
+		return nil, nil, err
+	}
 	m := &dockerPods{
+		podQueue: q,
 		cfg:      cfg,
 		client:   client,
 		engine:   eng,
-		lister:   podInformer.Lister(),
-		informer: podInformer.Informer(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](100*time.Millisecond, 10*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "docker-pods"}),
 		recorder: recorder,
 		now:      time.Now,
 		pods:     map[types.UID]*dockerPod{},
 		byUID:    map[string]string{},
 		stats:    map[string]containerStats{},
 	}
-	_, err = m.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    m.enqueue,
-		UpdateFunc: func(_, obj any) { m.enqueue(obj) },
-		DeleteFunc: m.enqueue,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("watch pods: %w", err)
-	}
 	return m, factory, nil
-}
-
-func (m *dockerPods) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		return
-	}
-	m.queue.Add(key)
 }
 
 // Run syncs pods until ctx is done; the informer must have been started.
@@ -193,38 +166,7 @@ func (m *dockerPods) Run(ctx context.Context) {
 			m.sweepOrphans(ctx)
 		}()
 	}
-	for i := 0; i < podWorkers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	m.queue.ShutDown()
-}
-
-func (m *dockerPods) processNext(ctx context.Context) bool {
-	key, quit := m.queue.Get()
-	if quit {
-		return false
-	}
-	defer m.queue.Done(key)
-	next, err := m.sync(ctx, key)
-	switch {
-	case err != nil:
-		if ctx.Err() == nil && !apierrors.IsConflict(err) {
-			klog.V(2).InfoS("sync pod: retrying", "pod", key, "err", err)
-		}
-		m.queue.AddRateLimited(key)
-	default:
-		m.queue.Forget(key)
-		if next > 0 {
-			m.queue.AddAfter(key, next)
-		}
-	}
-	return true
+	m.work(ctx, m.sync)
 }
 
 // watchEngine turns container starts and deaths into syncs of their pods.
@@ -606,8 +548,11 @@ func (m *dockerPods) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod,
 		c.state = st
 		m.mu.Unlock()
 	}
-	// Two runs back is no longer anyone's "previous".
-	m.removeOlder(ctx, pod, c)
+	// Two runs back is no longer anyone's "previous"; a first run has
+	// nothing older, and need not list the engine's containers.
+	if restart {
+		m.removeOlder(ctx, pod, c)
+	}
 	m.mu.Lock()
 	c.waitingReason, c.waitingMessage = "", ""
 	c.retryAt = time.Time{}
@@ -730,16 +675,7 @@ func podHostname(pod *corev1.Pod) string {
 
 // writeStatus writes status if it differs from the pod's.
 func (m *dockerPods) writeStatus(ctx context.Context, pod *corev1.Pod, rec *dockerPod, status corev1.PodStatus) error {
-	status.ObservedGeneration = pod.Generation
-	for i := range status.Conditions {
-		status.Conditions[i].ObservedGeneration = pod.Generation
-	}
-	for _, c := range pod.Status.Conditions {
-		if kubeletConditions[c.Type] || hasCondition(status.Conditions, c.Type) {
-			continue
-		}
-		status.Conditions = append(status.Conditions, c)
-	}
+	status = withAPIFields(pod, status)
 	// Keep transition times of conditions that did not change.
 	for i, c := range status.Conditions {
 		for _, old := range pod.Status.Conditions {
@@ -748,26 +684,16 @@ func (m *dockerPods) writeStatus(ctx context.Context, pod *corev1.Pod, rec *dock
 			}
 		}
 	}
-	status.NominatedNodeName = pod.Status.NominatedNodeName
-	newJSON, err := json.Marshal(&status)
-	if err != nil {
-		return fmt.Errorf("encode pod status: %w", err)
-	}
-	oldJSON, _ := json.Marshal(&pod.Status)
 	m.mu.Lock()
 	rec.lastStatus = status
-	unchanged := string(newJSON) == string(oldJSON) || string(newJSON) == string(rec.written)
+	last := rec.written
 	m.mu.Unlock()
-	if unchanged {
-		return nil
-	}
-	updated := pod.DeepCopy()
-	updated.Status = status
-	if _, err := m.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update pod status %s/%s: %w", pod.Namespace, pod.Name, err)
+	written, err := putStatus(ctx, m.client, pod, status, last)
+	if err != nil || written == nil {
+		return err
 	}
 	m.mu.Lock()
-	rec.written = newJSON
+	rec.written = written
 	m.mu.Unlock()
 	return nil
 }

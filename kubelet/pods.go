@@ -10,16 +10,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
-	"k8s.io/client-go/util/workqueue"
-	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/apis/core/v1/helper/qos"
 	"k8s.io/utils/ptr"
 
@@ -33,12 +29,10 @@ var everything = labels.Everything()
 
 // podManager runs the pods bound to this node on the sim runtime.
 type podManager struct {
+	*podQueue
 	node     string
 	nodeIP   string
 	client   kubernetes.Interface
-	lister   corelisters.PodLister
-	informer cache.SharedIndexInformer
-	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	ipam     *ipam
 	now      func() time.Time
@@ -68,42 +62,21 @@ func newPodManager(client kubernetes.Interface, node, nodeIP, podCIDR string, re
 	if err != nil {
 		return nil, nil, err
 	}
-	factory := informers.NewSharedInformerFactoryWithOptions(client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
-		}))
-	podInformer := factory.Core().V1().Pods()
+	q, factory, err := newPodQueue(client, node, "pods", 50*time.Millisecond)
+	if err != nil {
+		return nil, nil, err
+	}
 	m := &podManager{
+		podQueue: q,
 		node:     node,
 		nodeIP:   nodeIP,
 		client:   client,
-		lister:   podInformer.Lister(),
-		informer: podInformer.Informer(),
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.NewTypedItemExponentialFailureRateLimiter[string](50*time.Millisecond, 10*time.Second),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "pods"}),
 		recorder: recorder,
 		ipam:     pool,
 		now:      time.Now,
 		pods:     map[types.UID]*podRecord{},
 	}
-	_, err = m.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    m.enqueue,
-		UpdateFunc: func(_, obj any) { m.enqueue(obj) },
-		DeleteFunc: m.enqueue,
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("watch pods: %w", err)
-	}
 	return m, factory, nil
-}
-
-func (m *podManager) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
-	if err != nil {
-		return
-	}
-	m.queue.Add(key)
 }
 
 // Run syncs pods until ctx is done; the informer must have been started.
@@ -119,40 +92,13 @@ func (m *podManager) Run(ctx context.Context) {
 			m.ipam.Reserve(string(p.UID), p.Status.PodIP)
 		}
 	}
-	var wg sync.WaitGroup
-	for i := 0; i < podWorkers; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for m.processNext(ctx) {
-			}
-		}()
-	}
-	<-ctx.Done()
-	m.queue.ShutDown()
-	wg.Wait()
-}
-
-func (m *podManager) processNext(ctx context.Context) bool {
-	key, quit := m.queue.Get()
-	if quit {
-		return false
-	}
-	defer m.queue.Done(key)
-	next, err := m.sync(ctx, key)
-	switch {
-	case err != nil:
-		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
-			klog.V(2).InfoS("sync pod: retrying", "pod", key, "err", err)
+	m.work(ctx, func(ctx context.Context, key string) (time.Duration, error) {
+		next, err := m.sync(ctx, key)
+		if err != nil || next.IsZero() {
+			return 0, err
 		}
-		m.queue.AddRateLimited(key)
-	default:
-		m.queue.Forget(key)
-		if !next.IsZero() {
-			m.queue.AddAfter(key, max(time.Until(next), time.Millisecond))
-		}
-	}
-	return true
+		return max(time.Until(next), time.Millisecond), nil
+	})
 }
 
 // sync brings one pod's API status to what the runtime says now, and returns
@@ -293,6 +239,28 @@ var kubeletConditions = map[corev1.PodConditionType]bool{
 // writeStatus writes status if it differs from the pod's, and emits the
 // events of the transition.
 func (m *podManager) writeStatus(ctx context.Context, pod *corev1.Pod, rec *podRecord, status corev1.PodStatus) error {
+	status = withAPIFields(pod, status)
+	m.mu.Lock()
+	last := rec.written
+	m.mu.Unlock()
+	written, err := putStatus(ctx, m.client, pod, status, last)
+	if err != nil {
+		return err
+	}
+	if written != nil {
+		for _, ev := range sim.Events(pod, &pod.Status, &status) {
+			m.recorder.Event(pod, ev.Type, ev.Reason, ev.Message)
+		}
+	}
+	m.remember(rec, status, written)
+	return nil
+}
+
+// withAPIFields completes a status the runtime computed with what the API
+// holds that the kubelet does not own: the pod's generation, conditions
+// others set (the scheduler, the taint manager, users), the nominated
+// node, and a reason and message set by others.
+func withAPIFields(pod *corev1.Pod, status corev1.PodStatus) corev1.PodStatus {
 	status.ObservedGeneration = pod.Generation
 	for i := range status.Conditions {
 		status.Conditions[i].ObservedGeneration = pod.Generation
@@ -307,28 +275,28 @@ func (m *podManager) writeStatus(ctx context.Context, pod *corev1.Pod, rec *podR
 	if status.Reason == "" {
 		status.Reason, status.Message = pod.Status.Reason, pod.Status.Message
 	}
+	return status
+}
+
+// putStatus writes status unless the pod has it already or it is what was
+// last written (the API server may normalise what it stores, and the same
+// status is never written twice). It returns the JSON written, nil when
+// nothing was.
+func putStatus(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, status corev1.PodStatus, last []byte) ([]byte, error) {
 	newJSON, err := json.Marshal(&status)
 	if err != nil {
-		return fmt.Errorf("encode pod status: %w", err)
+		return nil, fmt.Errorf("encode pod status: %w", err)
 	}
 	oldJSON, _ := json.Marshal(&pod.Status)
-	m.mu.Lock()
-	unchanged := string(newJSON) == string(oldJSON) || string(newJSON) == string(rec.written)
-	m.mu.Unlock()
-	if unchanged {
-		m.remember(rec, status, nil)
-		return nil
+	if string(newJSON) == string(oldJSON) || string(newJSON) == string(last) {
+		return nil, nil
 	}
 	updated := pod.DeepCopy()
 	updated.Status = status
-	if _, err := m.client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
-		return fmt.Errorf("update pod status %s/%s: %w", pod.Namespace, pod.Name, err)
+	if _, err := client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, updated, metav1.UpdateOptions{}); err != nil {
+		return nil, fmt.Errorf("update pod status %s/%s: %w", pod.Namespace, pod.Name, err)
 	}
-	for _, ev := range sim.Events(pod, &pod.Status, &status) {
-		m.recorder.Event(pod, ev.Type, ev.Reason, ev.Message)
-	}
-	m.remember(rec, status, newJSON)
-	return nil
+	return newJSON, nil
 }
 
 func (m *podManager) remember(rec *podRecord, st corev1.PodStatus, written []byte) {
