@@ -369,14 +369,7 @@ func (m *dockerPods) AttachContainer(ctx context.Context, name, _ string, contai
 	if err != nil {
 		return err
 	}
-	var stdout, stderr io.Writer
-	if out != nil {
-		stdout = out
-	}
-	if errw != nil {
-		stderr = errw
-	}
-	return m.engine.Attach(ctx, id, in, stdout, stderr, tty, engineSizes(ctx, resize))
+	return m.engine.Attach(ctx, id, in, out, errw, tty, engineSizes(ctx, resize))
 }
 
 // engineSizes relays terminal sizes to the engine's type.
@@ -407,14 +400,7 @@ func (m *dockerPods) ExecInContainer(ctx context.Context, name, _ string, contai
 		return err
 	}
 	sizes := engineSizes(ctx, resize)
-	var stdout, stderr io.Writer
-	if out != nil {
-		stdout = out
-	}
-	if errw != nil {
-		stderr = errw
-	}
-	code, err := m.engine.Exec(ctx, id, cmd, in, stdout, stderr, tty, sizes)
+	code, err := m.engine.Exec(ctx, id, cmd, in, out, errw, tty, sizes)
 	if err != nil {
 		return err
 	}
