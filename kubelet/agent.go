@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -65,8 +66,15 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 
 // Run registers the node, keeps it alive and runs its pods until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
+	// One engine connection serves the node's runtime version and its pods.
+	var eng *engine.Engine
 	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
-		v, err := engine.ServerVersion(ctx, *a.cfg.Docker)
+		var err error
+		if eng, err = engine.New(ctx, a.cfg.Cluster, a.cfg.Name, *a.cfg.Docker); err != nil {
+			return err
+		}
+		defer eng.Close()
+		v, err := eng.Version(ctx)
 		if err != nil {
 			return err
 		}
@@ -89,38 +97,33 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.heartbeat(ctx)
 	}()
 
-	podCIDR, err := a.waitPodCIDR(ctx)
-	if err != nil {
-		return err
-	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()
 	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.Name})
 
-	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
-		pods, factory, err := newDockerPods(ctx, a.cfg, a.client, recorder)
+	var (
+		pods    podRuntime
+		streams containerStreams
+		factory informers.SharedInformerFactory
+		err     error
+	)
+	if eng != nil {
+		var dp *dockerPods
+		if dp, factory, err = newDockerPods(eng, a.cfg, a.client, recorder); err != nil {
+			return err
+		}
+		pods, streams = dp, dp
+	} else {
+		// Sim pods take their IPs from the node's podCIDR; docker's come
+		// from the engine, so only the sim runtime waits for one.
+		podCIDR, err := a.waitPodCIDR(ctx)
 		if err != nil {
 			return err
 		}
-		factory.Start(ctx.Done())
-		defer factory.Shutdown()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pods.Run(ctx)
-		}()
-		if a.cfg.Docker.ServeServices {
-			if err := a.serveServices(ctx, &wg); err != nil {
-				return err
-			}
+		if pods, factory, err = newPodManager(a.client, a.cfg.Name, a.cfg.IP, podCIDR, recorder); err != nil {
+			return err
 		}
-		klog.InfoS("running pods", "node", a.cfg.Name, "runtime", nodeconfig.RuntimeDocker, "network", a.cfg.Docker.Network)
-		return newServer(a.cfg, a.client, pods, pods).Serve(ctx)
-	}
-	pods, factory, err := newPodManager(a.client, a.cfg.Name, a.cfg.IP, podCIDR, recorder)
-	if err != nil {
-		return err
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
@@ -129,9 +132,20 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer wg.Done()
 		pods.Run(ctx)
 	}()
-	klog.InfoS("running pods", "node", a.cfg.Name, "podCIDR", podCIDR, "runtime", nodeconfig.RuntimeSim)
+	if a.cfg.Docker != nil && a.cfg.Docker.ServeServices {
+		if err := a.serveServices(ctx, &wg); err != nil {
+			return err
+		}
+	}
+	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", a.cfg.Runtime)
 	// The kubelet API ending ends the node: without it logs and metrics fail.
-	return newServer(a.cfg, a.client, pods, nil).Serve(ctx)
+	return newServer(a.cfg, a.client, pods, streams).Serve(ctx)
+}
+
+// podRuntime runs the pods bound to a node and tells the kubelet API about them.
+type podRuntime interface {
+	podSource
+	Run(ctx context.Context)
 }
 
 // serveServices answers for ClusterIPs and cluster DNS from this node. It

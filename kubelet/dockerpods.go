@@ -103,11 +103,8 @@ type containerStats struct {
 	memory    uint64
 }
 
-func newDockerPods(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) (*dockerPods, informers.SharedInformerFactory, error) {
-	eng, err := engine.New(ctx, cfg.Cluster, cfg.Name, *cfg.Docker)
-	if err != nil {
-		return nil, nil, err
-	}
+// newDockerPods runs the node's pods on eng, which stays the caller's to close.
+func newDockerPods(eng *engine.Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) (*dockerPods, informers.SharedInformerFactory, error) {
 	q, factory, err := newPodQueue(client, cfg.Name, "docker-pods", 100*time.Millisecond)
 	if err != nil {
 		return nil, nil, err
@@ -128,7 +125,6 @@ func newDockerPods(ctx context.Context, cfg *nodeconfig.Config, client kubernete
 
 // Run syncs pods until ctx is done; the informer must have been started.
 func (m *dockerPods) Run(ctx context.Context) {
-	defer m.engine.Close()
 	defer m.queue.ShutDown()
 	// Containers left from before this agent started (a node restart) are
 	// gone with their network namespace: start every pod afresh.

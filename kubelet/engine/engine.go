@@ -184,14 +184,9 @@ func atoi(s string) int {
 	return n
 }
 
-// ServerVersion is the engine's version, which a node reports as its
-// container runtime's.
-func ServerVersion(ctx context.Context, cfg nodeconfig.DockerRuntime) (string, error) {
-	e, err := New(ctx, "", "", cfg)
-	if err != nil {
-		return "", err
-	}
-	defer e.Close()
+// Version is the engine's version, which a node reports as its container
+// runtime's.
+func (e *Engine) Version(ctx context.Context) (string, error) {
 	v, err := e.cli.ServerVersion(ctx, client.ServerVersionOptions{})
 	if err != nil {
 		return "", fmt.Errorf("ask the engine its version: %w", err)
