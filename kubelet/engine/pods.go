@@ -327,25 +327,7 @@ func (e *Engine) copyFiles(ctx context.Context, id string, files []File) error {
 // EnsureVolume returns the named volume that backs a pod's emptyDir,
 // creating it the first time.
 func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string) (string, error) {
-	vname := fmt.Sprintf("k8s_%s_%s", name, podUID)
-	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: vname,
-		Labels: map[string]string{
-			nodeconfig.LabelCluster: e.cluster,
-			nodeconfig.LabelNode:    e.node,
-			nodeconfig.LabelKind:    nodeconfig.KindVolume,
-			nodeconfig.LabelPodUID:  podUID,
-		},
-	})
-	if err != nil {
-		return "", fmt.Errorf("create volume %s of pod %s: %w", name, podUID, err)
-	}
-	// Creating a volume that exists returns it as it is: make sure it is
-	// this pod's and not a stranger's that happens to have the name.
-	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelPodUID] != podUID {
-		return "", fmt.Errorf("create volume %s of pod %s: volume %s exists and belongs to someone else", name, podUID, vname)
-	}
-	return res.Volume.Name, nil
+	return e.ensureVolume(ctx, fmt.Sprintf("k8s_%s_%s", name, podUID), nodeconfig.LabelPodUID, podUID)
 }
 
 // EnsureNodeVolume returns a named volume that stands for a directory of
@@ -353,21 +335,27 @@ func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string) (string,
 // shares it, and it outlives them, until the node is deleted. Idempotent.
 func (e *Engine) EnsureNodeVolume(ctx context.Context, path string) (string, error) {
 	sum := sha256.Sum256([]byte(path))
-	vname := fmt.Sprintf("k8s_hostpath_%s_%s", e.node, hex.EncodeToString(sum[:6]))
+	return e.ensureVolume(ctx, fmt.Sprintf("k8s_hostpath_%s_%s", e.node, hex.EncodeToString(sum[:6])), nodeconfig.LabelHostPath, path)
+}
+
+// ensureVolume creates a volume of this node labelled owner=value, or
+// returns the one that exists; creating a volume that exists returns it as
+// it is, so one with the name but another owner is refused.
+func (e *Engine) ensureVolume(ctx context.Context, name, owner, value string) (string, error) {
 	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: vname,
+		Name: name,
 		Labels: map[string]string{
-			nodeconfig.LabelCluster:  e.cluster,
-			nodeconfig.LabelNode:     e.node,
-			nodeconfig.LabelKind:     nodeconfig.KindVolume,
-			nodeconfig.LabelHostPath: path,
+			nodeconfig.LabelCluster: e.cluster,
+			nodeconfig.LabelNode:    e.node,
+			nodeconfig.LabelKind:    nodeconfig.KindVolume,
+			owner:                   value,
 		},
 	})
 	if err != nil {
-		return "", fmt.Errorf("create volume for host path %s: %w", path, err)
+		return "", fmt.Errorf("create volume %s: %w", name, err)
 	}
-	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelHostPath] != path {
-		return "", fmt.Errorf("create volume for host path %s: volume %s exists and belongs to someone else", path, vname)
+	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[owner] != value {
+		return "", fmt.Errorf("create volume %s: it exists and belongs to someone else", name)
 	}
 	return res.Volume.Name, nil
 }
