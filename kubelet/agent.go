@@ -1,11 +1,15 @@
 // Package kubelet is minik's node agent: it registers the node, keeps its
-// Lease and status fresh so the control plane sees it Ready.
+// Lease and status fresh so the control plane sees it Ready, runs the pods
+// bound to it through one pod worker on the node's runtime (package
+// runtime and its sim and docker sub-packages), serves the kubelet API,
+// and on docker's control-plane node answers for Services and cluster DNS.
+// RunHost runs many simulated nodes in one process.
 package kubelet
 
 import (
 	"context"
 	"fmt"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"time"
 
@@ -14,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -25,6 +28,9 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/runtime"
+	"minik.dev/minik/kubelet/runtime/docker"
+	"minik.dev/minik/kubelet/runtime/sim"
 	"minik.dev/minik/kubelet/services"
 	"minik.dev/minik/nodeconfig"
 )
@@ -61,24 +67,25 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create node client: %w", err)
 	}
-	return &Agent{cfg: cfg, client: client, runtimeVersion: "sim://" + KubeletVersion}, nil
+	return &Agent{cfg: cfg, client: client}, nil
 }
 
 // Run registers the node, keeps it alive and runs its pods until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
-	// One engine connection serves the node's runtime version and its pods.
-	var eng *engine.Engine
-	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
-		var err error
-		if eng, err = engine.New(ctx, a.cfg.Cluster, a.cfg.Name, *a.cfg.Docker); err != nil {
-			return err
-		}
-		defer eng.Close()
-		v, err := eng.Version(ctx)
-		if err != nil {
-			return err
-		}
-		a.runtimeVersion = "docker://" + v
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
+	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
+	defer broadcaster.Shutdown()
+	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.Name})
+
+	rt, closeRuntime, err := a.newRuntime(ctx, recorder)
+	if err != nil {
+		return err
+	}
+	defer closeRuntime()
+	if a.runtimeVersion, err = rt.Version(ctx); err != nil {
+		return err
 	}
 	if err := a.register(ctx); err != nil {
 		return err
@@ -87,8 +94,6 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.reportStatus(ctx); err != nil {
 		klog.ErrorS(err, "report node status")
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(1)
@@ -97,55 +102,42 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.heartbeat(ctx)
 	}()
 
-	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
-	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
-	defer broadcaster.Shutdown()
-	recorder := broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "kubelet", Host: a.cfg.Name})
-
-	var (
-		pods    podRuntime
-		streams containerStreams
-		factory informers.SharedInformerFactory
-		err     error
-	)
-	if eng != nil {
-		var dp *dockerPods
-		if dp, factory, err = newDockerPods(eng, a.cfg, a.client, recorder); err != nil {
-			return err
-		}
-		pods, streams = dp, dp
-	} else {
-		// Sim pods take their IPs from the node's podCIDR; docker's come
-		// from the engine, so only the sim runtime waits for one.
-		podCIDR, err := a.waitPodCIDR(ctx)
-		if err != nil {
-			return err
-		}
-		if pods, factory, err = newPodManager(a.client, a.cfg.Name, a.cfg.IP, podCIDR, recorder); err != nil {
-			return err
-		}
+	pods, factory, err := newPodWorker(a.client, a.cfg.Name, rt)
+	if err != nil {
+		return err
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pods.Run(ctx)
+		if err := pods.Run(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "run pods")
+		}
 	}()
 	if a.cfg.Docker != nil && a.cfg.Docker.ServeServices {
 		if err := a.serveServices(ctx, &wg); err != nil {
 			return err
 		}
 	}
-	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", a.cfg.Runtime)
+	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
-	return newServer(a.cfg, a.client, pods, streams).Serve(ctx)
+	return newServer(a.cfg, a.client, pods, rt).Serve(ctx)
 }
 
-// podRuntime runs the pods bound to a node and tells the kubelet API about them.
-type podRuntime interface {
-	podSource
-	Run(ctx context.Context)
+// newRuntime chooses the node's runtime from its (validated) config: the
+// one place that knows which runtimes exist. close releases what it holds.
+func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (runtime.Runtime, func(), error) {
+	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
+		eng, err := engine.New(ctx, a.cfg.Cluster, a.cfg.Name, *a.cfg.Docker)
+		if err != nil {
+			return nil, nil, err
+		}
+		return docker.New(eng, a.cfg, a.client, recorder), func() { _ = eng.Close() }, nil
+	}
+	// Sim pods take their IPs from the node's podCIDR, which the
+	// controller-manager assigns once the node is registered.
+	return sim.New(a.cfg.IP, KubeletVersion, a.waitPodCIDR, recorder), func() {}, nil
 }
 
 // serveServices answers for ClusterIPs and cluster DNS from this node. It
@@ -252,7 +244,7 @@ func (a *Agent) labels() map[string]string {
 	l := map[string]string{
 		corev1.LabelHostname:   a.cfg.Name,
 		corev1.LabelOSStable:   "linux",
-		corev1.LabelArchStable: runtime.GOARCH,
+		corev1.LabelArchStable: goruntime.GOARCH,
 		"minik.dev/cluster":    a.cfg.Cluster,
 	}
 	for k, v := range a.cfg.Labels {
@@ -297,7 +289,7 @@ func (a *Agent) setStatus(st *corev1.NodeStatus, now metav1.Time) {
 		ContainerRuntimeVersion: a.runtimeVersion,
 		KubeletVersion:          KubeletVersion,
 		OperatingSystem:         "linux",
-		Architecture:            runtime.GOARCH,
+		Architecture:            goruntime.GOARCH,
 	}
 	st.Conditions = mergeConditions(st.Conditions, []corev1.NodeCondition{
 		{Type: corev1.NodeMemoryPressure, Status: corev1.ConditionFalse, Reason: "KubeletHasSufficientMemory", Message: "kubelet has sufficient memory available"},

@@ -16,11 +16,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	statsapi "k8s.io/kubelet/pkg/apis/stats/v1alpha1"
 
-	"minik.dev/minik/kubelet/sim"
+	"minik.dev/minik/kubelet/runtime"
 )
-
-// followPoll is how often a followed log looks for new lines.
-const followPoll = 200 * time.Millisecond
 
 // containerLogs serves /containerLogs/{namespace}/{pod}/{container}.
 func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) {
@@ -75,88 +72,14 @@ func (s *server) containerLogs(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("pod %s/%s not found on node %s", ns, name, s.cfg.Name), http.StatusNotFound)
 		return
 	}
-	if s.streams != nil {
-		s.streamLogs(w, r, ns, name, container, logOptions{follow: follow, previous: previous, timestamps: timestamps, tail: tail, since: since}, limit)
-		return
-	}
-	lines, err := sim.Logs(view.pod, view.plan, container, view.status, previous, s.now())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	out := &limitedWriter{w: bufio.NewWriter(w), left: limit}
-	var last time.Time
-	var sent int
-	write := func(lines []sim.LogLine) bool {
-		for _, l := range lines {
-			if !since.IsZero() && l.Time.Before(since) {
-				continue
-			}
-			if timestamps {
-				out.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " ")
-			}
-			out.WriteString(l.Text + "\n")
-			last = l.Time
-			if out.full() {
-				return false
-			}
-		}
-		return true
-	}
-	if tail >= 0 && int64(len(lines)) > tail {
-		lines = lines[int64(len(lines))-tail:]
-	}
-	sent = len(lines)
-	if !write(lines) || !follow || previous {
-		out.w.Flush()
-		return
-	}
-	flusher, _ := w.(http.Flusher)
-	restarts := restartCount(view.status, container)
-	for {
-		out.w.Flush()
-		if flusher != nil {
-			flusher.Flush()
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-time.After(followPoll):
-		}
-		view, ok = s.pods.lookup(ns, name)
-		if !ok || restartCount(view.status, container) != restarts || !running(view.status, container) {
-			out.w.Flush()
-			return
-		}
-		all, err := sim.Logs(view.pod, view.plan, container, view.status, false, s.now())
-		if err != nil {
-			return
-		}
-		var fresh []sim.LogLine
-		for i, l := range all {
-			if l.Time.After(last) || (l.Time.Equal(last) && i >= sent) {
-				fresh = append(fresh, l)
-			}
-		}
-		sent = len(all)
-		if !write(fresh) {
-			out.w.Flush()
-			return
-		}
-	}
-}
-
-// streamLogs copies a real container's log, flushing as it goes so that
-// `kubectl logs -f` sees lines as they come.
-func (s *server) streamLogs(w http.ResponseWriter, r *http.Request, ns, name, container string, o logOptions, limit int64) {
+	o := runtime.LogOptions{Follow: follow, Previous: previous, Timestamps: timestamps, Tail: tail, Since: since}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	out := &flushWriter{w: w, left: limit}
 	out.flusher, _ = w.(http.Flusher)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	out.full = cancel
-	if err := s.streams.writeLogs(ctx, ns, name, container, o, out); err != nil && !out.wrote && ctx.Err() == nil {
+	if err := s.runtime.Logs(ctx, view.pod, container, o, out); err != nil && !out.wrote && ctx.Err() == nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	}
 }
@@ -194,44 +117,6 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func restartCount(st corev1.PodStatus, container string) int32 {
-	for _, c := range st.ContainerStatuses {
-		if c.Name == container {
-			return c.RestartCount
-		}
-	}
-	return -1
-}
-
-func running(st corev1.PodStatus, container string) bool {
-	for _, c := range append(append([]corev1.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...) {
-		if c.Name == container {
-			return c.State.Running != nil
-		}
-	}
-	return false
-}
-
-// limitedWriter stops writing after limitBytes, like the kubelet.
-type limitedWriter struct {
-	w    *bufio.Writer
-	left int64
-}
-
-func (l *limitedWriter) WriteString(s string) {
-	if l.left < 0 {
-		_, _ = l.w.WriteString(s)
-		return
-	}
-	if int64(len(s)) > l.left {
-		s = s[:l.left]
-	}
-	l.left -= int64(len(s))
-	_, _ = l.w.WriteString(s)
-}
-
-func (l *limitedWriter) full() bool { return l.left == 0 }
-
 // listPods serves /pods: the pods this node runs.
 func (s *server) listPods(w http.ResponseWriter, _ *http.Request) {
 	list := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"}}
@@ -242,12 +127,6 @@ func (s *server) listPods(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(list)
-}
-
-// usageSample is the usage of one running container at one instant.
-type usageSample struct {
-	namespace, pod, container string
-	usage                     sim.Usage
 }
 
 // nodeUsage integrates the node's CPU over time, so its counter never goes
@@ -264,22 +143,16 @@ const (
 	nodeBaseMemory    = 128 << 20
 )
 
-func (s *server) samples(now time.Time) []usageSample {
-	return s.pods.usage(now)
-}
-
 // nodeTotals returns the node's cumulative CPU seconds, current nano cores
 // and working set.
-func (s *server) nodeTotals(now time.Time, samples []usageSample) (cpuSeconds float64, nanoCores, memory uint64) {
+func (s *server) nodeTotals(now time.Time, samples []runtime.ContainerUsage) (cpuSeconds float64, nanoCores, memory uint64) {
 	nanoCores, memory = nodeBaseNanoCores, nodeBaseMemory
-	if src, ok := s.pods.(nodeUsageSource); ok {
-		if c, m, ok := src.nodeUsage(); ok {
-			nanoCores, memory = c, m
-		}
+	if c, m, ok := s.runtime.NodeUsage(); ok {
+		nanoCores, memory = c, m
 	}
 	for _, smp := range samples {
-		nanoCores += smp.usage.CPUNanoCores
-		memory += smp.usage.MemoryWorkingSetBytes
+		nanoCores += smp.CPUNanoCores
+		memory += smp.MemoryWorkingSetBytes
 	}
 	s.usage.mu.Lock()
 	defer s.usage.mu.Unlock()
@@ -300,22 +173,22 @@ func (s *server) resourceMetrics(w http.ResponseWriter, _ *http.Request) {
 	// rates computed from them carry no rounding error.
 	now := s.now().Truncate(time.Millisecond)
 	ms := now.UnixMilli()
-	samples := s.samples(now)
+	samples := s.runtime.Usage(now)
 	cpuSeconds, _, memory := s.nodeTotals(now, samples)
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	b := bufio.NewWriter(w)
 	defer b.Flush()
 	fmt.Fprintf(b, "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds\n# TYPE container_cpu_usage_seconds_total counter\n")
 	for _, smp := range samples {
-		fmt.Fprintf(b, "container_cpu_usage_seconds_total{container=%q,namespace=%q,pod=%q} %g %d\n", smp.container, smp.namespace, smp.pod, float64(smp.usage.CPUUsageCoreNanoSeconds)/1e9, ms)
+		fmt.Fprintf(b, "container_cpu_usage_seconds_total{container=%q,namespace=%q,pod=%q} %g %d\n", smp.Container, smp.Namespace, smp.Pod, float64(smp.CPUUsageCoreNanoSeconds)/1e9, ms)
 	}
 	fmt.Fprintf(b, "# HELP container_memory_working_set_bytes [STABLE] Current working set of the container in bytes\n# TYPE container_memory_working_set_bytes gauge\n")
 	for _, smp := range samples {
-		fmt.Fprintf(b, "container_memory_working_set_bytes{container=%q,namespace=%q,pod=%q} %d %d\n", smp.container, smp.namespace, smp.pod, smp.usage.MemoryWorkingSetBytes, ms)
+		fmt.Fprintf(b, "container_memory_working_set_bytes{container=%q,namespace=%q,pod=%q} %d %d\n", smp.Container, smp.Namespace, smp.Pod, smp.MemoryWorkingSetBytes, ms)
 	}
 	fmt.Fprintf(b, "# HELP container_start_time_seconds [STABLE] Start time of the container since unix epoch in seconds\n# TYPE container_start_time_seconds gauge\n")
 	for _, smp := range samples {
-		fmt.Fprintf(b, "container_start_time_seconds{container=%q,namespace=%q,pod=%q} %g %d\n", smp.container, smp.namespace, smp.pod, float64(smp.usage.StartTime.UnixNano())/1e9, ms)
+		fmt.Fprintf(b, "container_start_time_seconds{container=%q,namespace=%q,pod=%q} %g %d\n", smp.Container, smp.Namespace, smp.Pod, float64(smp.StartTime.UnixNano())/1e9, ms)
 	}
 	fmt.Fprintf(b, "# HELP node_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the node in core-seconds\n# TYPE node_cpu_usage_seconds_total counter\nnode_cpu_usage_seconds_total %g %d\n", cpuSeconds, ms)
 	fmt.Fprintf(b, "# HELP node_memory_working_set_bytes [STABLE] Current working set of the node in bytes\n# TYPE node_memory_working_set_bytes gauge\nnode_memory_working_set_bytes %d %d\n", memory, ms)
@@ -325,7 +198,7 @@ func (s *server) resourceMetrics(w http.ResponseWriter, _ *http.Request) {
 // statsSummary serves /stats/summary.
 func (s *server) statsSummary(w http.ResponseWriter, _ *http.Request) {
 	now := s.now()
-	samples := s.samples(now)
+	samples := s.runtime.Usage(now)
 	cpuSeconds, nanoCores, memory := s.nodeTotals(now, samples)
 	t := metav1.NewTime(now)
 	u64 := func(v uint64) *uint64 { return &v }
@@ -350,15 +223,15 @@ func (s *server) statsSummary(w http.ResponseWriter, _ *http.Request) {
 		byPod[summary.Pods[i].PodRef.Namespace+"/"+summary.Pods[i].PodRef.Name] = &summary.Pods[i]
 	}
 	for _, smp := range samples {
-		ps := byPod[smp.namespace+"/"+smp.pod]
+		ps := byPod[smp.Namespace+"/"+smp.Pod]
 		if ps == nil {
 			continue
 		}
 		ps.Containers = append(ps.Containers, statsapi.ContainerStats{
-			Name:      smp.container,
-			StartTime: metav1.NewTime(smp.usage.StartTime),
-			CPU:       &statsapi.CPUStats{Time: t, UsageNanoCores: u64(smp.usage.CPUNanoCores), UsageCoreNanoSeconds: u64(smp.usage.CPUUsageCoreNanoSeconds)},
-			Memory:    &statsapi.MemoryStats{Time: t, WorkingSetBytes: u64(smp.usage.MemoryWorkingSetBytes)},
+			Name:      smp.Container,
+			StartTime: metav1.NewTime(smp.StartTime),
+			CPU:       &statsapi.CPUStats{Time: t, UsageNanoCores: u64(smp.CPUNanoCores), UsageCoreNanoSeconds: u64(smp.CPUUsageCoreNanoSeconds)},
+			Memory:    &statsapi.MemoryStats{Time: t, WorkingSetBytes: u64(smp.MemoryWorkingSetBytes)},
 		})
 	}
 	for i := range summary.Pods {

@@ -6,9 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
-	"k8s.io/cri-streaming/pkg/streaming/portforward"
-	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"net"
 	"net/http"
 	"os"
@@ -21,8 +18,11 @@ import (
 	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/cri-streaming/pkg/streaming/portforward"
+	remotecommandserver "k8s.io/cri-streaming/pkg/streaming/remotecommand"
 	"k8s.io/klog/v2"
 
+	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
 )
@@ -32,12 +32,13 @@ import (
 // delegated to the apiserver (TokenReview, SubjectAccessReview) like the
 // real kubelet's webhook mode.
 type server struct {
-	cfg    *nodeconfig.Config
-	client kubernetes.Interface
-	pods   podSource
-	// streams serves logs and exec from a runtime that runs processes;
-	// nil on the sim runtime, whose logs are synthesized.
-	streams containerStreams
+	cfg     *nodeconfig.Config
+	client  kubernetes.Interface
+	pods    podSource
+	runtime runtime.Runtime
+	// streams is the runtime's exec, attach and port-forward; nil when
+	// the runtime cannot (its pods run no process).
+	streams runtime.Streaming
 	now     func() time.Time
 	// started is when the agent started: the node's counters begin there.
 	started time.Time
@@ -64,35 +65,12 @@ type caller struct {
 type podSource interface {
 	snapshot() []podView
 	lookup(namespace, name string) (podView, bool)
-	usage(now time.Time) []usageSample
 }
 
-// nodeUsageSource is a runtime that measures the node itself (its
-// container), not only its pods.
-type nodeUsageSource interface {
-	// nodeUsage is the node's own use now, besides its pods'.
-	nodeUsage() (nanoCores, memory uint64, ok bool)
-}
-
-// containerStreams is a runtime whose containers are real processes.
-type containerStreams interface {
-	// writeLogs copies a container's log to w, following it if asked.
-	writeLogs(ctx context.Context, namespace, pod, container string, o logOptions, w io.Writer) error
-	remotecommandserver.Executor
-	remotecommandserver.Attacher
-	portforward.PortForwarder
-}
-
-// logOptions are the kubelet's /containerLogs parameters.
-type logOptions struct {
-	follow, previous, timestamps bool
-	tail                         int64 // -1 for all
-	since                        time.Time
-}
-
-func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods podSource, streams containerStreams) *server {
+func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods podSource, rt runtime.Runtime) *server {
+	streams, _ := rt.(runtime.Streaming)
 	return &server{
-		cfg: cfg, client: client, pods: pods, streams: streams, now: time.Now, started: time.Now(), authz: map[string]authzEntry{},
+		cfg: cfg, client: client, pods: pods, runtime: rt, streams: streams, now: time.Now, started: time.Now(), authz: map[string]authzEntry{},
 		metrics: newAgentMetrics(cfg.Name, pods.snapshot),
 	}
 }
@@ -241,11 +219,13 @@ func (s *server) authorize(ctx context.Context, who caller, verb, subresource st
 	return sar.Status.Allowed, nil
 }
 
-// unsupported answers at once what the sim runtime cannot do: it runs no
-// process to connect to.
+// unsupported answers at once, for every runtime without streaming, what
+// it cannot do: its pods run no process to connect to.
 func (s *server) unsupported(w http.ResponseWriter, r *http.Request) {
 	what := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")[0]
-	http.Error(w, fmt.Sprintf("%s is not supported by the sim runtime: node %s simulates its pods and runs no process (use the docker driver for real containers)", what, s.cfg.Name), http.StatusBadRequest)
+	err := fmt.Errorf("%s is %w by the %s runtime: node %s runs no process for its pods (use the docker driver for real containers)",
+		what, runtime.ErrNotSupported, s.runtime.Name(), s.cfg.Name)
+	http.Error(w, err.Error(), http.StatusBadRequest)
 }
 
 // portForward serves /portForward/{namespace}/{pod}[/{uid}] over SPDY or

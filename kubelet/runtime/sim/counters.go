@@ -1,4 +1,4 @@
-package kubelet
+package sim
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	"minik.dev/minik/kubelet/sim"
+	"minik.dev/minik/kubelet/runtime"
 )
 
 // cpuCounter integrates one container run's CPU use over time. The sim
@@ -24,7 +24,7 @@ type cpuCounter struct {
 // advance integrates the current rate up to now and then uses nanoCores.
 func (c *cpuCounter) advance(now time.Time, nanoCores uint64) uint64 {
 	if now.After(c.last) {
-		c.total = sim.Integrate(c.total, c.nanoCores, now.Sub(c.last))
+		c.total = Integrate(c.total, c.nanoCores, now.Sub(c.last))
 		c.last = now
 	}
 	c.nanoCores = nanoCores
@@ -32,7 +32,7 @@ func (c *cpuCounter) advance(now time.Time, nanoCores uint64) uint64 {
 }
 
 // usageAnnotations are the annotations a running pod may change live.
-var usageAnnotations = []string{sim.AnnotationCPU, sim.AnnotationMemory}
+var usageAnnotations = []string{AnnotationCPU, AnnotationMemory}
 
 // usageKey is what the usage annotations of pod say, to notice a change.
 func usageKey(pod *corev1.Pod) [2]string {
@@ -48,26 +48,26 @@ func usageKey(pod *corev1.Pod) [2]string {
 // updateUsage applies changed usage annotations to a running pod: the rest
 // of the plan (timings, exit codes) fixes the pod's timeline and stays as
 // admitted. A value that does not parse keeps the previous one and becomes
-// a Warning event. Called with m.mu held.
-func (m *podManager) updateUsage(rec *podRecord, pod *corev1.Pod, now time.Time) {
+// a Warning event. Called with r.mu held.
+func (r *Runtime) updateUsage(rec *simPod, pod *corev1.Pod, now time.Time) {
 	key := usageKey(pod)
 	if key == rec.usageKey {
 		return
 	}
 	rec.usageKey = key
-	parsed, errs := sim.ParsePlan(pod)
+	parsed, errs := ParsePlan(pod)
 	bad := map[string]bool{}
 	for _, err := range errs {
-		var ae *sim.AnnotationError
-		if errors.As(err, &ae) && (ae.Key == sim.AnnotationCPU || ae.Key == sim.AnnotationMemory) {
+		var ae *AnnotationError
+		if errors.As(err, &ae) && (ae.Key == AnnotationCPU || ae.Key == AnnotationMemory) {
 			bad[ae.Key] = true
-			m.recorder.Event(pod, corev1.EventTypeWarning, "InvalidAnnotation", err.Error())
+			r.recorder.Event(pod, corev1.EventTypeWarning, "InvalidAnnotation", err.Error())
 		}
 	}
-	if !bad[sim.AnnotationCPU] {
+	if !bad[AnnotationCPU] {
 		rec.plan.CPU = parsed.CPU
 	}
-	if !bad[sim.AnnotationMemory] {
+	if !bad[AnnotationMemory] {
 		rec.plan.Memory = parsed.Memory
 	}
 	for _, c := range rec.counters {
@@ -75,18 +75,19 @@ func (m *podManager) updateUsage(rec *podRecord, pod *corev1.Pod, now time.Time)
 	}
 }
 
-// usage samples the running containers of every pod at now.
-func (m *podManager) usage(now time.Time) []usageSample {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []usageSample
-	for _, rec := range m.pods {
+// Usage implements runtime.Runtime: every running container's synthesized
+// use at now, with CPU counters that never go back.
+func (r *Runtime) Usage(now time.Time) []runtime.ContainerUsage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []runtime.ContainerUsage
+	for _, rec := range r.pods {
 		if rec.pod == nil {
 			continue
 		}
 		seen := map[string]bool{}
-		for _, cs := range rec.lastStatus.ContainerStatuses {
-			u, ok := sim.ContainerUsage(rec.plan, cs, now)
+		for _, cs := range rec.status.ContainerStatuses {
+			u, ok := ContainerUsage(rec.plan, cs, now)
 			if !ok {
 				continue
 			}
@@ -101,7 +102,11 @@ func (m *podManager) usage(now time.Time) []usageSample {
 				rec.counters[cs.Name] = c
 			}
 			u.CPUUsageCoreNanoSeconds = max(c.advance(now, u.CPUNanoCores), 1)
-			out = append(out, usageSample{namespace: rec.pod.Namespace, pod: rec.pod.Name, container: cs.Name, usage: u})
+			out = append(out, runtime.ContainerUsage{
+				Namespace: rec.pod.Namespace, Pod: rec.pod.Name, Container: cs.Name,
+				CPUNanoCores: u.CPUNanoCores, CPUUsageCoreNanoSeconds: u.CPUUsageCoreNanoSeconds,
+				MemoryWorkingSetBytes: u.MemoryWorkingSetBytes, StartTime: u.StartTime,
+			})
 		}
 		for name := range rec.counters {
 			if !seen[name] {
@@ -111,13 +116,13 @@ func (m *podManager) usage(now time.Time) []usageSample {
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
-		if a.namespace != b.namespace {
-			return a.namespace < b.namespace
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
 		}
-		if a.pod != b.pod {
-			return a.pod < b.pod
+		if a.Pod != b.Pod {
+			return a.Pod < b.Pod
 		}
-		return a.container < b.container
+		return a.Container < b.Container
 	})
 	return out
 }

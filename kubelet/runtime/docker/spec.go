@@ -1,4 +1,4 @@
-package kubelet
+package docker
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // containerSpec translates a Kubernetes container into the engine's terms:
 // environment, command, volumes (emptyDir as volumes; configMap, secret,
 // projected and downward API as files copied in) and limits.
-func (m *dockerPods) containerSpec(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) (engine.ContainerSpec, error) {
+func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) (engine.ContainerSpec, error) {
 	attempt := c.attempt
 	if c.id != "" {
 		attempt++
@@ -111,7 +111,7 @@ func (m *dockerPods) containerSpec(ctx context.Context, pod *corev1.Pod, rec *do
 }
 
 // environment resolves a container's env and envFrom.
-func (m *dockerPods) environment(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container) ([]corev1.EnvVar, error) {
+func (m *Runtime) environment(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container) ([]corev1.EnvVar, error) {
 	var out []corev1.EnvVar
 	set := func(name, value string) {
 		for i := range out {
@@ -191,7 +191,7 @@ func (m *dockerPods) environment(ctx context.Context, pod *corev1.Pod, rec *dock
 	return out, nil
 }
 
-func (m *dockerPods) envValue(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, src *corev1.EnvVarSource) (string, error) {
+func (m *Runtime) envValue(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, src *corev1.EnvVarSource) (string, error) {
 	switch {
 	case src.FieldRef != nil:
 		return m.fieldValue(pod, rec, src.FieldRef.FieldPath)
@@ -228,7 +228,7 @@ func (m *dockerPods) envValue(ctx context.Context, pod *corev1.Pod, rec *dockerP
 }
 
 // fieldValue is a downward API field of the pod.
-func (m *dockerPods) fieldValue(pod *corev1.Pod, rec *dockerPod, field string) (string, error) {
+func (m *Runtime) fieldValue(pod *corev1.Pod, rec *dockerPod, field string) (string, error) {
 	switch field {
 	case "metadata.name":
 		return pod.Name, nil
@@ -299,7 +299,7 @@ func resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (s
 
 // volumeFiles are the files of a configMap, secret, projected or downward
 // API volume, with paths relative to the mount point.
-func (m *dockerPods) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) ([]engine.File, error) {
+func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) ([]engine.File, error) {
 	switch {
 	case v.ConfigMap != nil:
 		return m.configMapFiles(ctx, pod, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional, ptr.Deref(v.ConfigMap.DefaultMode, 0o644))
@@ -351,7 +351,7 @@ func keyFiles(data map[string][]byte, items []corev1.KeyToPath, mode int32) ([]e
 	return out, nil
 }
 
-func (m *dockerPods) configMapFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
+func (m *Runtime) configMapFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
 	cm, err := m.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if ptr.Deref(optional, false) {
@@ -369,7 +369,7 @@ func (m *dockerPods) configMapFiles(ctx context.Context, pod *corev1.Pod, name s
 	return keyFiles(data, items, mode)
 }
 
-func (m *dockerPods) secretFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
+func (m *Runtime) secretFiles(ctx context.Context, pod *corev1.Pod, name string, items []corev1.KeyToPath, optional *bool, mode int32) ([]engine.File, error) {
 	s, err := m.client.CoreV1().Secrets(pod.Namespace).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		if ptr.Deref(optional, false) {
@@ -380,7 +380,7 @@ func (m *dockerPods) secretFiles(ctx context.Context, pod *corev1.Pod, name stri
 	return keyFiles(s.Data, items, mode)
 }
 
-func (m *dockerPods) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode int32) ([]engine.File, error) {
+func (m *Runtime) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode int32) ([]engine.File, error) {
 	var out []engine.File
 	for _, it := range items {
 		if it.FieldRef == nil {
@@ -397,7 +397,7 @@ func (m *dockerPods) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVo
 
 // tokenFile asks the apiserver for a token of the pod's service account,
 // bound to the pod, as the kubelet does for kube-api-access volumes.
-func (m *dockerPods) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection, mode int32) ([]engine.File, error) {
+func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection, mode int32) ([]engine.File, error) {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"

@@ -1,4 +1,4 @@
-package kubelet
+package docker
 
 import (
 	"testing"
@@ -93,7 +93,7 @@ func TestDockerPodStatus(t *testing.T) {
 				add("init", *tt.init, true)
 			}
 			add("app", tt.app, false)
-			m := &dockerPods{cfg: &nodeconfig.Config{Name: "n1", IP: "172.20.0.3"}, now: func() time.Time { return t0 }}
+			m := &Runtime{cfg: &nodeconfig.Config{Name: "n1", IP: "172.20.0.3"}, now: func() time.Time { return t0 }}
 
 			st := m.podStatus(pod, rec)
 			assert.Equal(t, tt.phase, st.Phase)
@@ -141,7 +141,7 @@ func stateOf(cs corev1.ContainerStatus) string {
 }
 
 func TestPodDNS(t *testing.T) {
-	m := &dockerPods{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
+	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
 	tests := []struct {
 		name    string
 		policy  corev1.DNSPolicy

@@ -1,10 +1,15 @@
 package sim
 
 import (
+	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"minik.dev/minik/kubelet/runtime"
 )
 
 // MaxLogLines bounds what Logs returns: the last lines are kept.
@@ -110,4 +115,86 @@ func runLogs(plan Plan, name string, started, finished, now time.Time) []LogLine
 		})
 	}
 	return lines
+}
+
+// followPoll is how often a followed log looks for new lines.
+const followPoll = 200 * time.Millisecond
+
+// Logs implements runtime.Runtime: the lines of the container's current
+// (or previous) run so far; following goes on while the run does.
+func (r *Runtime) Logs(ctx context.Context, pod *corev1.Pod, container string, o runtime.LogOptions, w io.Writer) error {
+	apiPod, plan, status, ok := r.view(pod.UID)
+	if !ok {
+		return fmt.Errorf("pod %s/%s is not running on this node", pod.Namespace, pod.Name)
+	}
+	lines, err := Logs(apiPod, plan, container, status, o.Previous, r.now())
+	if err != nil {
+		return err
+	}
+	out := bufio.NewWriter(w)
+	var last time.Time
+	write := func(lines []LogLine) error {
+		for _, l := range lines {
+			if !o.Since.IsZero() && l.Time.Before(o.Since) {
+				continue
+			}
+			if o.Timestamps {
+				_, _ = out.WriteString(l.Time.UTC().Format(time.RFC3339Nano) + " ")
+			}
+			_, _ = out.WriteString(l.Text + "\n")
+			last = l.Time
+		}
+		return out.Flush()
+	}
+	if o.Tail >= 0 && int64(len(lines)) > o.Tail {
+		lines = lines[int64(len(lines))-o.Tail:]
+	}
+	sent := len(lines)
+	if err := write(lines); err != nil || !o.Follow || o.Previous {
+		return nil
+	}
+	restarts := restartCount(status, container)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(followPoll):
+		}
+		apiPod, plan, status, ok = r.view(pod.UID)
+		if !ok || restartCount(status, container) != restarts || !running(status, container) {
+			return nil
+		}
+		all, err := Logs(apiPod, plan, container, status, false, r.now())
+		if err != nil {
+			return nil
+		}
+		var fresh []LogLine
+		for i, l := range all {
+			if l.Time.After(last) || (l.Time.Equal(last) && i >= sent) {
+				fresh = append(fresh, l)
+			}
+		}
+		sent = len(all)
+		if err := write(fresh); err != nil {
+			return nil
+		}
+	}
+}
+
+func restartCount(st corev1.PodStatus, container string) int32 {
+	for _, c := range st.ContainerStatuses {
+		if c.Name == container {
+			return c.RestartCount
+		}
+	}
+	return -1
+}
+
+func running(st corev1.PodStatus, container string) bool {
+	for _, c := range append(append([]corev1.ContainerStatus{}, st.InitContainerStatuses...), st.ContainerStatuses...) {
+		if c.Name == container {
+			return c.State.Running != nil
+		}
+	}
+	return false
 }

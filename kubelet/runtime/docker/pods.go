@@ -1,4 +1,4 @@
-package kubelet
+package docker
 
 import (
 	"context"
@@ -8,18 +8,16 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/kubernetes/pkg/apis/core/v1/helper/qos"
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -40,16 +38,17 @@ const (
 	statsInterval = 5 * time.Second
 )
 
-// dockerPods runs the pods bound to this node as containers of the engine
+// Runtime runs the pods bound to this node as containers of the engine
 // that runs the node: a sandbox per pod holds the network namespace (its
 // address on the cluster network is the pod IP), app containers join it.
-type dockerPods struct {
-	*podQueue
+type Runtime struct {
 	cfg      *nodeconfig.Config
 	client   kubernetes.Interface
-	engine   *engine.Engine
+	engine   Engine
 	recorder record.EventRecorder
 	now      func() time.Time
+	// wake asks the pod worker to sync a pod again, by key.
+	wake func(key string)
 
 	mu   sync.Mutex
 	pods map[types.UID]*dockerPod
@@ -58,16 +57,19 @@ type dockerPods struct {
 	stats map[string]containerStats // by container ID
 }
 
-// dockerPod is what the agent knows of one pod between syncs. Only the
-// pod's own sync (the work queue runs one per key) changes it, but the
-// kubelet API and probes read it, under dockerPods.mu.
+var (
+	_ runtime.Runtime   = (*Runtime)(nil)
+	_ runtime.Streaming = (*Runtime)(nil)
+)
+
+// dockerPod is what the runtime knows of one pod between syncs. Only the
+// pod's own sync (the worker runs one per pod) changes it, but the
+// kubelet API and probes read it, under Runtime.mu.
 type dockerPod struct {
 	pod        *corev1.Pod
 	sandboxID  string
 	ip         string
 	containers map[string]*dockerContainer
-	lastStatus corev1.PodStatus
-	written    []byte
 	// cancel stops the pod's probes.
 	cancel context.CancelFunc
 	ctx    context.Context
@@ -103,47 +105,59 @@ type containerStats struct {
 	memory    uint64
 }
 
-// newDockerPods runs the node's pods on eng, which stays the caller's to close.
-func newDockerPods(eng *engine.Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) (*dockerPods, informers.SharedInformerFactory, error) {
-	q, factory, err := newPodQueue(client, cfg.Name, "docker-pods", 100*time.Millisecond)
-	if err != nil {
-		return nil, nil, err
-	}
-	m := &dockerPods{
-		podQueue: q,
+// New returns the docker runtime of a node on eng, which stays the
+// caller's to close.
+func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) *Runtime {
+	return &Runtime{
 		cfg:      cfg,
 		client:   client,
 		engine:   eng,
 		recorder: recorder,
 		now:      time.Now,
+		wake:     func(string) {},
 		pods:     map[types.UID]*dockerPod{},
 		byUID:    map[string]string{},
 		stats:    map[string]containerStats{},
 	}
-	return m, factory, nil
 }
 
-// Run syncs pods until ctx is done; the informer must have been started.
-func (m *dockerPods) Run(ctx context.Context) {
-	defer m.queue.ShutDown()
-	// Containers left from before this agent started (a node restart) are
-	// gone with their network namespace: start every pod afresh.
-	if list, err := m.engine.List(ctx); err == nil {
-		uids := map[string]bool{}
-		for _, c := range list {
-			uids[c.PodUID] = true
-		}
-		for uid := range uids {
-			if err := m.engine.RemovePod(ctx, uid); err != nil {
-				klog.ErrorS(err, "remove stale pod containers", "uid", uid)
-			}
-		}
-	} else {
+// Name implements runtime.Runtime.
+func (m *Runtime) Name() string { return "docker" }
+
+// Version implements runtime.Runtime.
+func (m *Runtime) Version(ctx context.Context) (string, error) {
+	v, err := m.engine.Version(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "docker://" + v, nil
+}
+
+// Prepare implements runtime.Runtime. Containers left from before this
+// agent started (a node restart) are gone with their network namespace:
+// every pod starts afresh.
+func (m *Runtime) Prepare(ctx context.Context, _ []*corev1.Pod, wake func(key string)) error {
+	m.wake = wake
+	list, err := m.engine.List(ctx)
+	if err != nil {
 		klog.ErrorS(err, "list pod containers")
+		return nil
 	}
-	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) {
-		return
+	uids := map[string]bool{}
+	for _, c := range list {
+		uids[c.PodUID] = true
 	}
+	for uid := range uids {
+		if err := m.engine.RemovePod(ctx, uid); err != nil {
+			klog.ErrorS(err, "remove stale pod containers", "uid", uid)
+		}
+	}
+	return nil
+}
+
+// Run implements runtime.Runtime: engine events, usage samples and, on
+// the control-plane node, the sweep of lost nodes' containers.
+func (m *Runtime) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(2)
@@ -156,30 +170,25 @@ func (m *dockerPods) Run(ctx context.Context) {
 		m.collectStats(ctx)
 	}()
 	if m.cfg.Role == nodeconfig.RoleControlPlane {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.sweepOrphans(ctx)
-		}()
+		m.sweepOrphans(ctx)
 	}
-	m.work(ctx, m.sync)
 }
 
 // watchEngine turns container starts and deaths into syncs of their pods.
-func (m *dockerPods) watchEngine(ctx context.Context) {
+func (m *Runtime) watchEngine(ctx context.Context) {
 	for ev := range m.engine.Events(ctx) {
 		m.mu.Lock()
 		key, ok := m.byUID[ev.PodUID]
 		m.mu.Unlock()
 		if ok {
-			m.queue.Add(key)
+			m.wake(key)
 		}
 	}
 }
 
 // sweepOrphans removes the pod containers of nodes that were lost (their
 // node container killed or removed): nobody else would.
-func (m *dockerPods) sweepOrphans(ctx context.Context) {
+func (m *Runtime) sweepOrphans(ctx context.Context) {
 	t := time.NewTicker(orphanSweep)
 	defer t.Stop()
 	for {
@@ -198,33 +207,13 @@ func (m *dockerPods) sweepOrphans(ctx context.Context) {
 	}
 }
 
-// sync brings one pod's containers and API status to what its spec asks,
-// and says when to look again.
-func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error) {
-	ns, name, err := cache.SplitMetaNamespaceKey(key)
-	if err != nil {
-		return 0, nil
-	}
-	pod, err := m.lister.Pods(ns).Get(name)
-	if apierrors.IsNotFound(err) {
-		return 0, m.forget(ctx, key)
-	}
-	if err != nil {
-		return 0, err
-	}
-	if pod.Spec.NodeName != m.cfg.Name {
-		return 0, nil
-	}
-	rec, err := m.record(ctx, pod)
-	if err != nil {
-		return 0, err
-	}
-	if pod.DeletionTimestamp != nil {
-		return 0, m.terminate(ctx, pod, rec)
-	}
+// SyncPod implements runtime.Runtime: it makes the pod's sandbox, runs
+// its containers as the restart policy says, and reports their status.
+func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result, error) {
+	rec := m.record(ctx, pod)
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
-		return 0, nil
+		return runtime.Result{}, nil
 	}
 	if rec.sandboxID == "" {
 		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
@@ -233,7 +222,7 @@ func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error
 		id, ip, err := m.engine.RunSandbox(ctx, spec)
 		if err != nil {
 			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
-			return 0, err
+			return runtime.Result{}, err
 		}
 		if pod.Spec.HostNetwork {
 			ip = m.cfg.IP
@@ -244,18 +233,15 @@ func (m *dockerPods) sync(ctx context.Context, key string) (time.Duration, error
 	}
 	next := m.runContainers(ctx, pod, rec)
 	status := m.podStatus(pod, rec)
-	if err := m.writeStatus(ctx, pod, rec, status); err != nil {
-		return 0, err
-	}
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
-		return 0, nil
+		return runtime.Result{Status: &status}, nil
 	}
-	return min(next, dockerResync), nil
+	return runtime.Result{Status: &status, Requeue: min(next, dockerResync)}, nil
 }
 
 // record returns the pod's record, making it on first sight.
-func (m *dockerPods) record(ctx context.Context, pod *corev1.Pod) (*dockerPod, error) {
+func (m *Runtime) record(ctx context.Context, pod *corev1.Pod) *dockerPod {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rec, ok := m.pods[pod.UID]
@@ -278,28 +264,15 @@ func (m *dockerPods) record(ctx context.Context, pod *corev1.Pod) (*dockerPod, e
 		m.byUID[string(pod.UID)] = pod.Namespace + "/" + pod.Name
 	}
 	rec.pod = pod
-	return rec, nil
+	return rec
 }
 
-// forget removes whatever is left of a pod that is gone from the API.
-func (m *dockerPods) forget(ctx context.Context, key string) error {
-	m.mu.Lock()
-	var uids []types.UID
-	for uid, rec := range m.pods {
-		if rec.pod != nil && rec.pod.Namespace+"/"+rec.pod.Name == key {
-			uids = append(uids, uid)
-		}
-	}
-	m.mu.Unlock()
-	for _, uid := range uids {
-		if err := m.removePod(ctx, uid); err != nil {
-			return err
-		}
-	}
-	return nil
+// ForgetPod implements runtime.Runtime.
+func (m *Runtime) ForgetPod(ctx context.Context, uid types.UID) error {
+	return m.removePod(ctx, uid)
 }
 
-func (m *dockerPods) removePod(ctx context.Context, uid types.UID) error {
+func (m *Runtime) removePod(ctx context.Context, uid types.UID) error {
 	m.mu.Lock()
 	rec := m.pods[uid]
 	m.mu.Unlock()
@@ -316,9 +289,10 @@ func (m *dockerPods) removePod(ctx context.Context, uid types.UID) error {
 	return nil
 }
 
-// terminate stops a deleted pod's containers within its grace period,
-// removes them and then the pod object.
-func (m *dockerPods) terminate(ctx context.Context, pod *corev1.Pod, rec *dockerPod) error {
+// KillPod implements runtime.Runtime: it stops a deleted pod's containers
+// within its grace period and removes them.
+func (m *Runtime) KillPod(ctx context.Context, pod *corev1.Pod) (runtime.Result, error) {
+	rec := m.record(ctx, pod)
 	grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
 	m.stopProbes(rec)
 	var wg sync.WaitGroup
@@ -336,20 +310,10 @@ func (m *dockerPods) terminate(ctx context.Context, pod *corev1.Pod, rec *docker
 		}(c.id)
 	}
 	wg.Wait()
-	if err := m.removePod(ctx, pod.UID); err != nil {
-		return err
-	}
-	err := m.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: ptr.To[int64](0),
-		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
-	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		return fmt.Errorf("delete pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	return nil
+	return runtime.Result{}, m.removePod(ctx, pod.UID)
 }
 
-func (m *dockerPods) stopProbes(rec *dockerPod) {
+func (m *Runtime) stopProbes(rec *dockerPod) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, c := range rec.containers {
@@ -361,7 +325,7 @@ func (m *dockerPods) stopProbes(rec *dockerPod) {
 }
 
 // containerList is a snapshot of the pod's container records.
-func (m *dockerPods) containerList(rec *dockerPod) []dockerContainer {
+func (m *Runtime) containerList(rec *dockerPod) []dockerContainer {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]dockerContainer, 0, len(rec.containers))
@@ -372,7 +336,7 @@ func (m *dockerPods) containerList(rec *dockerPod) []dockerContainer {
 }
 
 // container returns the record of a container, making it if needed.
-func (m *dockerPods) container(rec *dockerPod, name string, init bool) *dockerContainer {
+func (m *Runtime) container(rec *dockerPod, name string, init bool) *dockerContainer {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c, ok := rec.containers[name]
@@ -387,7 +351,7 @@ func (m *dockerPods) container(rec *dockerPod, name string, init bool) *dockerCo
 // runContainers runs init containers one after another, then the app
 // containers, restarting what exited as the restart policy says. It
 // returns when it next has something to do (a back-off ending).
-func (m *dockerPods) runContainers(ctx context.Context, pod *corev1.Pod, rec *dockerPod) time.Duration {
+func (m *Runtime) runContainers(ctx context.Context, pod *corev1.Pod, rec *dockerPod) time.Duration {
 	next := time.Duration(0)
 	soonest := func(d time.Duration) {
 		if d > 0 && (next == 0 || d < next) {
@@ -426,7 +390,7 @@ func (m *dockerPods) runContainers(ctx context.Context, pod *corev1.Pod, rec *do
 }
 
 // shouldRestart says whether an exited container runs again.
-func (m *dockerPods) shouldRestart(pod *corev1.Pod, c *dockerContainer, always bool) bool {
+func (m *Runtime) shouldRestart(pod *corev1.Pod, c *dockerContainer, always bool) bool {
 	if always || c.restartRequested != "" {
 		return true
 	}
@@ -442,7 +406,7 @@ func (m *dockerPods) shouldRestart(pod *corev1.Pod, c *dockerContainer, always b
 
 // observe refreshes a container's state from the engine and applies a
 // probe's request to restart it.
-func (m *dockerPods) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPod, c *dockerContainer) {
+func (m *Runtime) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPod, c *dockerContainer) {
 	if c.id == "" {
 		return
 	}
@@ -476,7 +440,7 @@ func (m *dockerPods) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPo
 
 // start creates and starts a container run, unless it must wait for a
 // back-off; it returns how long that wait is.
-func (m *dockerPods) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) time.Duration {
+func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, c *dockerContainer) time.Duration {
 	now := m.now()
 	restart := c.id != ""
 	if restart && c.restartRequested == "" {
@@ -563,7 +527,7 @@ func (m *dockerPods) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod,
 }
 
 // removeOlder removes runs of a container older than the previous one.
-func (m *dockerPods) removeOlder(ctx context.Context, pod *corev1.Pod, c *dockerContainer) {
+func (m *Runtime) removeOlder(ctx context.Context, pod *corev1.Pod, c *dockerContainer) {
 	list, err := m.engine.List(ctx)
 	if err != nil {
 		return
@@ -575,7 +539,7 @@ func (m *dockerPods) removeOlder(ctx context.Context, pod *corev1.Pod, c *docker
 	}
 }
 
-func (m *dockerPods) retryLater(c *dockerContainer) time.Duration {
+func (m *Runtime) retryLater(c *dockerContainer) time.Duration {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	c.backOff = min(max(c.backOff*2, backOffInitial), backOffMax)
@@ -585,7 +549,7 @@ func (m *dockerPods) retryLater(c *dockerContainer) time.Duration {
 
 // pullFailed reports a missing image as the kubelet does: ErrImagePull
 // first, then ImagePullBackOff between retries.
-func (m *dockerPods) pullFailed(pod *corev1.Pod, c *dockerContainer, spec *corev1.Container, err error) time.Duration {
+func (m *Runtime) pullFailed(pod *corev1.Pod, c *dockerContainer, spec *corev1.Container, err error) time.Duration {
 	c.pullFailures++
 	reason := "ErrImagePull"
 	if c.pullFailures > 1 {
@@ -600,7 +564,7 @@ func (m *dockerPods) pullFailed(pod *corev1.Pod, c *dockerContainer, spec *corev
 	return c.retryAt.Sub(m.now())
 }
 
-func (m *dockerPods) setWaiting(c *dockerContainer, reason, msg string) {
+func (m *Runtime) setWaiting(c *dockerContainer, reason, msg string) {
 	m.mu.Lock()
 	c.waitingReason, c.waitingMessage = reason, msg
 	m.mu.Unlock()
@@ -627,7 +591,7 @@ func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminate
 // podDNS sets a pod's resolver as its dnsPolicy asks: the cluster DNS
 // (ClusterFirst, the default), the engine's (Default), or only the pod's
 // dnsConfig (None).
-func (m *dockerPods) podDNS(pod *corev1.Pod, spec *engine.SandboxSpec) {
+func (m *Runtime) podDNS(pod *corev1.Pod, spec *engine.SandboxSpec) {
 	d := m.cfg.Docker
 	policy := pod.Spec.DNSPolicy
 	if pod.Spec.HostNetwork && policy == corev1.DNSClusterFirst {
@@ -669,33 +633,8 @@ func podHostname(pod *corev1.Pod) string {
 	return h
 }
 
-// writeStatus writes status if it differs from the pod's.
-func (m *dockerPods) writeStatus(ctx context.Context, pod *corev1.Pod, rec *dockerPod, status corev1.PodStatus) error {
-	status = withAPIFields(pod, status)
-	// Keep transition times of conditions that did not change.
-	for i, c := range status.Conditions {
-		for _, old := range pod.Status.Conditions {
-			if old.Type == c.Type && old.Status == c.Status {
-				status.Conditions[i].LastTransitionTime = old.LastTransitionTime
-			}
-		}
-	}
-	m.mu.Lock()
-	rec.lastStatus = status
-	last := rec.written
-	m.mu.Unlock()
-	written, err := putStatus(ctx, m.client, pod, status, last)
-	if err != nil || written == nil {
-		return err
-	}
-	m.mu.Lock()
-	rec.written = written
-	m.mu.Unlock()
-	return nil
-}
-
 // podStatus computes the pod's status from its containers.
-func (m *dockerPods) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
+func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := metav1.NewTime(m.now().Truncate(time.Second))
@@ -798,7 +737,7 @@ func (m *dockerPods) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus
 }
 
 // containerStatus is one container's status; called with m.mu held.
-func (m *dockerPods) containerStatus(spec *corev1.Container, c *dockerContainer, waitReason string) corev1.ContainerStatus {
+func (m *Runtime) containerStatus(spec *corev1.Container, c *dockerContainer, waitReason string) corev1.ContainerStatus {
 	cs := corev1.ContainerStatus{Name: spec.Name, Image: spec.Image, Started: ptr.To(false)}
 	if c == nil {
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
@@ -834,31 +773,7 @@ func (m *dockerPods) containerStatus(spec *corev1.Container, c *dockerContainer,
 	return cs
 }
 
-// snapshot implements podSource.
-func (m *dockerPods) snapshot() []podView {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]podView, 0, len(m.pods))
-	for _, rec := range m.pods {
-		if rec.pod != nil {
-			out = append(out, podView{pod: rec.pod, status: rec.lastStatus})
-		}
-	}
-	return out
-}
-
-// lookup implements podSource.
-func (m *dockerPods) lookup(namespace, name string) (podView, bool) {
-	rec := m.find(namespace, name)
-	if rec == nil {
-		return podView{}, false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return podView{pod: rec.pod, status: rec.lastStatus}, true
-}
-
-func (m *dockerPods) find(namespace, name string) *dockerPod {
+func (m *Runtime) find(namespace, name string) *dockerPod {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, rec := range m.pods {

@@ -1,0 +1,41 @@
+package docker
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"minik.dev/minik/kubelet/engine"
+)
+
+// Engine is what the docker runtime asks of the container engine: pod
+// sandboxes and containers, their state, streams and stats. *engine.Engine
+// is the real one; tests use a fake.
+type Engine interface {
+	Version(ctx context.Context) (string, error)
+	ImagePresent(ctx context.Context, image string) (imageID string, ok bool, err error)
+	PullImage(ctx context.Context, image string) error
+
+	RunSandbox(ctx context.Context, spec engine.SandboxSpec) (id, ip string, err error)
+	CreateContainer(ctx context.Context, spec engine.ContainerSpec) (string, error)
+	Start(ctx context.Context, id string) error
+	Stop(ctx context.Context, id string, grace time.Duration) error
+	Remove(ctx context.Context, id string) error
+	Inspect(ctx context.Context, id string) (engine.State, error)
+	EnsureVolume(ctx context.Context, podUID, name string) (string, error)
+	EnsureNodeVolume(ctx context.Context, path string) (string, error)
+
+	// List, RemovePod and RemoveOrphans act on the pod containers of this
+	// node (RemoveOrphans: of the cluster's lost nodes).
+	List(ctx context.Context) ([]engine.PodContainer, error)
+	RemovePod(ctx context.Context, podUID string) error
+	RemoveOrphans(ctx context.Context) (int, error)
+	Events(ctx context.Context) <-chan engine.Event
+
+	Logs(ctx context.Context, id string, o engine.LogOptions, w io.Writer) error
+	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) (int, error)
+	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) error
+	Stats(ctx context.Context, id string) (cpuNanos, workingSet uint64, err error)
+}
+
+var _ Engine = (*engine.Engine)(nil)

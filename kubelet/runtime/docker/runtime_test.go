@@ -1,0 +1,431 @@
+package docker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/runtime"
+	"minik.dev/minik/nodeconfig"
+)
+
+// fakeEngine is an engine in memory: containers run until the test ends
+// them (exit), and exec answers what the test scripted.
+type fakeEngine struct {
+	mu         sync.Mutex
+	now        func() time.Time
+	images     map[string]bool
+	containers map[string]*fakeContainer
+	seq        int
+	// execCode is what an exec in a container answers.
+	execCode func(id string, cmd []string) int
+	started  []string // specs started, by container name, in order
+	stopped  []string // IDs stopped
+}
+
+type fakeContainer struct {
+	spec  engine.ContainerSpec
+	state engine.State
+}
+
+func newFakeEngine(now func() time.Time) *fakeEngine {
+	return &fakeEngine{now: now, images: map[string]bool{"app:1": true}, containers: map[string]*fakeContainer{},
+		execCode: func(string, []string) int { return 0 }}
+}
+
+var errNoSuchImage = errors.New("pull access denied for missing, repository does not exist")
+
+func (f *fakeEngine) Version(context.Context) (string, error) { return "28.2.2", nil }
+func (f *fakeEngine) ImagePresent(_ context.Context, image string) (string, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return "sha256:" + image, f.images[image], nil
+}
+func (f *fakeEngine) PullImage(context.Context, string) error { return errNoSuchImage }
+func (f *fakeEngine) RunSandbox(_ context.Context, spec engine.SandboxSpec) (string, string, error) {
+	return "sandbox-" + spec.PodUID, "172.20.128.9", nil
+}
+func (f *fakeEngine) CreateContainer(_ context.Context, spec engine.ContainerSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	id := fmt.Sprintf("%s-%d", spec.Name, f.seq)
+	f.containers[id] = &fakeContainer{spec: spec, state: engine.State{Status: "created"}}
+	return id, nil
+}
+func (f *fakeEngine) Start(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return engine.ErrNotFound
+	}
+	c.state = engine.State{Status: "running", Running: true, StartedAt: f.now(), ImageID: "sha256:" + c.spec.Image}
+	f.started = append(f.started, c.spec.Name)
+	return nil
+}
+func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
+	f.stopped = append(f.stopped, id)
+	f.exit(id, 143)
+	return nil
+}
+func (f *fakeEngine) Remove(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.containers, id)
+	return nil
+}
+func (f *fakeEngine) Inspect(_ context.Context, id string) (engine.State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return engine.State{}, engine.ErrNotFound
+	}
+	return c.state, nil
+}
+func (f *fakeEngine) EnsureVolume(_ context.Context, podUID, name string) (string, error) {
+	return podUID + "-" + name, nil
+}
+func (f *fakeEngine) EnsureNodeVolume(_ context.Context, path string) (string, error) {
+	return path, nil
+}
+func (f *fakeEngine) List(context.Context) ([]engine.PodContainer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.PodContainer
+	for id, c := range f.containers {
+		out = append(out, engine.PodContainer{ID: id, PodUID: c.spec.PodUID, Container: c.spec.Name, Running: c.state.Running})
+	}
+	return out, nil
+}
+func (f *fakeEngine) RemovePod(_ context.Context, podUID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, c := range f.containers {
+		if c.spec.PodUID == podUID {
+			delete(f.containers, id)
+		}
+	}
+	return nil
+}
+func (f *fakeEngine) RemoveOrphans(context.Context) (int, error) { return 0, nil }
+func (f *fakeEngine) Events(ctx context.Context) <-chan engine.Event {
+	ch := make(chan engine.Event)
+	go func() { <-ctx.Done(); close(ch) }()
+	return ch
+}
+func (f *fakeEngine) Logs(context.Context, string, engine.LogOptions, io.Writer) error { return nil }
+func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, _ io.Reader, _, _ io.Writer, _ bool, _ <-chan engine.Size) (int, error) {
+	f.mu.Lock()
+	code := f.execCode
+	f.mu.Unlock()
+	return code(id, cmd), nil
+}
+func (f *fakeEngine) Attach(context.Context, string, io.Reader, io.Writer, io.Writer, bool, <-chan engine.Size) error {
+	return nil
+}
+func (f *fakeEngine) Stats(context.Context, string) (uint64, uint64, error) {
+	return 1e9, 32 << 20, nil
+}
+
+// exit ends a running container with code.
+func (f *fakeEngine) exit(id string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.containers[id]
+	c.state.Status, c.state.Running, c.state.ExitCode, c.state.FinishedAt = "exited", false, code, f.now()
+}
+
+// running returns the ID of the running run of a container, or "".
+func (f *fakeEngine) running(name string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for id, c := range f.containers {
+		if c.spec.Name == name && c.state.Running {
+			return id
+		}
+	}
+	return ""
+}
+
+var _ Engine = (*fakeEngine)(nil)
+
+// testClock is a settable clock for the runtime and its fake engine.
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type harness struct {
+	rt     *Runtime
+	eng    *fakeEngine
+	clock  *testClock
+	events *record.FakeRecorder
+	woken  chan string
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	clock := &testClock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
+	eng := newFakeEngine(clock.now)
+	events := record.NewFakeRecorder(100)
+	cfg := &nodeconfig.Config{Name: "n1", IP: "172.20.0.3", Runtime: nodeconfig.RuntimeDocker,
+		Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}
+	rt := New(eng, cfg, fake.NewClientset(), events)
+	rt.now = clock.now
+	woken := make(chan string, 100)
+	require.NoError(t, rt.Prepare(context.Background(), nil, func(key string) {
+		select {
+		case woken <- key:
+		default:
+		}
+	}))
+	// Probes run until their pod is forgotten.
+	t.Cleanup(func() { _ = rt.ForgetPod(context.Background(), "uid-1") })
+	return &harness{rt: rt, eng: eng, clock: clock, events: events, woken: woken}
+}
+
+func testPod(policy corev1.RestartPolicy, c corev1.Container) *corev1.Pod {
+	if c.Name == "" {
+		c.Name = "app"
+	}
+	if c.Image == "" {
+		c.Image = "app:1"
+	}
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "default", UID: "uid-1"},
+		Spec:       corev1.PodSpec{NodeName: "n1", RestartPolicy: policy, Containers: []corev1.Container{c}},
+	}
+}
+
+// sync runs SyncPod and returns the app container's status and the result.
+func (h *harness) sync(t *testing.T, pod *corev1.Pod) (corev1.ContainerStatus, runtime.Result) {
+	t.Helper()
+	res, err := h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	require.NotNil(t, res.Status)
+	require.Len(t, res.Status.ContainerStatuses, 1)
+	pod.Status = *res.Status
+	return res.Status.ContainerStatuses[0], res
+}
+
+func TestRestartPolicy(t *testing.T) {
+	tests := []struct {
+		policy   corev1.RestartPolicy
+		exitCode int
+		restart  bool
+		phase    corev1.PodPhase
+	}{
+		{corev1.RestartPolicyAlways, 0, true, corev1.PodRunning},
+		{corev1.RestartPolicyAlways, 1, true, corev1.PodRunning},
+		{corev1.RestartPolicyOnFailure, 0, false, corev1.PodSucceeded},
+		{corev1.RestartPolicyOnFailure, 3, true, corev1.PodRunning},
+		{corev1.RestartPolicyNever, 0, false, corev1.PodSucceeded},
+		{corev1.RestartPolicyNever, 3, false, corev1.PodFailed},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s exit %d", tt.policy, tt.exitCode), func(t *testing.T) {
+			h := newHarness(t)
+			pod := testPod(tt.policy, corev1.Container{})
+			cs, _ := h.sync(t, pod)
+			require.NotNil(t, cs.State.Running, "the first run starts at once")
+			h.eng.exit(h.eng.running("app"), tt.exitCode)
+			h.clock.advance(time.Second)
+			cs, res := h.sync(t, pod)
+			assert.Equal(t, tt.phase, res.Status.Phase)
+			if tt.restart {
+				assert.NotNil(t, cs.State.Running, "restarted at once after the first exit")
+				assert.Equal(t, int32(1), cs.RestartCount)
+				require.NotNil(t, cs.LastTerminationState.Terminated)
+				assert.Equal(t, int32(tt.exitCode), cs.LastTerminationState.Terminated.ExitCode)
+			} else {
+				require.NotNil(t, cs.State.Terminated)
+				assert.Equal(t, int32(tt.exitCode), cs.State.Terminated.ExitCode)
+				assert.Equal(t, []string{"app"}, h.eng.started, "not started again")
+			}
+		})
+	}
+}
+
+// A container that keeps crashing waits 10 s, 20 s, 40 s ... before each
+// restart after the first, in CrashLoopBackOff, as the kubelet does.
+func TestCrashLoopBackOff(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	h.sync(t, pod)
+	for i, wait := range []time.Duration{0, 10 * time.Second, 20 * time.Second, 40 * time.Second} {
+		h.eng.exit(h.eng.running("app"), 1)
+		h.clock.advance(time.Second)
+		cs, res := h.sync(t, pod)
+		if wait == 0 {
+			require.NotNil(t, cs.State.Running, "crash %d: the first restart is immediate", i+1)
+			continue
+		}
+		require.NotNil(t, cs.State.Waiting, "crash %d", i+1)
+		assert.Equal(t, "CrashLoopBackOff", cs.State.Waiting.Reason)
+		assert.Equal(t, min(wait, dockerResync), res.Requeue, "crash %d: look again by the end of the back-off", i+1)
+		assert.Equal(t, corev1.PodRunning, res.Status.Phase, "a pod in back-off is still Running")
+		h.clock.advance(wait - time.Millisecond)
+		cs, _ = h.sync(t, pod)
+		require.NotNil(t, cs.State.Waiting, "crash %d: still backing off just before the end", i+1)
+		h.clock.advance(time.Millisecond)
+		cs, _ = h.sync(t, pod)
+		require.NotNil(t, cs.State.Running, "crash %d: restarted when the back-off ends", i+1)
+		assert.Equal(t, int32(i+1), cs.RestartCount)
+	}
+	assert.Len(t, h.eng.started, 5)
+}
+
+func TestImagePullErrors(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{Image: "missing:1"})
+	cs, res := h.sync(t, pod)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Equal(t, "ErrImagePull", cs.State.Waiting.Reason)
+	assert.Contains(t, cs.State.Waiting.Message, "pull access denied")
+	assert.Equal(t, corev1.PodPending, res.Status.Phase)
+	assert.Positive(t, res.Requeue, "it tries again")
+	h.clock.advance(10 * time.Second)
+	cs, _ = h.sync(t, pod)
+	assert.Equal(t, "ImagePullBackOff", cs.State.Waiting.Reason)
+
+	// The image appears (docker build): the next try runs it.
+	h.eng.mu.Lock()
+	h.eng.images["missing:1"] = true
+	h.eng.mu.Unlock()
+	h.clock.advance(time.Minute)
+	cs, _ = h.sync(t, pod)
+	assert.NotNil(t, cs.State.Running)
+}
+
+// Probes run on their own schedule (real seconds), so these wait for them.
+func TestProbeTransitions(t *testing.T) {
+	exec := func(cmd string) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{cmd}}},
+			PeriodSeconds: 1, FailureThreshold: 1, SuccessThreshold: 1}
+	}
+	t.Run("readiness follows the probe", func(t *testing.T) {
+		h := newHarness(t)
+		var ready sync.Mutex
+		code := 1
+		h.eng.execCode = func(string, []string) int { ready.Lock(); defer ready.Unlock(); return code }
+		pod := testPod(corev1.RestartPolicyAlways, corev1.Container{ReadinessProbe: exec("ready")})
+		cs, _ := h.sync(t, pod)
+		assert.False(t, cs.Ready, "not ready before the probe passes")
+		ready.Lock()
+		code = 0
+		ready.Unlock()
+		waitWoken(t, h)
+		cs, res := h.sync(t, pod)
+		assert.True(t, cs.Ready)
+		assert.Equal(t, corev1.ConditionTrue, condition(res.Status, corev1.PodReady))
+		ready.Lock()
+		code = 1
+		ready.Unlock()
+		waitWoken(t, h)
+		cs, _ = h.sync(t, pod)
+		assert.False(t, cs.Ready, "unready again when the probe fails")
+	})
+	t.Run("a failed liveness probe restarts the container", func(t *testing.T) {
+		h := newHarness(t)
+		h.eng.execCode = func(string, []string) int { return 1 }
+		pod := testPod(corev1.RestartPolicyAlways, corev1.Container{LivenessProbe: exec("alive")})
+		h.sync(t, pod)
+		first := h.eng.running("app")
+		waitWoken(t, h)
+		cs, _ := h.sync(t, pod)
+		assert.Contains(t, h.eng.stopped, first, "the failing run is stopped")
+		require.NotNil(t, cs.State.Running, "and runs again, without back-off: it did not crash")
+		assert.Equal(t, int32(1), cs.RestartCount)
+		assert.Contains(t, drain(h.events), "Normal Killing Container app failed liveness probe, will be restarted")
+	})
+	t.Run("startup gates liveness and readiness", func(t *testing.T) {
+		h := newHarness(t)
+		h.eng.execCode = func(_ string, cmd []string) int {
+			if cmd[0] == "started" {
+				return 1
+			}
+			return 0
+		}
+		pod := testPod(corev1.RestartPolicyAlways, corev1.Container{StartupProbe: exec("started"), ReadinessProbe: exec("ready")})
+		pod.Spec.Containers[0].StartupProbe.FailureThreshold = 30
+		h.sync(t, pod)
+		time.Sleep(1500 * time.Millisecond)
+		cs, _ := h.sync(t, pod)
+		assert.False(t, *cs.Started)
+		assert.False(t, cs.Ready, "readiness waits for startup")
+	})
+}
+
+func TestKillPod(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	h.sync(t, pod)
+	id := h.eng.running("app")
+	pod.DeletionTimestamp = &metav1.Time{Time: h.clock.now()}
+	pod.DeletionGracePeriodSeconds = ptr.To[int64](30)
+	res, err := h.rt.KillPod(context.Background(), pod)
+	require.NoError(t, err)
+	assert.Nil(t, res.Status, "stopped: the pod object may go")
+	assert.Equal(t, []string{id}, h.eng.stopped)
+	list, _ := h.eng.List(context.Background())
+	assert.Empty(t, list, "its containers are removed")
+	assert.Contains(t, drain(h.events), "Normal Killing Stopping container app")
+}
+
+func waitWoken(t *testing.T, h *harness) {
+	t.Helper()
+	select {
+	case key := <-h.woken:
+		assert.Equal(t, "default/web", key)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the probe did not wake the pod's sync")
+	}
+}
+
+func condition(st *corev1.PodStatus, typ corev1.PodConditionType) corev1.ConditionStatus {
+	for _, c := range st.Conditions {
+		if c.Type == typ {
+			return c.Status
+		}
+	}
+	return ""
+}
+
+func drain(r *record.FakeRecorder) []string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return out
+		}
+	}
+}

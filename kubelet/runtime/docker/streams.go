@@ -1,0 +1,133 @@
+package docker
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	remotecommand "k8s.io/cri-streaming/pkg/streaming/remotecommand"
+	"k8s.io/klog/v2"
+	utilexec "k8s.io/utils/exec"
+
+	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/runtime"
+)
+
+// containerID finds the engine's ID of a pod's container run.
+func (m *Runtime) containerID(namespace, pod, container string, previous bool) (string, error) {
+	rec := m.find(namespace, pod)
+	if rec == nil {
+		return "", fmt.Errorf("pod %s/%s not found on node %s", namespace, pod, m.cfg.Name)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := rec.containers[container]
+	switch {
+	case c == nil:
+		return "", fmt.Errorf("container %q in pod %s/%s is not known on node %s", container, namespace, pod, m.cfg.Name)
+	case previous && c.previousID == "":
+		return "", fmt.Errorf("previous terminated container %q in pod %q not found", container, pod)
+	case previous:
+		return c.previousID, nil
+	case c.id == "":
+		return "", fmt.Errorf("container %q in pod %q is waiting to start: %s", container, pod, c.waitingReason)
+	}
+	return c.id, nil
+}
+
+// Logs implements runtime.Runtime from the engine's log of the run.
+func (m *Runtime) Logs(ctx context.Context, pod *corev1.Pod, container string, o runtime.LogOptions, w io.Writer) error {
+	id, err := m.containerID(pod.Namespace, pod.Name, container, o.Previous)
+	if err != nil {
+		return err
+	}
+	return m.engine.Logs(ctx, id, engine.LogOptions{
+		Follow: o.Follow && !o.Previous, Tail: int(o.Tail), Since: o.Since, Timestamps: o.Timestamps,
+	}, w)
+}
+
+// AttachContainer implements remotecommandserver.Attacher; name is
+// "namespace/pod".
+func (m *Runtime) AttachContainer(ctx context.Context, name, _ string, container string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize) error {
+	ns, pod, _ := strings.Cut(name, "/")
+	id, err := m.containerID(ns, pod, container, false)
+	if err != nil {
+		return err
+	}
+	return m.engine.Attach(ctx, id, in, out, errw, tty, engineSizes(ctx, resize))
+}
+
+// engineSizes relays terminal sizes to the engine's type.
+func engineSizes(ctx context.Context, resize <-chan remotecommand.TerminalSize) chan engine.Size {
+	if resize == nil {
+		return nil
+	}
+	sizes := make(chan engine.Size)
+	go func() {
+		defer close(sizes)
+		for s := range resize {
+			select {
+			case sizes <- engine.Size{Width: uint(s.Width), Height: uint(s.Height)}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return sizes
+}
+
+// ExecInContainer implements remotecommandserver.Executor; name is
+// "namespace/pod".
+func (m *Runtime) ExecInContainer(ctx context.Context, name, _ string, container string, cmd []string, in io.Reader, out, errw io.WriteCloser, tty bool, resize <-chan remotecommand.TerminalSize, _ time.Duration) error {
+	ns, pod, _ := strings.Cut(name, "/")
+	id, err := m.containerID(ns, pod, container, false)
+	if err != nil {
+		return err
+	}
+	sizes := engineSizes(ctx, resize)
+	code, err := m.engine.Exec(ctx, id, cmd, in, out, errw, tty, sizes)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return utilexec.CodeExitError{Err: fmt.Errorf("command terminated with exit code %d", code), Code: code}
+	}
+	klog.V(4).InfoS("exec done", "pod", name, "container", container)
+	return nil
+}
+
+// PortForward implements portforward.PortForwarder: the node is on the
+// cluster network, so it dials the pod IP itself. name is "namespace/pod".
+func (m *Runtime) PortForward(ctx context.Context, name, _ string, port int32, stream io.ReadWriteCloser) error {
+	defer stream.Close()
+	ns, pod, _ := strings.Cut(name, "/")
+	rec := m.find(ns, pod)
+	if rec == nil {
+		return fmt.Errorf("pod %s not found on node %s", name, m.cfg.Name)
+	}
+	m.mu.Lock()
+	ip := rec.ip
+	m.mu.Unlock()
+	if ip == "" {
+		return fmt.Errorf("pod %s has no IP yet", name)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip, strconv.Itoa(int(port))))
+	if err != nil {
+		return fmt.Errorf("forward to port %d of pod %s: %w", port, name, err)
+	}
+	defer conn.Close()
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(conn, stream); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(stream, conn); done <- struct{}{} }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return nil
+}
