@@ -534,11 +534,6 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 		if nc, ok := d.(drivers.NodeConfigurer); ok {
 			nc.ConfigureNode(m.driverNode(p, n), cfg)
 		}
-		if cfg.Docker != nil {
-			cfg.Docker.ServiceCIDR = p.ServiceCIDR
-			cfg.Docker.DNSDomain = nodeconfig.DefaultDNSDomain
-			cfg.Docker.ServeServices = n.Role == nodeconfig.RoleControlPlane
-		}
 		if err := nodeconfig.Save(filepath.Join(dir, "config.json"), cfg); err != nil {
 			return err
 		}
@@ -589,6 +584,7 @@ func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 	return drivers.Node{
 		Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json"),
 		ProfileDir: m.store.ProfileDir(p.Name), IP: n.IP, Subnet: p.Subnet, APIServerPort: p.APIServerPort,
+		ServiceCIDR: p.ServiceCIDR, DNSDomain: nodeconfig.DefaultDNSDomain,
 	}
 }
 

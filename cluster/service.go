@@ -11,8 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
-	"minik.dev/minik/nodeconfig"
 )
 
 // ErrSimulatedService is returned for a Service of a cluster whose pods are
@@ -33,8 +31,8 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if err != nil {
 		return nil, err
 	}
-	if d.Info().Runtime != nodeconfig.RuntimeDocker {
-		return nil, fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, d.Info().Runtime)
+	if info := d.Info(); !info.ServicesReachable {
+		return nil, fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, info.Runtime)
 	}
 	client, err := newAdminClient(m.store.AdminKubeconfig(p.Name))
 	if err != nil {

@@ -197,16 +197,12 @@ func (m *Manager) checkNodesAlive(ctx context.Context, d drivers.Driver, p *Prof
 // logHint points at a node's log and quotes its end, because a failed
 // create removes the folder or container that holds it.
 func (m *Manager) logHint(ctx context.Context, d drivers.Driver, p *Profile, n ProfileNode) string {
-	if lt, ok := d.(drivers.LogTailer); ok {
-		// ctx may have ended: that is often why the hint is wanted.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		return "last lines of its log:\n" + lt.TailNodeLog(ctx, m.driverNode(p, n), 15)
-	}
-	ll, ok := d.(drivers.LogLocator)
+	lt, ok := d.(drivers.LogTailer)
 	if !ok {
 		return "its log is kept by the " + p.Driver + " driver"
 	}
-	path := ll.LogPath(m.driverNode(p, n))
-	return "last lines of " + path + ":\n" + drivers.TailLog(path, 15)
+	// ctx may have ended: that is often why the hint is wanted.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	return lt.TailNodeLog(ctx, m.driverNode(p, n), 15)
 }

@@ -38,6 +38,11 @@ type Node struct {
 	// APIServerPort is the host port the apiserver is published on
 	// (control-plane node of drivers with a NodeView).
 	APIServerPort int
+	// ServiceCIDR is the cluster's Service range and DNSDomain its DNS
+	// zone (cluster.local), for drivers whose NodeConfigurer hands them to
+	// the node's pod runtime.
+	ServiceCIDR string
+	DNSDomain   string
 }
 
 // Info describes a driver: capabilities are data, not name checks.
@@ -48,6 +53,10 @@ type Info struct {
 	Runtime string
 	// Priority orders auto-selection: the highest healthy driver wins.
 	Priority int
+	// ServicesReachable says that pods are real and this machine reaches
+	// a Service's ClusterIP (the cluster's network is routed here); else
+	// nothing answers on a Service's address.
+	ServicesReachable bool
 	// NodeView is nil when nodes see the host's filesystem and network as
 	// they are (process); else it says how a node sees the profile.
 	NodeView *NodeView
@@ -115,11 +124,13 @@ type NodeConfigurer interface {
 	ConfigureNode(n Node, cfg *nodeconfig.Config)
 }
 
-// LogTailer is implemented by drivers whose node logs are kept by their
-// backend (container logs, a VM console).
+// LogTailer is implemented by drivers that can show the end of a node's
+// log (a log file, container logs, a VM console), for error messages that
+// must stand on their own: a failed create removes the node and its log.
 type LogTailer interface {
-	// TailNodeLog returns the node log's last lines, indented, or a note
-	// saying why there are none.
+	// TailNodeLog returns a heading that says where the node's log is,
+	// such as "last lines of /path/node.log:", then its last lines,
+	// indented; or, after the heading, a note saying why there are none.
 	TailNodeLog(ctx context.Context, n Node, lines int) string
 }
 
@@ -205,11 +216,6 @@ func (r *Registry) Select(ctx context.Context, name string) (Driver, error) {
 		problems = append(problems, err)
 	}
 	return nil, fmt.Errorf("select driver: none is usable: %w", errors.Join(problems...))
-}
-
-// LogLocator is implemented by drivers that keep a node's log in a file.
-type LogLocator interface {
-	LogPath(n Node) string
 }
 
 // TailLog returns the last lines of a log file, indented, for error

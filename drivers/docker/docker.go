@@ -43,6 +43,16 @@ const (
 	doc             = "docs/drivers/docker.md"
 )
 
+// The optional capabilities the driver has.
+var (
+	_ drivers.Driver          = (*Driver)(nil)
+	_ drivers.ClusterNetworks = (*Driver)(nil)
+	_ drivers.ClusterDeleter  = (*Driver)(nil)
+	_ drivers.Preparer        = (*Driver)(nil)
+	_ drivers.NodeConfigurer  = (*Driver)(nil)
+	_ drivers.LogTailer       = (*Driver)(nil)
+)
+
 // Driver runs nodes as containers of a Docker Engine.
 type Driver struct {
 	findBinary func() (string, error)
@@ -81,6 +91,9 @@ func (d *Driver) Info() drivers.Info {
 		Runtime:     nodeconfig.RuntimeDocker,
 		// Above process (0): a running engine wins auto-selection.
 		Priority: 10,
+		// Pods are containers on the cluster's network, which is a bridge
+		// of this machine; node agents answer for ClusterIPs.
+		ServicesReachable: true,
 		NodeView: &drivers.NodeView{
 			ProfileDir:    nodeProfileDir,
 			DataDir:       nodeDataDir,
@@ -194,7 +207,9 @@ func (d *Driver) ensureImage(ctx context.Context, progress func(string), force b
 
 // ConfigureNode implements drivers.NodeConfigurer: the node agent runs pods
 // on the cluster's network, through the engine's socket mounted in the
-// node, with the node image as every pod's sandbox.
+// node, with the node image as every pod's sandbox. Pods learn the
+// cluster's Service range and DNS zone; the control-plane node answers for
+// ClusterIPs and the cluster DNS.
 func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 	cfg.Runtime = nodeconfig.RuntimeDocker
 	cfg.Docker = &nodeconfig.DockerRuntime{
@@ -202,5 +217,8 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 		Network:        NetworkName(n.Cluster),
 		SandboxImage:   nodeimage.Ref(d.version),
 		SandboxCommand: []string{"/minik-node", "pause"},
+		ServiceCIDR:    n.ServiceCIDR,
+		DNSDomain:      n.DNSDomain,
+		ServeServices:  n.Role == nodeconfig.RoleControlPlane,
 	}
 }

@@ -36,6 +36,39 @@ func TestInfo(t *testing.T) {
 	assert.Equal(t, &drivers.NodeView{ProfileDir: "/minik", DataDir: "/var/lib/minik", APIServerPort: 6443}, info.NodeView)
 }
 
+func TestServicesAreReachable(t *testing.T) {
+	assert.True(t, New(nil).Info().ServicesReachable, "pods are real containers on a network of this machine")
+}
+
+func TestConfigureNode(t *testing.T) {
+	d := New(nil)
+	d.version = "v1.2.3"
+	cases := []struct {
+		role  string
+		serve bool
+	}{
+		{nodeconfig.RoleControlPlane, true},
+		{nodeconfig.RoleWorker, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.role, func(t *testing.T) {
+			n := drivers.Node{Cluster: "dev", Name: "dev", Role: tc.role, ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}
+			cfg := &nodeconfig.Config{Runtime: nodeconfig.RuntimeSim}
+			d.ConfigureNode(n, cfg)
+			assert.Equal(t, nodeconfig.RuntimeDocker, cfg.Runtime)
+			assert.Equal(t, &nodeconfig.DockerRuntime{
+				Host:           "unix:///var/run/docker.sock",
+				Network:        "minik-dev",
+				SandboxImage:   "minik-node:v1.2.3",
+				SandboxCommand: []string{"/minik-node", "pause"},
+				ServiceCIDR:    "172.20.64.0/18",
+				DNSDomain:      "cluster.local",
+				ServeServices:  tc.serve,
+			}, cfg.Docker)
+		})
+	}
+}
+
 func TestHealthWithoutEngineSaysWhereAndWhatToDo(t *testing.T) {
 	sock := "unix://" + filepath.Join(t.TempDir(), "no-engine.sock")
 	t.Setenv("DOCKER_HOST", sock)

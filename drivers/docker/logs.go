@@ -16,6 +16,10 @@ import (
 // lines of output (stdout and stderr, interleaved as the engine kept them),
 // indented, for error messages that must stand on their own.
 func (d *Driver) TailNodeLog(ctx context.Context, n drivers.Node, lines int) string {
+	return "last lines of its log:\n" + d.tailNodeLog(ctx, n, lines)
+}
+
+func (d *Driver) tailNodeLog(ctx context.Context, n drivers.Node, lines int) string {
 	api, err := d.client()
 	if err != nil {
 		return "  (no log: " + err.Error() + ")"

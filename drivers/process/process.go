@@ -32,6 +32,13 @@ const (
 	pollInterval = 20 * time.Millisecond
 )
 
+// The optional capabilities the driver has.
+var (
+	_ drivers.Driver      = (*Driver)(nil)
+	_ drivers.IPAllocator = (*Driver)(nil)
+	_ drivers.LogTailer   = (*Driver)(nil)
+)
+
 // Driver runs nodes as local processes.
 type Driver struct {
 	findBinary func() (string, error)
@@ -87,8 +94,16 @@ func nodeProc(n drivers.Node) proc {
 	return proc{dir: n.Dir, args: []string{"--config", n.ConfigPath, "--cluster", n.Cluster, "--role", n.Role}, match: n.ConfigPath}
 }
 
-// LogPath implements drivers.LogLocator: where a node's output goes.
+// LogPath is the file a node's output goes to (a worker's is its node
+// host's, which all workers of the cluster share).
 func (d *Driver) LogPath(n drivers.Node) string { return nodeProc(n).logPath() }
+
+// TailNodeLog implements drivers.LogTailer: the last lines of the node's
+// log file, under its path.
+func (d *Driver) TailNodeLog(_ context.Context, n drivers.Node, lines int) string {
+	path := d.LogPath(n)
+	return "last lines of " + path + ":\n" + drivers.TailLog(path, lines)
+}
 
 // StartNode implements drivers.Driver.
 func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {

@@ -65,6 +65,22 @@ func TestControlPlaneNodeLifecycle(t *testing.T) {
 	assert.ErrorIs(t, err, os.ErrNotExist)
 }
 
+func TestTailNodeLog(t *testing.T) {
+	d := New(nil)
+	dir := t.TempDir()
+	cp := drivers.Node{Cluster: "c", Name: "c", Role: "control-plane", Dir: filepath.Join(dir, "nodes", "c")}
+	worker := drivers.Node{Cluster: "c", Name: "c-m02", Role: "worker", Dir: filepath.Join(dir, "nodes", "c-m02")}
+	assert.Equal(t, filepath.Join(dir, "nodes", "c", "node.log"), d.LogPath(cp))
+	assert.Equal(t, filepath.Join(dir, "nodes", ".host", "node.log"), d.LogPath(worker), "workers log to their shared node host's file")
+
+	require.NoError(t, os.MkdirAll(cp.Dir, 0o700))
+	require.NoError(t, os.WriteFile(d.LogPath(cp), []byte("one\ntwo\nthree\n"), 0o600))
+	assert.Equal(t, "last lines of "+d.LogPath(cp)+":\n  two\n  three", d.TailNodeLog(context.Background(), cp, 2))
+
+	missing := d.TailNodeLog(context.Background(), worker, 2)
+	assert.True(t, strings.HasPrefix(missing, "last lines of "+d.LogPath(worker)+":\n  (no log: "), missing)
+}
+
 func TestReusedPIDIsNotTheNode(t *testing.T) {
 	if _, err := os.Stat("/proc/self/cmdline"); err != nil {
 		t.Skip("needs /proc")
