@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/fakedriver"
 )
 
 func profileWith(names ...string) *Profile {
@@ -177,41 +178,10 @@ func TestDeleteNodeObject(t *testing.T) {
 	require.NoError(t, deleteNodeObject(ctx, client, "dev-m02"))
 }
 
-// fakeDriver keeps node states in memory and records what it was asked.
-type fakeDriver struct {
-	states map[string]string
-	calls  []string
-}
-
-func (f *fakeDriver) Info() drivers.Info                         { return drivers.Info{Name: "fake"} }
-func (f *fakeDriver) Health(context.Context) error               { return nil }
-func (f *fakeDriver) AllocateIP(map[string]bool) (string, error) { return "127.0.0.9", nil }
-func (f *fakeDriver) StartNode(_ context.Context, n drivers.Node) error {
-	f.calls = append(f.calls, "start "+n.Name)
-	f.states[n.Name] = drivers.StateRunning
-	return nil
-}
-func (f *fakeDriver) StopNode(_ context.Context, n drivers.Node) error {
-	f.calls = append(f.calls, "stop "+n.Name)
-	f.states[n.Name] = drivers.StateStopped
-	return nil
-}
-func (f *fakeDriver) DeleteNode(_ context.Context, n drivers.Node) error {
-	f.calls = append(f.calls, "delete "+n.Name)
-	delete(f.states, n.Name)
-	return nil
-}
-func (f *fakeDriver) NodeState(_ context.Context, n drivers.Node) (string, error) {
-	if s, ok := f.states[n.Name]; ok {
-		return s, nil
-	}
-	return drivers.StateStopped, nil
-}
-
 // stoppedCluster saves profile dev (nodes dev, dev-m02, dev-m03), all stopped.
-func stoppedCluster(t *testing.T) (*Manager, *fakeDriver) {
+func stoppedCluster(t *testing.T) (*Manager, *fakedriver.Driver) {
 	t.Helper()
-	d := &fakeDriver{states: map[string]string{}}
+	d := &fakedriver.Driver{}
 	m := New(Options{Home: t.TempDir(), Drivers: drivers.NewRegistry(d)})
 	require.NoError(t, m.store.Save(profileWith("dev", "dev-m02", "dev-m03")))
 	return m, d
@@ -244,7 +214,7 @@ func TestNodeCommandsRejectBadInput(t *testing.T) {
 			require.ErrorContains(t, tc.run(), tc.wantErr)
 		})
 	}
-	assert.Empty(t, d.calls, "bad input reaches no driver")
+	assert.Empty(t, d.Calls(), "bad input reaches no driver")
 	p, err := m.store.Load("dev")
 	require.NoError(t, err)
 	assert.Len(t, p.Nodes, 3)
@@ -254,7 +224,7 @@ func TestDeleteNodeOfStoppedCluster(t *testing.T) {
 	ctx := context.Background()
 	m, d := stoppedCluster(t)
 	require.NoError(t, m.DeleteNode(ctx, "dev", "dev-m02"))
-	assert.Equal(t, []string{"delete dev-m02"}, d.calls)
+	assert.Equal(t, []string{"delete dev-m02"}, d.Calls())
 	p, err := m.store.Load("dev")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"dev", "dev-m03"}, []string{p.Nodes[0].Name, p.Nodes[1].Name})
@@ -271,8 +241,8 @@ func TestDeleteNodeOfStoppedCluster(t *testing.T) {
 func TestStopNode(t *testing.T) {
 	ctx := context.Background()
 	m, d := stoppedCluster(t)
-	d.states["dev-m03"] = drivers.StateRunning
+	d.SetState("dev-m03", drivers.StateRunning)
 	require.NoError(t, m.StopNode(ctx, "dev", "dev-m03"))
-	assert.Equal(t, []string{"stop dev-m03"}, d.calls)
-	assert.Equal(t, drivers.StateStopped, d.states["dev-m03"])
+	assert.Equal(t, []string{"stop dev-m03"}, d.Calls())
+	assert.Equal(t, drivers.StateStopped, d.State("dev-m03"))
 }

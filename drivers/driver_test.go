@@ -1,4 +1,4 @@
-package drivers
+package drivers_test
 
 import (
 	"context"
@@ -7,43 +7,30 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/fakedriver"
 )
 
-// fakeDriver is a Driver whose health is set by the test.
-type fakeDriver struct {
-	name     string
-	priority int
-	health   error
-}
-
-func (f *fakeDriver) Info() Info                             { return Info{Name: f.name, Priority: f.priority} }
-func (f *fakeDriver) Health(context.Context) error           { return f.health }
-func (f *fakeDriver) StartNode(context.Context, Node) error  { return nil }
-func (f *fakeDriver) StopNode(context.Context, Node) error   { return nil }
-func (f *fakeDriver) DeleteNode(context.Context, Node) error { return nil }
-func (f *fakeDriver) NodeState(context.Context, Node) (string, error) {
-	return StateStopped, nil
-}
-
 func TestSelect(t *testing.T) {
-	unhealthy := &HealthError{Driver: "docker", Problem: "no engine answers at unix:///var/run/docker.sock", Fix: "start Docker or set DOCKER_HOST"}
+	unhealthy := &drivers.HealthError{Driver: "docker", Problem: "no engine answers at unix:///var/run/docker.sock", Fix: "start Docker or set DOCKER_HOST"}
 	cases := []struct {
-		name    string
-		drivers []Driver
-		ask     string
-		want    string
-		wantErr string
+		name       string
+		registered []drivers.Driver
+		ask        string
+		want       string
+		wantErr    string
 	}{
-		{"auto prefers priority", []Driver{&fakeDriver{name: "process"}, &fakeDriver{name: "docker", priority: 10}}, "", "docker", ""},
-		{"auto falls back", []Driver{&fakeDriver{name: "process"}, &fakeDriver{name: "docker", priority: 10, health: unhealthy}}, "", "process", ""},
-		{"named", []Driver{&fakeDriver{name: "process"}, &fakeDriver{name: "docker", priority: 10}}, "process", "process", ""},
-		{"named unhealthy", []Driver{&fakeDriver{name: "docker", health: unhealthy}}, "docker", "", "start Docker or set DOCKER_HOST"},
-		{"unknown", []Driver{&fakeDriver{name: "process"}, &fakeDriver{name: "docker"}}, "kvm", "", `unknown driver "kvm": known drivers are docker, process`},
-		{"none usable", []Driver{&fakeDriver{name: "docker", health: unhealthy}}, "", "", "none is usable"},
+		{"auto prefers priority", []drivers.Driver{&fakedriver.Driver{Name: "process"}, &fakedriver.Driver{Name: "docker", Priority: 10}}, "", "docker", ""},
+		{"auto falls back", []drivers.Driver{&fakedriver.Driver{Name: "process"}, &fakedriver.Driver{Name: "docker", Priority: 10, HealthErr: unhealthy}}, "", "process", ""},
+		{"named", []drivers.Driver{&fakedriver.Driver{Name: "process"}, &fakedriver.Driver{Name: "docker", Priority: 10}}, "process", "process", ""},
+		{"named unhealthy", []drivers.Driver{&fakedriver.Driver{Name: "docker", HealthErr: unhealthy}}, "docker", "", "start Docker or set DOCKER_HOST"},
+		{"unknown", []drivers.Driver{&fakedriver.Driver{Name: "process"}, &fakedriver.Driver{Name: "docker"}}, "kvm", "", `unknown driver "kvm": known drivers are docker, process`},
+		{"none usable", []drivers.Driver{&fakedriver.Driver{Name: "docker", HealthErr: unhealthy}}, "", "", "none is usable"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := NewRegistry(tc.drivers...).Select(context.Background(), tc.ask)
+			d, err := drivers.NewRegistry(tc.registered...).Select(context.Background(), tc.ask)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
 				return
@@ -55,11 +42,11 @@ func TestSelect(t *testing.T) {
 }
 
 func TestUnknownDriverIsTyped(t *testing.T) {
-	_, err := NewRegistry().Get("x")
-	require.True(t, errors.Is(err, ErrUnknownDriver))
+	_, err := drivers.NewRegistry().Get("x")
+	require.True(t, errors.Is(err, drivers.ErrUnknownDriver))
 }
 
 func TestHealthErrorMessage(t *testing.T) {
-	err := &HealthError{Driver: "docker", Problem: "no engine", Fix: "start it", Doc: "docs/drivers/docker.md"}
+	err := &drivers.HealthError{Driver: "docker", Problem: "no engine", Fix: "start it", Doc: "docs/drivers/docker.md"}
 	assert.Equal(t, "driver docker is not usable: no engine; start it (see docs/drivers/docker.md)", err.Error())
 }
