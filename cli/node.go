@@ -98,16 +98,6 @@ func newNodeAddCommand(env Env) *cobra.Command {
 		Short: "Add a worker node to a running cluster",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if wait < 0 {
-				return fmt.Errorf("invalid --wait %s: use a duration such as 2m, or 0 not to wait", wait)
-			}
-			r := newReporter(env, string(output))
-			m, err := newManager(env, r)
-			if err != nil {
-				r.Close()
-				return err
-			}
-			began := time.Now()
 			cpu, err := parseCPUs(cpus)
 			if err != nil {
 				return err
@@ -116,10 +106,17 @@ func newNodeAddCommand(env Env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			r := newReporter(env, string(output))
+			m, err := newManager(env, r)
+			if err != nil {
+				r.Close()
+				return err
+			}
+			began := time.Now()
 			info, err := m.AddNode(cmd.Context(), profile, cluster.AddNodeOptions{Role: role, Wait: wait, CPUMillis: cpu, MemoryBytes: mem, MaxPods: maxPods})
 			r.Close()
 			if err != nil {
-				return fmt.Errorf("add node to %s: %w", profile, err)
+				return commandError(err, "add node to %s", profile)
 			}
 			if output == "json" {
 				return json.NewEncoder(env.Stdout).Encode(info)
@@ -176,14 +173,11 @@ func newNodeStartCommand(env Env) *cobra.Command {
 		Short: "Start a stopped node of a running cluster",
 		Args:  oneNodeName,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if wait < 0 {
-				return fmt.Errorf("invalid --wait %s: use a duration such as 2m, or 0 not to wait", wait)
-			}
 			err := withManager(env, output, func(m *cluster.Manager) error {
 				return m.StartNode(cmd.Context(), profile, args[0], wait)
 			})
 			if err != nil {
-				return fmt.Errorf("start node %s: %w", args[0], err)
+				return commandError(err, "start node %s", args[0])
 			}
 			if output == "text" {
 				what := "started"

@@ -57,19 +57,26 @@ func newStartCommand(env Env) *cobra.Command {
 // DriverEnv names the driver `minik start` uses when --driver is not given.
 const DriverEnv = "MINIK_DRIVER"
 
-// parseCPUs reads a CPU quantity: cores ("2", "0.5") or millicores ("1500m").
+// parseCPUs reads a CPU quantity: cores ("2", "0.5") or millicores
+// ("1500m"); "" is 0, the default. A given value must be one the cluster
+// library accepts (a given 0 is not the default).
 func parseCPUs(s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
 	q, err := resource.ParseQuantity(s)
-	if err != nil || q.MilliValue() < 100 {
-		return 0, fmt.Errorf("invalid --cpus %q: use cores such as 2 or millicores such as 1500m (at least 100m)", s)
+	if err != nil {
+		return 0, fmt.Errorf("invalid --cpus %q: use cores such as 2 or millicores such as 1500m (at least %dm)", s, cluster.MinCPUMillis)
+	}
+	if err := cluster.CheckCPUMillis(q.MilliValue()); err != nil {
+		return 0, asFlagError(err, strconv.Quote(s))
 	}
 	return q.MilliValue(), nil
 }
 
-// parseMemory reads a memory quantity; a bare number is MiB, as in minikube.
+// parseMemory reads a memory quantity; a bare number is MiB, as in
+// minikube; "" is 0, the default. A given value must be one the cluster
+// library accepts.
 func parseMemory(s string) (int64, error) {
 	if s == "" {
 		return 0, nil
@@ -78,23 +85,18 @@ func parseMemory(s string) (int64, error) {
 		s = strconv.FormatInt(n, 10) + "Mi"
 	}
 	q, err := resource.ParseQuantity(s)
-	if err != nil || q.Value() < 64<<20 {
+	if err != nil {
 		return 0, fmt.Errorf("invalid --memory %q: use a size such as 4Gi or 4096 (MiB), at least 64Mi", s)
+	}
+	if err := cluster.CheckMemoryBytes(q.Value()); err != nil {
+		return 0, asFlagError(err, strconv.Quote(s))
 	}
 	return q.Value(), nil
 }
 
+// runStart turns the flags into cluster.StartOptions, which the library
+// checks: an invalid value is reported with its flag's name.
 func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error {
-	nodes := 0
-	if nodesSet {
-		if o.nodes < 1 {
-			return fmt.Errorf("invalid --nodes %d: a cluster needs at least 1 node", o.nodes)
-		}
-		nodes = o.nodes
-	}
-	if o.wait < 0 {
-		return fmt.Errorf("invalid --wait %s: use a duration such as 5m, or 0 not to wait", o.wait)
-	}
 	cpus, err := parseCPUs(o.cpus)
 	if err != nil {
 		return err
@@ -103,26 +105,11 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 	if err != nil {
 		return err
 	}
-	if o.maxPods < 0 {
-		return fmt.Errorf("invalid --max-pods %d: use 1 to %d", o.maxPods, cluster.MaxPodsLimit)
-	}
-	for name, d := range map[string]time.Duration{"--node-monitor-grace-period": o.monitorGrace, "--pod-eviction-timeout": o.eviction} {
-		if d < 0 || (d > 0 && d < time.Second) {
-			return fmt.Errorf("invalid %s %s: use at least 1s", name, d)
-		}
-	}
-	r := newReporter(env, string(o.output))
-	m, err := newManager(env, r)
-	if err != nil {
-		return err
-	}
-	began := time.Now()
-	st, err := m.Start(cmd.Context(), cluster.StartOptions{
+	opts := cluster.StartOptions{
 		Profile:       o.profile,
 		Driver:        o.driver,
 		DefaultDriver: env.Getenv(DriverEnv),
 		Retain:        o.retain,
-		Nodes:         nodes,
 		APIServerPort: o.apiServerPort,
 		Wait:          o.wait,
 		CPUMillis:     cpus,
@@ -131,10 +118,21 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 
 		NodeMonitorGracePeriod: o.monitorGrace,
 		PodEvictionTimeout:     o.eviction,
-	})
+	}
+	if nodesSet {
+		opts.Nodes = &o.nodes
+	}
+	r := newReporter(env, string(o.output))
+	m, err := newManager(env, r)
+	if err != nil {
+		r.Close()
+		return err
+	}
+	began := time.Now()
+	st, err := m.Start(cmd.Context(), opts)
 	r.Close()
 	if err != nil {
-		return fmt.Errorf("start %s: %w", o.profile, err)
+		return commandError(err, "start %s", o.profile)
 	}
 	if o.output == "json" {
 		return json.NewEncoder(env.Stdout).Encode(st)

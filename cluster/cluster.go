@@ -25,9 +25,6 @@ import (
 // DefaultKubeletPort is the kubelet API's standard port.
 const DefaultKubeletPort = 10250
 
-// MaxNodes bounds --nodes.
-const MaxNodes = 500
-
 // ErrBusy is returned when another minik command holds a profile's lock.
 var ErrBusy = errors.New("profile is busy")
 
@@ -61,36 +58,6 @@ func New(o Options) *Manager {
 // Store gives access to the profiles on disk.
 func (m *Manager) Store() Store { return m.store }
 
-// StartOptions say what to start.
-type StartOptions struct {
-	Profile string
-	// Driver is "" for auto-selection (or the existing profile's driver).
-	Driver string
-	// Retain keeps what a failed or interrupted start made, for a look.
-	Retain bool
-	// DefaultDriver is used instead of auto-selection when a profile is
-	// created with no Driver ($MINIK_DRIVER).
-	DefaultDriver string
-	// Nodes is 0 for the default (1, or what the existing profile has).
-	Nodes int
-	// APIServerPort is 0 for a free port.
-	APIServerPort int
-	// Wait is how long to wait for every node Ready and the default
-	// ServiceAccount; 0 returns as soon as the apiserver answers.
-	Wait time.Duration
-	// Node capacity, when creating: 0 for the defaults (this machine's CPUs,
-	// a fair share of its memory, 110 pods).
-	CPUMillis   int64
-	MemoryBytes int64
-	MaxPods     int
-	// Eviction timing; 0 keeps the profile's (default 20 s and 15 s).
-	NodeMonitorGracePeriod time.Duration
-	PodEvictionTimeout     time.Duration
-}
-
-// MaxPodsLimit bounds --max-pods: a node's podCIDR is at most a /22.
-const MaxPodsLimit = 1000
-
 // lock takes the profile's lock or says who holds it.
 func (m *Manager) lock(name string) (*filelock.Lock, error) {
 	l, err := filelock.TryLock(m.store.lockFile(name))
@@ -103,26 +70,8 @@ func (m *Manager) lock(name string) (*filelock.Lock, error) {
 // Start creates the profile if missing, starts it if stopped and does
 // nothing if it runs; then waits as asked.
 func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
-	if err := ValidateName(o.Profile); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
-	}
-	if o.Nodes < 0 || o.Nodes > MaxNodes {
-		return nil, fmt.Errorf("invalid node count %d: use 1 to %d", o.Nodes, MaxNodes)
-	}
-	if o.APIServerPort < 0 || o.APIServerPort > 65535 {
-		return nil, fmt.Errorf("invalid apiserver port %d: use 1 to 65535, or 0 for a free port", o.APIServerPort)
-	}
-	if o.Wait < 0 {
-		return nil, fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", o.Wait)
-	}
-	if o.CPUMillis < 0 || o.MemoryBytes < 0 {
-		return nil, errors.New("invalid node capacity: CPU and memory must be positive")
-	}
-	if o.MaxPods < 0 || o.MaxPods > MaxPodsLimit {
-		return nil, fmt.Errorf("invalid max pods %d: use 1 to %d", o.MaxPods, MaxPodsLimit)
-	}
-	if o.NodeMonitorGracePeriod < 0 || o.PodEvictionTimeout < 0 {
-		return nil, errors.New("invalid eviction timing: durations must be positive")
 	}
 	if o.Driver != "" {
 		if _, err := m.drivers.Get(o.Driver); err != nil {
@@ -152,7 +101,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if o.Driver != "" && o.Driver != p.Driver {
 			return nil, fmt.Errorf("profile %s uses driver %s, not %s; delete it first (`minik delete -p %s`) or start it without --driver", p.Name, p.Driver, o.Driver, p.Name)
 		}
-		if o.Nodes != 0 && o.Nodes != len(p.Nodes) {
+		if o.Nodes != nil && *o.Nodes != len(p.Nodes) {
 			return nil, fmt.Errorf("profile %s has %d node(s); --nodes applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, len(p.Nodes), p.Name)
 		}
 		if o.CPUMillis != 0 || o.MemoryBytes != 0 || o.MaxPods != 0 {
@@ -198,9 +147,9 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	if err != nil {
 		return nil, err
 	}
-	n := o.Nodes
-	if n == 0 {
-		n = 1
+	n := 1
+	if o.Nodes != nil {
+		n = *o.Nodes
 	}
 	port := o.APIServerPort
 	if port == 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,18 +69,6 @@ type NodeInfo struct {
 	Schedulable *bool `json:"schedulable,omitempty"`
 }
 
-// AddNodeOptions say what node to add.
-type AddNodeOptions struct {
-	// Role is "" or "worker": a cluster has exactly one control plane.
-	Role string
-	// Wait is how long to wait for the node Ready; 0 returns once it is started.
-	Wait time.Duration
-	// Capacity of this node; 0 takes the profile's defaults.
-	CPUMillis   int64
-	MemoryBytes int64
-	MaxPods     int
-}
-
 // Nodes lists a profile's nodes; the Kubernetes view is included when the
 // apiserver answers within a short time.
 func (m *Manager) Nodes(ctx context.Context, profile string) ([]NodeInfo, error) {
@@ -94,15 +83,12 @@ func (m *Manager) Nodes(ctx context.Context, profile string) ([]NodeInfo, error)
 // AddNode adds a worker to a running cluster, starts it and waits for it
 // Ready as asked. A node that fails to come up is removed again.
 func (m *Manager) AddNode(ctx context.Context, profile string, o AddNodeOptions) (*NodeInfo, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
 	role, err := addRole(o.Role)
 	if err != nil {
 		return nil, err
-	}
-	if o.Wait < 0 {
-		return nil, fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", o.Wait)
-	}
-	if o.CPUMillis < 0 || o.MemoryBytes < 0 || o.MaxPods < 0 || o.MaxPods > MaxPodsLimit {
-		return nil, fmt.Errorf("invalid node capacity: CPU and memory must be positive, max pods 1 to %d", MaxPodsLimit)
 	}
 	p, d, lock, err := m.openProfile(profile)
 	if err != nil {
@@ -162,8 +148,8 @@ func (m *Manager) StopNode(ctx context.Context, profile, node string) error {
 // StartNode starts one stopped node of a running cluster and waits up to
 // wait for it Ready (0: does not wait).
 func (m *Manager) StartNode(ctx context.Context, profile, node string, wait time.Duration) error {
-	if wait < 0 {
-		return fmt.Errorf("invalid wait %s: use a positive duration, or 0 not to wait", wait)
+	if err := checkWait(wait); err != nil {
+		return err
 	}
 	p, d, lock, err := m.openProfile(profile)
 	if err != nil {
@@ -287,7 +273,8 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 		// The podCIDR size is cluster-wide and fixed when the controller
 		// manager starts; refuse what it cannot hold.
 		if mask := p.NodeCIDRMaskSize(); o.MaxPods > (1<<(32-mask))-3 {
-			return ProfileNode{}, fmt.Errorf("invalid max pods %d: this cluster's node pod CIDRs (/%d) hold at most %d; create the cluster with a larger --max-pods", o.MaxPods, mask, (1<<(32-mask))-3)
+			return ProfileNode{}, &InvalidOptionError{Field: "MaxPods", Value: strconv.Itoa(o.MaxPods),
+				Reason: fmt.Sprintf("this cluster's node pod CIDRs (/%d) hold at most %d; create the cluster with a larger --max-pods", mask, (1<<(32-mask))-3)}
 		}
 		n.MaxPods = o.MaxPods
 	}
@@ -521,16 +508,4 @@ func rejectControlPlane(p *Profile, n ProfileNode, verb string) error {
 		return nil
 	}
 	return fmt.Errorf("node %s is the control plane; use `minik %s -p %s` to %s the cluster", n.Name, verb, p.Name, verb)
-}
-
-// addRole validates the role of a node to add; "" means a worker.
-func addRole(role string) (string, error) {
-	switch role {
-	case "", nodeconfig.RoleWorker:
-		return nodeconfig.RoleWorker, nil
-	case nodeconfig.RoleControlPlane:
-		return "", fmt.Errorf("cannot add a %s node: minik supports only one control plane; add a %s", role, nodeconfig.RoleWorker)
-	default:
-		return "", fmt.Errorf("invalid role %q: use %s", role, nodeconfig.RoleWorker)
-	}
 }

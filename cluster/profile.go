@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"time"
 
 	"minik.dev/minik/nodeconfig"
@@ -128,7 +129,8 @@ var profileNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 // names nodes, kubeconfig contexts and (with other drivers) containers.
 func ValidateName(name string) error {
 	if len(name) == 0 || len(name) > 50 || !profileNameRE.MatchString(name) {
-		return fmt.Errorf("invalid profile name %q: use 1-50 lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+		return &InvalidOptionError{Field: "Profile", Value: strconv.Quote(name),
+			Reason: "use 1-50 lower-case letters, digits and '-', starting and ending with a letter or digit"}
 	}
 	return nil
 }
