@@ -26,10 +26,11 @@ func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := Env{
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		Getenv: os.Getenv,
+		Stdin:   os.Stdin,
+		Stdout:  os.Stdout,
+		Stderr:  os.Stderr,
+		Getenv:  os.Getenv,
+		Drivers: Registry(),
 	}
 	return Run(ctx, env, os.Args[1:])
 }
@@ -41,6 +42,8 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Drivers make the nodes: Registry() in minik, fakes in tests.
+	Drivers *drivers.Registry
 }
 
 // Run executes one minik command line and returns its exit code.
@@ -126,6 +129,9 @@ func Registry() *drivers.Registry {
 }
 
 func newManager(env Env, r cluster.Reporter) (*cluster.Manager, error) {
+	if env.Drivers == nil {
+		return nil, errors.New("no driver registry: Env.Drivers is not set")
+	}
 	home, err := Home(env)
 	if err != nil {
 		return nil, err
@@ -141,7 +147,7 @@ func newManager(env Env, r cluster.Reporter) (*cluster.Manager, error) {
 	return cluster.New(cluster.Options{
 		Home:       home,
 		Kubeconfig: kc,
-		Drivers:    Registry(),
+		Drivers:    env.Drivers,
 		Reporter:   r,
 	}), nil
 }
