@@ -16,7 +16,7 @@ import (
 	"github.com/moby/moby/client/pkg/versions"
 
 	"minik.dev/minik/drivers"
-	nodeimage "minik.dev/minik/node-image"
+	containerimage "minik.dev/minik/node-image/container"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/version"
 )
@@ -197,7 +197,7 @@ func (d *Driver) ensureImage(ctx context.Context, progress func(string), force b
 	if err != nil {
 		return "", err
 	}
-	ref, err := nodeimage.Ensure(ctx, api, bin, d.version, progress)
+	ref, err := containerimage.Ensure(ctx, api, bin, d.version, progress)
 	if err != nil {
 		return "", err
 	}
@@ -215,7 +215,7 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 	cfg.Docker = &nodeconfig.DockerRuntime{
 		Host:           "unix://" + nodeDockerSocket,
 		Network:        NetworkName(n.Cluster),
-		SandboxImage:   nodeimage.Ref(d.version),
+		SandboxImage:   containerimage.Ref(d.version),
 		SandboxCommand: []string{"/minik-node", "pause"},
 		ServiceCIDR:    n.ServiceCIDR,
 		DNSDomain:      n.DNSDomain,

@@ -23,8 +23,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"minik.dev/minik/drivers"
-	nodeimage "minik.dev/minik/node-image"
-	"minik.dev/minik/node-image/nodeimagetest"
+	containerimage "minik.dev/minik/node-image/container"
+	"minik.dev/minik/node-image/container/containerimagetest"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -120,8 +120,8 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	api := nodeimagetest.Client(t)
-	bin := nodeimagetest.StaticBinary(t, "")
+	api := containerimagetest.Client(t)
+	bin := containerimagetest.StaticBinary(t, "")
 	d := New(func() (string, error) { return bin, nil })
 	// Never the real minik-node:<version>: the test binary must not
 	// replace the image a real cluster runs.
@@ -130,7 +130,7 @@ func newTestEnv(t *testing.T) *testEnv {
 	ctx := context.Background()
 	// Cleanups run last-in first-out: the cluster goes before its image.
 	t.Cleanup(func() {
-		_, _ = api.ImageRemove(context.Background(), nodeimage.Ref(d.version), client.ImageRemoveOptions{Force: true, PruneChildren: true})
+		_, _ = api.ImageRemove(context.Background(), containerimage.Ref(d.version), client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		_ = d.Close()
 	})
 	t.Cleanup(func() { _ = d.DeleteCluster(context.Background(), e.cluster) })
@@ -193,7 +193,7 @@ func (e *testEnv) fakePod(n drivers.Node, uid string) (string, string) {
 		nodeconfig.LabelKind: nodeconfig.KindSandbox, nodeconfig.LabelPodUID: uid,
 	}
 	c, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{
-		Image:  nodeimage.Ref(e.d.version),
+		Image:  containerimage.Ref(e.d.version),
 		Config: &container.Config{Labels: sandbox},
 		HostConfig: &container.HostConfig{
 			NetworkMode: container.NetworkMode(NetworkName(n.Cluster)),
@@ -382,7 +382,7 @@ func TestNamesTakenByOthers(t *testing.T) {
 	n := e.node(1, nodeconfig.RoleWorker)
 
 	// A container that has the node's name but is not minik's.
-	foreign, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: n.Name, Image: nodeimage.Ref(e.d.version)})
+	foreign, err := e.api.ContainerCreate(ctx, client.ContainerCreateOptions{Name: n.Name, Image: containerimage.Ref(e.d.version)})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		_, _ = e.api.ContainerRemove(context.Background(), foreign.ID, client.ContainerRemoveOptions{Force: true})

@@ -1,4 +1,4 @@
-package nodeimage
+package containerimage
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"minik.dev/minik/node-image/nodeimagetest"
+	"minik.dev/minik/node-image/container/containerimagetest"
 )
 
 func TestTag(t *testing.T) {
@@ -38,7 +38,7 @@ func TestCheckELFRejectsWhatCannotRunFromScratch(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "CGO_ENABLED=0")
 
-	bin := nodeimagetest.StaticBinary(t, "")
+	bin := containerimagetest.StaticBinary(t, "")
 	host := map[string]string{"amd64": "x86_64", "arm64": "aarch64"}
 	arch, ok := host[goarch(t, bin)]
 	if !ok {
@@ -90,7 +90,7 @@ func TestReadBuildStream(t *testing.T) {
 }
 
 func TestEnsureBuildsReusesAndRebuilds(t *testing.T) {
-	api := nodeimagetest.Client(t)
+	api := containerimagetest.Client(t)
 	ctx := context.Background()
 	version := "test-" + randomHex(t)
 	ref := Ref(version)
@@ -101,7 +101,7 @@ func TestEnsureBuildsReusesAndRebuilds(t *testing.T) {
 		}
 	})
 
-	bin := nodeimagetest.StaticBinary(t, "one")
+	bin := containerimagetest.StaticBinary(t, "one")
 	var msgs []string
 	got, err := Ensure(ctx, api, bin, version, func(m string) { msgs = append(msgs, m) })
 	require.NoError(t, err)
@@ -126,7 +126,7 @@ func TestEnsureBuildsReusesAndRebuilds(t *testing.T) {
 	assert.Equal(t, first, imageID(t, api, ref), "the same binary reuses the image")
 	assert.Empty(t, msgs, "nothing is built")
 
-	changed := nodeimagetest.StaticBinary(t, "two")
+	changed := containerimagetest.StaticBinary(t, "two")
 	_, err = Ensure(ctx, api, changed, version, nil)
 	require.NoError(t, err)
 	second := imageID(t, api, ref)
@@ -137,7 +137,7 @@ func TestEnsureBuildsReusesAndRebuilds(t *testing.T) {
 }
 
 func TestEnsureRejectsANonELFBinaryBeforeBuilding(t *testing.T) {
-	api := nodeimagetest.Client(t)
+	api := containerimagetest.Client(t)
 	version := "test-" + randomHex(t)
 	t.Cleanup(func() {
 		_, _ = api.ImageRemove(context.Background(), Ref(version), client.ImageRemoveOptions{Force: true, PruneChildren: true})

@@ -1,7 +1,7 @@
-// Package nodeimagetest holds helpers for tests that need a real Docker
+// Package containerimagetest holds helpers for tests that need a real Docker
 // Engine: a client that skips (or, in CI, fails) without one, and a tiny
 // static binary to stand in for minik-node.
-package nodeimagetest
+package containerimagetest
 
 import (
 	"context"

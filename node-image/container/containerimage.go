@@ -1,8 +1,9 @@
-// Package nodeimage builds the node image from a minik-node binary on the
-// user's machine, so minik never pulls an image and works offline: a FROM
-// scratch container image holding the static binary and a CA bundle, built
-// through the Engine API and reused while it matches the binary.
-package nodeimage
+// Package containerimage builds the container node image from a minik-node
+// binary on the user's machine, so minik never pulls an image and works
+// offline: a FROM scratch container image holding the static binary and a
+// CA bundle, built through the Engine API and reused while it matches the
+// binary. The docker driver runs its nodes (and pod sandboxes) from it.
+package containerimage
 
 import (
 	"archive/tar"
