@@ -1,5 +1,10 @@
-// Package cli wires cobra commands to the cluster library: flags become
-// options, options become library calls, results become output.
+// Package cli is minik's command line: cobra commands (start, stop, delete,
+// status, profile, node, service, kubectl, dashboard, version) wired to the
+// cluster library. Flags become options, options become library calls,
+// results become text or JSON. The CLI parses flag syntax; the library
+// checks values, and the CLI names the flag of an invalid one. Commands run
+// in-process with an Env (streams, environment variables, the driver
+// registry), so tests drive them hermetically with a fake driver.
 package cli
 
 import (

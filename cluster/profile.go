@@ -1,6 +1,10 @@
-// Package cluster is minik's library: profiles, create/start/stop/delete,
-// waiting for readiness and the kubeconfig merge. The CLI, the dashboard and
-// tests all call it; it never prints and never exits.
+// Package cluster is minik's library: profiles on disk, create/start/stop/
+// delete of a cluster through its driver, certificates and node configs,
+// waiting for readiness, the kubeconfig merge, adding, stopping, starting
+// and deleting single nodes, and the URLs of Services. It checks every
+// option before it acts (InvalidOptionError) and reports progress through a
+// Reporter. The CLI, the dashboard and tests all call it; it never prints
+// and never exits.
 package cluster
 
 import (

@@ -1,5 +1,9 @@
 // Package drivers defines how minik makes nodes: a small Driver interface,
-// and a registry that picks one by name or automatically.
+// optional capabilities a driver may add (one interface each: IPAllocator,
+// ClusterNetworks, ClusterDeleter, Preparer, NodeConfigurer, LogTailer),
+// Info that describes a driver as data, a registry that picks one by name or
+// automatically, and where to find minik-node. The drivers live in
+// subpackages (process, docker; fakedriver for tests).
 package drivers
 
 import (
