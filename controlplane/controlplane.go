@@ -90,11 +90,12 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	go metrics.run(ctx)
-	loadClient, err := adminClient(cfg)
+	admin, err := adminClient(cfg)
 	if err != nil {
 		return err
 	}
-	go runLoadController(ctx, loadClient)
+	go runLoadController(ctx, admin)
+	go runStorage(ctx, cfg, admin)
 
 	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {
 		return err

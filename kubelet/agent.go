@@ -18,6 +18,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -42,6 +43,10 @@ const (
 	statusReportInterval = time.Minute
 	retryInterval        = 100 * time.Millisecond
 )
+
+// controllerManagedAttach is the annotation (volumeutil's) by which a node
+// lets the attach-detach controller attach its volumes.
+const controllerManagedAttach = "volumes.kubernetes.io/controller-managed-attach-detach"
 
 // KubeletVersion is what the node reports; the control plane is the same release.
 var KubeletVersion = "v1.37.2"
@@ -224,12 +229,23 @@ func (a *Agent) register(ctx context.Context) error {
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   a.cfg.Name,
 			Labels: a.labels(),
+			// As the kubelet's default: the attach-detach controller
+			// attaches this node's volumes (and enforces ReadWriteOnce).
+			Annotations: map[string]string{controllerManagedAttach: "true"},
 		},
 	}
 	for {
 		_, err := a.client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
+		if err == nil {
 			return nil
+		}
+		if apierrors.IsAlreadyExists(err) {
+			// A node registered by an older agent may lack the annotation.
+			patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, controllerManagedAttach)
+			_, err = a.client.CoreV1().Nodes().Patch(ctx, a.cfg.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+			if err == nil {
+				return nil
+			}
 		}
 		klog.V(2).InfoS("register node: retrying", "err", err)
 		select {

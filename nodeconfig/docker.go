@@ -37,6 +37,10 @@ type DockerRuntime struct {
 	ServeServices bool `json:"serveServices,omitempty"`
 }
 
+// VolumeDriver is the CSI driver name of minik's PersistentVolumes: the
+// control plane provisions them, node agents mount them.
+const VolumeDriver = "volumes.minik.dev"
+
 // Labels on everything minik makes in a container engine, so the engine,
 // not a private database, says what exists and what belongs to whom.
 const (
@@ -54,6 +58,8 @@ const (
 	LabelAttempt = "dev.minik.attempt"
 	// LabelHostPath is the node directory a volume stands for.
 	LabelHostPath = "dev.minik.hostpath"
+	// LabelPersistentVolume is the PersistentVolume a volume keeps the data of.
+	LabelPersistentVolume = "dev.minik.pv"
 )
 
 // Values of LabelKind.

@@ -62,7 +62,7 @@ func benchDocker(ctx context.Context, mk minikCmd, dir string, runs int) error {
 		return fmt.Errorf("rollout: %w: %s", err, out)
 	}
 	fmt.Printf("kubectl apply of a 10-replica Deployment of a local image to all Ready (3 docker nodes): %.2fs\n\n", time.Since(began).Seconds())
-	return nil
+	return benchClaimPod(ctx, mk, dir, "dbench", image)
 }
 
 // buildBenchApp builds the integration tests' workload into a FROM scratch

@@ -514,3 +514,46 @@ func (e *Engine) podLabels(kind, uid, namespace, name string) map[string]string 
 		nodeconfig.LabelPodName:      name,
 	}
 }
+
+// EnsureClaimVolume creates the volume that keeps a PersistentVolume's
+// data, or returns it as it is. It belongs to the cluster, not to a node
+// or a pod, so it outlives both until the PersistentVolume is deleted
+// (or the cluster is); every node's pods can mount it.
+func (e *Engine) EnsureClaimVolume(ctx context.Context, pv string) (string, error) {
+	name := e.cluster + "-" + pv
+	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: name,
+		Labels: map[string]string{
+			nodeconfig.LabelCluster:          e.cluster,
+			nodeconfig.LabelKind:             nodeconfig.KindVolume,
+			nodeconfig.LabelPersistentVolume: pv,
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelPersistentVolume] != pv {
+		return "", fmt.Errorf("create volume %s: it exists and belongs to someone else", name)
+	}
+	return res.Volume.Name, nil
+}
+
+// RemoveClaimVolume removes a PersistentVolume's volume and its data; one
+// that is gone already is no error. The engine refuses while a container
+// still uses it.
+func (e *Engine) RemoveClaimVolume(ctx context.Context, name string) error {
+	v, err := e.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
+	if cerrdefs.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("inspect volume %s: %w", name, err)
+	}
+	if v.Volume.Labels[nodeconfig.LabelCluster] != e.cluster || v.Volume.Labels[nodeconfig.LabelPersistentVolume] == "" {
+		return fmt.Errorf("remove volume %s: it is not a persistent volume of cluster %s", name, e.cluster)
+	}
+	if _, err := e.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+		return fmt.Errorf("remove volume %s: %w", name, err)
+	}
+	return nil
+}

@@ -70,6 +70,26 @@ func docker(t *testing.T, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
+// removeCluster deletes the profile's cluster when the test ends, and then
+// whatever of it is left in the engine, so a failed test leaves nothing.
+func removeCluster(t *testing.T, h *harness, profile string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		del := exec.CommandContext(ctx, h.minik, "delete", "-p", profile)
+		del.Env = h.env
+		_ = del.Run()
+		f := "label=" + labelCluster + "=" + profile
+		for _, args := range [][]string{{"ps", "-aq", "--filter", f}, {"volume", "ls", "-q", "--filter", f}, {"network", "ls", "-q", "--filter", f}} {
+			out, _ := exec.Command("docker", args...).Output()
+			if ids := strings.Fields(string(out)); len(ids) > 0 {
+				rm := map[string][]string{"ps": {"rm", "-f"}, "volume": {"volume", "rm", "-f"}, "network": {"network", "rm"}}[args[0]]
+				_ = exec.Command("docker", append(rm, ids...)...).Run()
+			}
+		}
+	})
+}
+
 // labelled lists the containers, volumes and networks labelled with the
 // cluster, whatever their state.
 func labelled(t *testing.T, cluster string) string {
@@ -157,21 +177,7 @@ func TestDockerCluster(t *testing.T) {
 	// No driver named anywhere: an engine answers, so docker is chosen.
 	h.env = slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") })
 	const profile = "dk"
-	t.Cleanup(func() {
-		// The harness deletes every profile first; then nothing of ours
-		// may be left in the engine.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_ = exec.CommandContext(ctx, h.minik, "delete", "-p", profile).Run()
-		f := "label=" + labelCluster + "=" + profile
-		for _, args := range [][]string{{"ps", "-aq", "--filter", f}, {"volume", "ls", "-q", "--filter", f}, {"network", "ls", "-q", "--filter", f}} {
-			out, _ := exec.Command("docker", args...).Output()
-			if ids := strings.Fields(string(out)); len(ids) > 0 {
-				rm := map[string][]string{"ps": {"rm", "-f"}, "volume": {"volume", "rm", "-f"}, "network": {"network", "rm"}}[args[0]]
-				_ = exec.Command("docker", append(rm, ids...)...).Run()
-			}
-		}
-	})
+	removeCluster(t, h, profile)
 	image := buildApp(t)
 
 	_, st := h.startJSON("-p", profile, "--nodes", "3")

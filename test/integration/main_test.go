@@ -72,7 +72,10 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_ = exec.CommandContext(ctx, h.minik, "delete", "--all").Run()
+		// Only this test's MINIK_HOME: never the user's clusters.
+		del := exec.CommandContext(ctx, h.minik, "delete", "--all")
+		del.Env = h.env
+		_ = del.Run()
 		for _, pid := range h.nodePIDs() {
 			p, err := os.FindProcess(pid)
 			if err == nil {

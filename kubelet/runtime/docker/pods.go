@@ -36,6 +36,8 @@ const (
 	orphanSweep = 5 * time.Second
 	// statsInterval is how often container usage is sampled.
 	statsInterval = 5 * time.Second
+	// volumePoll is how often a pod waiting for its volumes looks again.
+	volumePoll = 250 * time.Millisecond
 )
 
 // Runtime runs the pods bound to this node as containers of the engine
@@ -70,6 +72,8 @@ type dockerPod struct {
 	sandboxID  string
 	ip         string
 	containers map[string]*dockerContainer
+	// volumesAttached is set once every claim's volume is attached here.
+	volumesAttached bool
 	// cancel stops the pod's probes.
 	cancel context.CancelFunc
 	ctx    context.Context
@@ -214,6 +218,19 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
 		return runtime.Result{}, nil
+	}
+	if !rec.volumesAttached {
+		ok, why, err := m.volumesAttached(ctx, pod)
+		if err != nil || !ok {
+			if why != "" {
+				klog.V(2).InfoS("waiting for volumes", "pod", klog.KObj(pod), "reason", why)
+			}
+			status := m.podStatus(pod, rec)
+			return runtime.Result{Status: &status, Requeue: volumePoll}, err
+		}
+		m.mu.Lock()
+		rec.volumesAttached = true
+		m.mu.Unlock()
 	}
 	if rec.sandboxID == "" {
 		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,

@@ -68,6 +68,10 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		if v == nil {
 			return cs, fmt.Errorf("volume mount %q names no volume of the pod", vm.Name)
 		}
+		// The engine's API (1.41 here) mounts whole volumes only.
+		if (vm.SubPath != "" || vm.SubPathExpr != "") && (v.EmptyDir != nil || v.HostPath != nil || v.PersistentVolumeClaim != nil) {
+			return cs, fmt.Errorf("volume mount %q: subPath of an emptyDir, hostPath or persistentVolumeClaim volume is not supported by minik's docker runtime yet", vm.Name)
+		}
 		switch {
 		case v.EmptyDir != nil:
 			name, err := m.engine.EnsureVolume(ctx, string(pod.UID), v.Name)
@@ -88,6 +92,12 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 				return cs, err
 			}
 			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
+		case v.PersistentVolumeClaim != nil:
+			name, err := m.claimVolume(ctx, pod, v.PersistentVolumeClaim)
+			if err != nil {
+				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly || v.PersistentVolumeClaim.ReadOnly})
 		default:
 			files, err := m.volumeFiles(ctx, pod, v)
 			if err != nil {
@@ -330,7 +340,7 @@ func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("this volume type is not supported by minik's docker runtime (emptyDir, hostPath directories, configMap, secret, projected and downwardAPI are)")
+	return nil, fmt.Errorf("this volume type is not supported by minik's docker runtime (emptyDir, hostPath directories, persistentVolumeClaim, configMap, secret, projected and downwardAPI are)")
 }
 
 func keyFiles(data map[string][]byte, items []corev1.KeyToPath, mode int32) ([]engine.File, error) {

@@ -1,0 +1,139 @@
+// Package storage gives every minik cluster volumes that keep data: the
+// default StorageClass "standard", and the controllers behind its driver
+// (volumes.minik.dev): a provisioner on the maintained library
+// (sig-storage-lib-external-provisioner), an attacher that confirms the
+// attach-detach controller's VolumeAttachments (so ReadWriteOnce is
+// enforced upstream, by the attach-detach controller), and a resizer. Where the
+// bytes live is a Backend's business: engine volumes on docker, none on
+// the sim runtime.
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// Names of minik's storage in the API.
+const (
+	// Driver is the CSI driver name of minik's volumes, and the
+	// provisioner name of its StorageClass.
+	Driver = nodeconfig.VolumeDriver
+	// DefaultClass is the StorageClass a claim without one gets.
+	DefaultClass = "standard"
+	// annotationDefaultClass marks the default StorageClass.
+	annotationDefaultClass = "storageclass.kubernetes.io/is-default-class"
+)
+
+// Backend keeps the bytes of volumes.
+type Backend interface {
+	// Create makes the storage of the volume of PersistentVolume pv, of
+	// size bytes, and returns its handle; repeating it is no error.
+	Create(ctx context.Context, pv string, size int64) (handle string, err error)
+	// Delete removes a volume's storage and its data; a volume that is
+	// gone already is no error.
+	Delete(ctx context.Context, handle string) error
+	// Shared says whether every node reaches every volume (then volumes
+	// have no node affinity, and ReadWriteMany works across nodes); if not,
+	// a volume belongs to the node the scheduler chose for its first pod.
+	Shared() bool
+	// Free is how many bytes are free where volumes keep their data.
+	Free(ctx context.Context) (int64, error)
+}
+
+// Run installs the default StorageClass and the driver's CSIDriver object
+// and runs the provisioner, attacher and resizer until ctx is done.
+func Run(ctx context.Context, client kubernetes.Interface, backend Backend) error {
+	if err := ensureObjects(ctx, client); err != nil {
+		return err
+	}
+	p, err := newProvisioner(ctx, client, backend)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		p.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		runAttacher(ctx, client)
+	}()
+	go func() {
+		defer wg.Done()
+		runResizer(ctx, client, backend)
+	}()
+	return nil
+}
+
+// ensureObjects creates the default StorageClass and the CSIDriver object
+// unless they exist: a user's edits to either are kept.
+func ensureObjects(ctx context.Context, client kubernetes.Interface) error {
+	class := &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        DefaultClass,
+			Annotations: map[string]string{annotationDefaultClass: "true"},
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "minik"},
+		},
+		Provisioner:          Driver,
+		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
+		AllowVolumeExpansion: ptr.To(true),
+	}
+	// The attach-detach controller enforces ReadWriteOnce only for
+	// volumes that attach; minik's attacher confirms each attachment.
+	driver := &storagev1.CSIDriver{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   Driver,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "minik"},
+		},
+		Spec: storagev1.CSIDriverSpec{
+			AttachRequired:       ptr.To(true),
+			PodInfoOnMount:       ptr.To(false),
+			FSGroupPolicy:        ptr.To(storagev1.FileFSGroupPolicy),
+			VolumeLifecycleModes: []storagev1.VolumeLifecycleMode{storagev1.VolumeLifecyclePersistent},
+		},
+	}
+	return retryUntilCreated(ctx, func() error {
+		if _, err := client.StorageV1().StorageClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create StorageClass %s: %w", DefaultClass, err)
+		}
+		if _, err := client.StorageV1().CSIDrivers().Create(ctx, driver, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create CSIDriver %s: %w", Driver, err)
+		}
+		return nil
+	})
+}
+
+// retryUntilCreated retries fn while the apiserver finishes its own
+// start-up (RBAC and admission may refuse the first requests).
+func retryUntilCreated(ctx context.Context, fn func() error) error {
+	var err error
+	for range 100 {
+		if err = fn(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	klog.ErrorS(err, "install storage objects")
+	return err
+}
