@@ -33,9 +33,19 @@ bin/minik-node:
 # -trimpath as in the build: the tests then reuse the build's compiled
 # control plane instead of compiling it a second time.
 .PHONY: test
-test: build ## run unit and integration tests (integration tests start real clusters)
+test: build ## run unit and integration tests (integration tests start real clusters), then race
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node MINIK_BINARY=$(CURDIR)/bin/minik \
 		$(GO) test -trimpath -p 1 -count=1 -timeout 40m ./...
+	$(MAKE) race
+
+# The packages that run goroutines of their own.
+RACE_PKGS ?= ./kubelet/... ./tui/... ./cluster/... ./kubeconfig/... ./filelock/...
+
+# The race detector needs cgo (and a C compiler), so this one command
+# overrides the CGO_ENABLED=0 exported above.
+.PHONY: race
+race: ## run the fast tests of the packages that run goroutines under the race detector (needs gcc)
+	CGO_ENABLED=1 $(GO) test -race -trimpath -short -count=1 $(RACE_PKGS)
 
 .PHONY: unit
 unit: ## run the fast tests only (no cluster)
