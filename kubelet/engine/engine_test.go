@@ -24,6 +24,7 @@ import (
 	"github.com/moby/moby/client"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/nodeconfig"
 )
@@ -48,6 +49,7 @@ func TestEngine(t *testing.T) {
 	t.Run("CommandArgs", v.testCommandArgs)
 	t.Run("EnvFilesResources", v.testEnvFilesResources)
 	t.Run("EmptyDir", v.testEmptyDir)
+	t.Run("SubPathsTmpfsAndFSGroup", v.testSubPathsTmpfsAndFSGroup)
 	t.Run("ExitAndInspect", v.testExitAndInspect)
 	t.Run("Logs", v.testLogs)
 	t.Run("Exec", v.testExec)
@@ -439,9 +441,9 @@ func (v *testEnv) testEmptyDir(t *testing.T) {
 	ctx := testCtx(t)
 	e := v.engine(t, v.cluster(t), "node-a")
 	spec, _ := pod(t, e)
-	vol, err := e.EnsureVolume(ctx, spec.PodUID, "scratch")
+	vol, err := e.EnsureVolume(ctx, spec.PodUID, "scratch", EmptyDir{})
 	require.NoError(t, err)
-	again, err := e.EnsureVolume(ctx, spec.PodUID, "scratch")
+	again, err := e.EnsureVolume(ctx, spec.PodUID, "scratch", EmptyDir{})
 	require.NoError(t, err)
 	assert.Equal(t, vol, again)
 
@@ -456,6 +458,64 @@ func (v *testEnv) testEmptyDir(t *testing.T) {
 	spec.Name, spec.Args = "readonly", []string{"write", "/data/g", "x"}
 	id := run(t, e, spec)
 	assert.Equal(t, 2, waitExit(t, e, id).ExitCode, "a read-only mount refuses writes")
+}
+
+func (v *testEnv) testSubPathsTmpfsAndFSGroup(t *testing.T) {
+	ctx := testCtx(t)
+	e := v.engine(t, v.cluster(t), "node-a")
+	spec, _ := pod(t, e)
+	spec.Image = v.image
+	vol, err := e.EnsureVolume(ctx, spec.PodUID, "data", EmptyDir{})
+	require.NoError(t, err)
+
+	// A missing sub-path is made; what is written there shows in the volume.
+	spec.Mounts = []Mount{{Volume: vol, Path: "/sub", SubPath: "a/b"}, {Volume: vol, Path: "/all"}}
+	spec.Name, spec.Args = "subpath", []string{"write", "/sub/f", "in a/b", "cat", "/all/a/b/f"}
+	assert.Equal(t, "in a/b", runToEnd(t, e, spec))
+	// A file sub-path: made empty with FileOrCreate, refused missing with File.
+	spec.Mounts = []Mount{{Volume: vol, Path: "/conf", SubPath: "app.conf", SubPathType: SubPathFileOrCreate}}
+	spec.Name, spec.Args = "file", []string{"stat", "/conf"}
+	assert.Contains(t, runToEnd(t, e, spec), "/conf -rw-r--r--")
+	spec.Mounts = []Mount{{Volume: vol, Path: "/x", SubPath: "missing.sock", SubPathType: SubPathSocket}}
+	_, err = e.CreateContainer(ctx, spec)
+	require.ErrorContains(t, err, "missing.sock does not exist (type Socket must)")
+
+	// A pod can point a symbolic link anywhere on the engine's host: a
+	// sub-path through one is refused.
+	spec.Mounts = []Mount{{Volume: vol, Path: "/all"}}
+	spec.Name, spec.Args = "linker", []string{"exit", "0"}
+	id, err := e.CreateContainer(ctx, spec)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "escape", Linkname: "/etc"}))
+	require.NoError(t, tw.Close())
+	_, err = v.cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/all", Content: &buf})
+	require.NoError(t, err)
+	spec.Mounts = []Mount{{Volume: vol, Path: "/etc-of-host", SubPath: "escape/passwd", SubPathType: SubPathFile}}
+	_, err = e.CreateContainer(ctx, spec)
+	require.ErrorContains(t, err, "escape is a symbolic link (to /etc): refused")
+
+	// fsGroup: the volume's root belongs to the group, setgid, and the
+	// container has the group.
+	spec.FSGroup = ptr.To[int64](2000)
+	spec.Mounts = []Mount{{Volume: vol, Path: "/owned", Owned: true}}
+	spec.Name, spec.Args = "owned", []string{"stat", "/owned", "groups"}
+	out := runToEnd(t, e, spec)
+	assert.Contains(t, out, "/owned dgrwxrwxrwx gid=2000")
+	assert.Contains(t, out, "2000")
+	spec.FSGroup = nil
+
+	// medium: Memory is a tmpfs, of the size asked, shared by the pod's
+	// containers.
+	mem, err := e.EnsureVolume(ctx, spec.PodUID, "cache", EmptyDir{Memory: true, SizeBytes: 16 << 20})
+	require.NoError(t, err)
+	spec.Mounts = []Mount{{Volume: mem, Path: "/cache"}}
+	spec.Name, spec.Args = "tmpfs", []string{"fstype", "/cache", "write", "/cache/f", "in memory"}
+	assert.Contains(t, runToEnd(t, e, spec), "/cache tmpfs")
+	res, err := v.cli.VolumeInspect(ctx, mem, client.VolumeInspectOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "size=16777216", res.Volume.Options["o"])
 }
 
 func (v *testEnv) testExitAndInspect(t *testing.T) {
@@ -668,7 +728,7 @@ func (v *testEnv) testRemovePod(t *testing.T) {
 	e := v.engine(t, v.cluster(t), "node-a")
 	spec, _ := pod(t, e)
 	keep, _ := pod(t, e)
-	vol, err := e.EnsureVolume(ctx, spec.PodUID, "cache")
+	vol, err := e.EnsureVolume(ctx, spec.PodUID, "cache", EmptyDir{})
 	require.NoError(t, err)
 	spec.Image, spec.Args = v.image, []string{"pause"}
 	spec.Mounts = []Mount{{Volume: vol, Path: "/cache"}}
@@ -728,7 +788,7 @@ func (v *testEnv) testRemoveOrphans(t *testing.T) {
 	// A pod on each node; self's has no node container at all.
 	for _, e := range []*Engine{self, dead, alive} {
 		spec, _ := pod(t, e)
-		vol, err := e.EnsureVolume(ctx, spec.PodUID, "data")
+		vol, err := e.EnsureVolume(ctx, spec.PodUID, "data", EmptyDir{})
 		require.NoError(t, err)
 		spec.Image, spec.Args = v.image, []string{"pause"}
 		spec.Mounts = []Mount{{Volume: vol, Path: "/data"}}

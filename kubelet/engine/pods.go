@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"path"
@@ -32,6 +30,10 @@ type SandboxSpec struct {
 	// HostNetwork puts the pod in the node container's network namespace
 	// (hostNetwork: true): it has the node's IP, and no address of its own.
 	HostNetwork bool
+	// Volumes are mounted in the sandbox for the pod's life: a tmpfs
+	// volume (an emptyDir of medium Memory) keeps its data while the
+	// pod's containers restart.
+	Volumes []string
 }
 
 // RunSandbox creates and starts the pod's sandbox container on the cluster
@@ -92,6 +94,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 			// App containers join the sandbox's IPC namespace, which the
 			// engine only allows for a shareable one.
 			IpcMode:    container.IPCModeShareable,
+			Mounts:     sandboxMounts(spec.Volumes),
 			DNS:        dns,
 			DNSSearch:  spec.DNSSearch,
 			DNSOptions: spec.DNSOptions,
@@ -125,6 +128,14 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		return "", "", err
 	}
 	return id, ip, nil
+}
+
+func sandboxMounts(volumes []string) []mount.Mount {
+	out := make([]mount.Mount, 0, len(volumes))
+	for _, v := range volumes {
+		out = append(out, mount.Mount{Type: mount.TypeVolume, Source: v, Target: "/volumes/" + v, VolumeOptions: &mount.VolumeOptions{NoCopy: true}})
+	}
+	return out
 }
 
 // removeSandbox removes a sandbox and the app containers that joined it:
@@ -178,6 +189,12 @@ type Mount struct {
 	Volume   string
 	Path     string
 	ReadOnly bool
+	// SubPath mounts this path of the volume instead of all of it; it is
+	// made if missing (see SubPathType), and may not pass a symbolic link.
+	SubPath     string
+	SubPathType string
+	// Owned volumes belong to the pod's FSGroup, when it has one.
+	Owned bool
 }
 
 // File is copied into a container before it starts.
@@ -203,6 +220,9 @@ type ContainerSpec struct {
 	WorkingDir    string
 	Mounts        []Mount
 	Files         []File
+	// FSGroup is the pod's fsGroup: a supplementary group of the
+	// container, and the group of its Owned volumes.
+	FSGroup *int64
 	// CPUMillis and MemoryBytes are limits; 0 means none.
 	CPUMillis, MemoryBytes int64
 	Stdin, TTY             bool
@@ -233,16 +253,13 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	if len(spec.Args) > 0 {
 		cfg.Cmd = spec.Args
 	}
-	mounts := make([]mount.Mount, 0, len(spec.Mounts))
-	for _, m := range spec.Mounts {
-		mounts = append(mounts, mount.Mount{
-			Type:     mount.TypeVolume,
-			Source:   m.Volume,
-			Target:   m.Path,
-			ReadOnly: m.ReadOnly,
-			// An emptyDir starts empty, whatever the image has at the path.
-			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
-		})
+	mounts, err := e.mounts(ctx, spec)
+	if err != nil {
+		return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
+	}
+	var groups []string
+	if spec.FSGroup != nil {
+		groups = []string{strconv.FormatInt(*spec.FSGroup, 10)}
 	}
 	sandbox := "container:" + spec.SandboxID
 	name := fmt.Sprintf("k8s_%s_%s_%s_%s_%d", spec.Name, spec.PodName, spec.Namespace, spec.PodUID, spec.Attempt)
@@ -253,6 +270,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 			NetworkMode: container.NetworkMode(sandbox),
 			IpcMode:     container.IpcMode(sandbox),
 			Mounts:      mounts,
+			GroupAdd:    groups,
 			Resources: container.Resources{
 				NanoCPUs: spec.CPUMillis * 1e6,
 				Memory:   spec.MemoryBytes,
@@ -269,6 +287,60 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		}
 	}
 	return id, nil
+}
+
+// mounts are the engine's mounts of a container: whole volumes as they
+// are, sub-paths bound from where the engine keeps the volume, once
+// volumeSetup has made them (and given owned volumes to the FSGroup).
+func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount, error) {
+	type setup struct {
+		subPaths map[string]string
+		owned    bool
+	}
+	setups := map[string]*setup{}
+	for _, m := range spec.Mounts {
+		owned := m.Owned && spec.FSGroup != nil
+		if m.SubPath == "" && !owned {
+			continue
+		}
+		s := setups[m.Volume]
+		if s == nil {
+			s = &setup{subPaths: map[string]string{}}
+			setups[m.Volume] = s
+		}
+		if m.SubPath != "" {
+			s.subPaths[m.SubPath] = m.SubPathType
+		}
+		s.owned = s.owned || owned
+	}
+	sources := map[string]map[string]string{}
+	for volume, s := range setups {
+		var group *int64
+		if s.owned {
+			group = spec.FSGroup
+		}
+		paths, err := e.volumeSetup(ctx, spec.PodUID, volume, s.subPaths, group)
+		if err != nil {
+			return nil, err
+		}
+		sources[volume] = paths
+	}
+	out := make([]mount.Mount, 0, len(spec.Mounts))
+	for _, m := range spec.Mounts {
+		if m.SubPath != "" {
+			out = append(out, mount.Mount{Type: mount.TypeBind, Source: sources[m.Volume][m.SubPath], Target: m.Path, ReadOnly: m.ReadOnly})
+			continue
+		}
+		out = append(out, mount.Mount{
+			Type:     mount.TypeVolume,
+			Source:   m.Volume,
+			Target:   m.Path,
+			ReadOnly: m.ReadOnly,
+			// An emptyDir starts empty, whatever the image has at the path.
+			VolumeOptions: &mount.VolumeOptions{NoCopy: true},
+		})
+	}
+	return out, nil
 }
 
 // create creates a container; a leftover container of the same pod that
@@ -322,42 +394,6 @@ func (e *Engine) copyFiles(ctx context.Context, id string, files []File) error {
 		return fmt.Errorf("copy files: %w", err)
 	}
 	return nil
-}
-
-// EnsureVolume returns the named volume that backs a pod's emptyDir,
-// creating it the first time.
-func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string) (string, error) {
-	return e.ensureVolume(ctx, fmt.Sprintf("k8s_%s_%s", name, podUID), nodeconfig.LabelPodUID, podUID)
-}
-
-// EnsureNodeVolume returns a named volume that stands for a directory of
-// the node (a hostPath volume): every pod of this node that names the path
-// shares it, and it outlives them, until the node is deleted. Idempotent.
-func (e *Engine) EnsureNodeVolume(ctx context.Context, path string) (string, error) {
-	sum := sha256.Sum256([]byte(path))
-	return e.ensureVolume(ctx, fmt.Sprintf("k8s_hostpath_%s_%s", e.node, hex.EncodeToString(sum[:6])), nodeconfig.LabelHostPath, path)
-}
-
-// ensureVolume creates a volume of this node labelled owner=value, or
-// returns the one that exists; creating a volume that exists returns it as
-// it is, so one with the name but another owner is refused.
-func (e *Engine) ensureVolume(ctx context.Context, name, owner, value string) (string, error) {
-	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: name,
-		Labels: map[string]string{
-			nodeconfig.LabelCluster: e.cluster,
-			nodeconfig.LabelNode:    e.node,
-			nodeconfig.LabelKind:    nodeconfig.KindVolume,
-			owner:                   value,
-		},
-	})
-	if err != nil {
-		return "", fmt.Errorf("create volume %s: %w", name, err)
-	}
-	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[owner] != value {
-		return "", fmt.Errorf("create volume %s: it exists and belongs to someone else", name)
-	}
-	return res.Volume.Name, nil
 }
 
 // RemovePod force-removes every container of the pod, app containers
@@ -513,47 +549,4 @@ func (e *Engine) podLabels(kind, uid, namespace, name string) map[string]string 
 		nodeconfig.LabelPodNamespace: namespace,
 		nodeconfig.LabelPodName:      name,
 	}
-}
-
-// EnsureClaimVolume creates the volume that keeps a PersistentVolume's
-// data, or returns it as it is. It belongs to the cluster, not to a node
-// or a pod, so it outlives both until the PersistentVolume is deleted
-// (or the cluster is); every node's pods can mount it.
-func (e *Engine) EnsureClaimVolume(ctx context.Context, pv string) (string, error) {
-	name := e.cluster + "-" + pv
-	res, err := e.cli.VolumeCreate(ctx, client.VolumeCreateOptions{
-		Name: name,
-		Labels: map[string]string{
-			nodeconfig.LabelCluster:          e.cluster,
-			nodeconfig.LabelKind:             nodeconfig.KindVolume,
-			nodeconfig.LabelPersistentVolume: pv,
-		},
-	})
-	if err != nil {
-		return "", fmt.Errorf("create volume %s: %w", name, err)
-	}
-	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != e.cluster || l[nodeconfig.LabelPersistentVolume] != pv {
-		return "", fmt.Errorf("create volume %s: it exists and belongs to someone else", name)
-	}
-	return res.Volume.Name, nil
-}
-
-// RemoveClaimVolume removes a PersistentVolume's volume and its data; one
-// that is gone already is no error. The engine refuses while a container
-// still uses it.
-func (e *Engine) RemoveClaimVolume(ctx context.Context, name string) error {
-	v, err := e.cli.VolumeInspect(ctx, name, client.VolumeInspectOptions{})
-	if cerrdefs.IsNotFound(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("inspect volume %s: %w", name, err)
-	}
-	if v.Volume.Labels[nodeconfig.LabelCluster] != e.cluster || v.Volume.Labels[nodeconfig.LabelPersistentVolume] == "" {
-		return fmt.Errorf("remove volume %s: it is not a persistent volume of cluster %s", name, e.cluster)
-	}
-	if _, err := e.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove volume %s: %w", name, err)
-	}
-	return nil
 }

@@ -344,6 +344,46 @@ func TestStorageDocker(t *testing.T) {
 		check("after the cluster's stop and start")
 	})
 
+	t.Run("sub-paths, memory, hostPath files, read-only and fsGroup", func(t *testing.T) {
+		_, err := c.CoreV1().PersistentVolumeClaims("default").Create(ctx, claim("features", "", "1Gi", corev1.ReadWriteOnce), metav1.CreateOptions{})
+		require.NoError(t, err)
+		pod := claimPod("features", image, nodes[1], "features")
+		pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000)}
+		ctr := &pod.Spec.Containers[0]
+		ctr.Env = []corev1.EnvVar{{Name: "POD", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}}}
+		ctr.VolumeMounts = append(ctr.VolumeMounts,
+			corev1.VolumeMount{Name: "data", MountPath: "/sub", SubPath: "a/b"},
+			corev1.VolumeMount{Name: "data", MountPath: "/expr", SubPathExpr: "pods/$(POD)"},
+			corev1.VolumeMount{Name: "data", MountPath: "/ro", ReadOnly: true},
+			corev1.VolumeMount{Name: "mem", MountPath: "/mem"},
+			corev1.VolumeMount{Name: "conf", MountPath: "/etc/app.conf"},
+		)
+		pod.Spec.Volumes = append(pod.Spec.Volumes,
+			corev1.Volume{Name: "mem", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+				Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("16Mi"))}}},
+			corev1.Volume{Name: "conf", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: "/etc/minik-test/app.conf", Type: ptr.To(corev1.HostPathFileOrCreate)}}},
+		)
+		_, err = c.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{})
+		require.NoError(t, err)
+		waitPhase(t, ctx, c, "features", corev1.PodRunning)
+		ok := func(args ...string) string {
+			r := inPod("features", args...)
+			require.Equal(t, 0, r.code, "%v: %s", args, r.stderr)
+			return r.stdout
+		}
+		ok("write", "/sub/f", "in a sub-path")
+		require.Equal(t, "in a sub-path", ok("cat", "/data/a/b/f"))
+		ok("write", "/expr/f", "per pod")
+		require.Equal(t, "per pod", ok("cat", "/data/pods/features/f"))
+		require.Equal(t, "in a sub-path", ok("cat", "/ro/a/b/f"))
+		require.NotEqual(t, 0, inPod("features", "write", "/ro/x", "no").code, "a read-only mount refuses writes")
+		require.Equal(t, "tmpfs\n", ok("fstype", "/mem"))
+		require.Contains(t, ok("stat", "/data"), "gid=2000", "fsGroup owns the claim's volume")
+		require.Contains(t, ok("stat", "/etc/app.conf"), "-rw-r--r--", "FileOrCreate made an empty file")
+		deletePods(t, "features")
+	})
+
 	t.Run("reclaim policies", func(t *testing.T) {
 		_, err := c.StorageV1().StorageClasses().Create(ctx, &storagev1.StorageClass{
 			ObjectMeta:        metav1.ObjectMeta{Name: "keep"},

@@ -22,7 +22,7 @@ type Engine interface {
 	Stop(ctx context.Context, id string, grace time.Duration) error
 	Remove(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (engine.State, error)
-	EnsureVolume(ctx context.Context, podUID, name string) (string, error)
+	EnsureVolume(ctx context.Context, podUID, name string, o engine.EmptyDir) (string, error)
 	EnsureNodeVolume(ctx context.Context, path string) (string, error)
 
 	// List, RemovePod and RemoveOrphans act on the pod containers of this

@@ -236,6 +236,16 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
 			Hostname: podHostname(pod), HostNetwork: pod.Spec.HostNetwork}
 		m.podDNS(pod, &spec)
+		// The sandbox holds the pod's tmpfs volumes for the pod's life.
+		for _, v := range pod.Spec.Volumes {
+			if v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory {
+				name, err := m.engine.EnsureVolume(ctx, string(pod.UID), v.Name, emptyDir(v.EmptyDir))
+				if err != nil {
+					return runtime.Result{}, err
+				}
+				spec.Volumes = append(spec.Volumes, name)
+			}
+		}
 		id, ip, err := m.engine.RunSandbox(ctx, spec)
 		if err != nil {
 			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)

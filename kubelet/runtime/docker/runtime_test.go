@@ -97,7 +97,7 @@ func (f *fakeEngine) Inspect(_ context.Context, id string) (engine.State, error)
 	}
 	return c.state, nil
 }
-func (f *fakeEngine) EnsureVolume(_ context.Context, podUID, name string) (string, error) {
+func (f *fakeEngine) EnsureVolume(_ context.Context, podUID, name string, _ engine.EmptyDir) (string, error) {
 	return podUID + "-" + name, nil
 }
 func (f *fakeEngine) EnsureNodeVolume(_ context.Context, path string) (string, error) {
@@ -428,4 +428,70 @@ func drain(r *record.FakeRecorder) []string {
 			return out
 		}
 	}
+}
+
+func TestVolumeMounts(t *testing.T) {
+	hp := func(p string, typ corev1.HostPathType) corev1.VolumeSource {
+		return corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: p, Type: ptr.To(typ)}}
+	}
+	tests := []struct {
+		name    string
+		source  corev1.VolumeSource
+		mount   corev1.VolumeMount
+		want    engine.Mount
+		wantErr string
+	}{
+		{name: "emptyDir with a sub-path from the environment",
+			source: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m", SubPathExpr: "logs/$(POD)"},
+			want:   engine.Mount{Volume: "uid-1-v", Path: "/m", SubPath: "logs/web", Owned: true}},
+		{name: "hostPath directory",
+			source: hp("/var/log", corev1.HostPathDirectoryOrCreate),
+			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m", ReadOnly: true},
+			want:   engine.Mount{Volume: "/var/log", Path: "/m", ReadOnly: true}},
+		{name: "hostPath file is a sub-path of its directory",
+			source: hp("/etc/app/app.conf", corev1.HostPathFileOrCreate),
+			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m"},
+			want:   engine.Mount{Volume: "/etc/app", Path: "/m", SubPath: "app.conf", SubPathType: engine.SubPathFileOrCreate}},
+		{name: "hostPath socket",
+			source: hp("/run/app.sock", corev1.HostPathSocket),
+			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m"},
+			want:   engine.Mount{Volume: "/run", Path: "/m", SubPath: "app.sock", SubPathType: engine.SubPathSocket}},
+		{name: "hostPath block device", source: hp("/dev/sda", corev1.HostPathBlockDev),
+			mount: corev1.VolumeMount{Name: "v", MountPath: "/m"}, wantErr: "hostPath of type BlockDevice is not supported"},
+		{name: "a sub-path may not leave its volume",
+			source:  corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
+			mount:   corev1.VolumeMount{Name: "v", MountPath: "/m", SubPathExpr: "$(UP)/x"},
+			wantErr: `sub-path "../x" must be relative and stay inside the volume`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			pod := testPod(corev1.RestartPolicyAlways, corev1.Container{
+				VolumeMounts: []corev1.VolumeMount{tt.mount},
+				Env:          []corev1.EnvVar{{Name: "POD", Value: "web"}, {Name: "UP", Value: ".."}},
+			})
+			pod.Spec.Volumes = []corev1.Volume{{Name: "v", VolumeSource: tt.source}}
+			rec := h.rt.record(context.Background(), pod)
+			cs, err := h.rt.containerSpec(context.Background(), pod, rec, &pod.Spec.Containers[0], &dockerContainer{name: "app"})
+			if tt.wantErr != "" {
+				require.ErrorContains(t, err, tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, cs.Mounts, 1)
+			assert.Equal(t, tt.want, cs.Mounts[0])
+		})
+	}
+}
+
+// A pod's fsGroup reaches its containers.
+func TestFSGroup(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](2000)}
+	rec := h.rt.record(context.Background(), pod)
+	cs, err := h.rt.containerSpec(context.Background(), pod, rec, &pod.Spec.Containers[0], &dockerContainer{name: "app"})
+	require.NoError(t, err)
+	assert.Equal(t, ptr.To[int64](2000), cs.FSGroup)
 }

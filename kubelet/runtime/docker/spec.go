@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -53,6 +54,9 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		Command: expand(spec.Command), Args: expand(spec.Args), Env: envList, WorkingDir: spec.WorkingDir,
 		Stdin: spec.Stdin, TTY: spec.TTY, StdinOnce: spec.StdinOnce,
 	}
+	if sc := pod.Spec.SecurityContext; sc != nil {
+		cs.FSGroup = sc.FSGroup
+	}
 	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
 		cs.CPUMillis = q.MilliValue()
 	}
@@ -68,36 +72,32 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		if v == nil {
 			return cs, fmt.Errorf("volume mount %q names no volume of the pod", vm.Name)
 		}
-		// The engine's API (1.41 here) mounts whole volumes only.
-		if (vm.SubPath != "" || vm.SubPathExpr != "") && (v.EmptyDir != nil || v.HostPath != nil || v.PersistentVolumeClaim != nil) {
-			return cs, fmt.Errorf("volume mount %q: subPath of an emptyDir, hostPath or persistentVolumeClaim volume is not supported by minik's docker runtime yet", vm.Name)
+		sub := vm.SubPath
+		if vm.SubPathExpr != "" {
+			sub = expansion.Expand(vm.SubPathExpr, mapping)
+		}
+		if sub != "" && (path.IsAbs(sub) || slices.Contains(strings.Split(sub, "/"), "..")) {
+			return cs, fmt.Errorf("volume mount %q: sub-path %q must be relative and stay inside the volume", vm.Name, sub)
 		}
 		switch {
 		case v.EmptyDir != nil:
-			name, err := m.engine.EnsureVolume(ctx, string(pod.UID), v.Name)
+			name, err := m.engine.EnsureVolume(ctx, string(pod.UID), v.Name, emptyDir(v.EmptyDir))
 			if err != nil {
 				return cs, err
 			}
-			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, Owned: true})
 		case v.HostPath != nil:
-			// The node is a container: its directories are volumes of the
-			// engine, one per node and path, shared by the node's pods.
-			switch t := ptr.Deref(v.HostPath.Type, corev1.HostPathUnset); t {
-			case corev1.HostPathUnset, corev1.HostPathDirectory, corev1.HostPathDirectoryOrCreate:
-			default:
-				return cs, fmt.Errorf("volume %q: hostPath of type %s is not supported by minik's docker runtime (directories are)", v.Name, t)
-			}
-			name, err := m.engine.EnsureNodeVolume(ctx, v.HostPath.Path)
+			mnt, err := m.hostPathMount(ctx, v, vm, sub)
 			if err != nil {
 				return cs, err
 			}
-			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly})
+			cs.Mounts = append(cs.Mounts, mnt)
 		case v.PersistentVolumeClaim != nil:
 			name, err := m.claimVolume(ctx, pod, v.PersistentVolumeClaim)
 			if err != nil {
 				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
 			}
-			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly || v.PersistentVolumeClaim.ReadOnly})
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly || v.PersistentVolumeClaim.ReadOnly, SubPath: sub, Owned: true})
 		default:
 			files, err := m.volumeFiles(ctx, pod, v)
 			if err != nil {
@@ -305,6 +305,44 @@ func resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (s
 		return strconv.FormatInt(q.Value(), 10), nil
 	}
 	return strconv.FormatInt((q.MilliValue()+divisor.MilliValue()-1)/divisor.MilliValue(), 10), nil
+}
+
+// emptyDir says how the engine keeps an emptyDir: a tmpfs of its size
+// limit for medium Memory, else a volume on the engine's disk.
+func emptyDir(src *corev1.EmptyDirVolumeSource) engine.EmptyDir {
+	if src.Medium != corev1.StorageMediumMemory {
+		return engine.EmptyDir{}
+	}
+	o := engine.EmptyDir{Memory: true}
+	if src.SizeLimit != nil {
+		o.SizeBytes = src.SizeLimit.Value()
+	}
+	return o
+}
+
+// hostPathMount mounts a directory of the node, or a file or socket in
+// one. The node is a container: its directories are volumes of the
+// engine, one per node and path, shared by the node's pods; a file is a
+// sub-path of its directory's volume.
+func (m *Runtime) hostPathMount(ctx context.Context, v *corev1.Volume, vm corev1.VolumeMount, sub string) (engine.Mount, error) {
+	dir, want := v.HostPath.Path, ""
+	switch t := ptr.Deref(v.HostPath.Type, corev1.HostPathUnset); t {
+	case corev1.HostPathUnset, corev1.HostPathDirectory, corev1.HostPathDirectoryOrCreate:
+	case corev1.HostPathFile, corev1.HostPathFileOrCreate, corev1.HostPathSocket:
+		if sub != "" {
+			return engine.Mount{}, fmt.Errorf("volume %q: a sub-path of a hostPath of type %s", v.Name, t)
+		}
+		dir, sub = path.Dir(path.Clean(v.HostPath.Path)), path.Base(path.Clean(v.HostPath.Path))
+		want = map[corev1.HostPathType]string{corev1.HostPathFile: engine.SubPathFile,
+			corev1.HostPathFileOrCreate: engine.SubPathFileOrCreate, corev1.HostPathSocket: engine.SubPathSocket}[t]
+	default:
+		return engine.Mount{}, fmt.Errorf("volume %q: hostPath of type %s is not supported by minik's docker runtime (directories, files and sockets are)", v.Name, t)
+	}
+	name, err := m.engine.EnsureNodeVolume(ctx, dir)
+	if err != nil {
+		return engine.Mount{}, err
+	}
+	return engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, SubPathType: want}, nil
 }
 
 // volumeFiles are the files of a configMap, secret, projected or downward

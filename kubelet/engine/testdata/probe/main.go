@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -66,6 +67,25 @@ func main() {
 			name, text := next(), next()
 			if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
 				fail(err.Error())
+			}
+		case "stat":
+			name := next()
+			fi, err := os.Lstat(name)
+			if err != nil {
+				fail(err.Error())
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			fmt.Printf("%s %s gid=%d\n", name, fi.Mode(), st.Gid)
+		case "groups":
+			gs, _ := os.Getgroups()
+			fmt.Println("groups", gs)
+		case "fstype":
+			at := next()
+			b, _ := os.ReadFile("/proc/mounts")
+			for _, l := range strings.Split(string(b), "\n") {
+				if f := strings.Fields(l); len(f) > 2 && f[1] == at {
+					fmt.Println(at, f[2])
+				}
 			}
 		case "stdin":
 			io.Copy(os.Stdout, os.Stdin)

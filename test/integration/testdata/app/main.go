@@ -8,6 +8,8 @@
 //	app env NAME        print the variable
 //	app cat FILE        print the file
 //	app write FILE TEXT write TEXT to FILE
+//	app stat PATH       print PATH's mode and group
+//	app fstype PATH     print the type of the filesystem mounted at PATH
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +58,20 @@ func main() {
 		if err := os.WriteFile(args[1], []byte(args[2]), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+	case "stat":
+		fi, err := os.Stat(args[1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%s gid=%d\n", fi.Mode(), fi.Sys().(*syscall.Stat_t).Gid)
+	case "fstype":
+		data, _ := os.ReadFile("/proc/mounts")
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[1] == args[1] {
+				fmt.Println(f[2])
+			}
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", args[0])
