@@ -54,6 +54,12 @@ func describeNode(n *corev1.Node) describable {
 	return describable{kind: "Node", name: n.Name, uid: n.UID, obj: c}
 }
 
+func describeClaim(c *corev1.PersistentVolumeClaim) describable {
+	cp := c.DeepCopy()
+	cp.APIVersion, cp.Kind, cp.ManagedFields = "v1", "PersistentVolumeClaim", nil
+	return describable{kind: "PersistentVolumeClaim", ns: c.Namespace, name: c.Name, uid: c.UID, obj: cp}
+}
+
 func describeEvent(e *corev1.Event) describable {
 	c := e.DeepCopy()
 	c.APIVersion, c.Kind, c.ManagedFields = "v1", "Event", nil
@@ -106,6 +112,12 @@ func (v *describeView) current() (describable, bool) {
 		for _, n := range snap.Nodes {
 			if n.UID == v.d.uid {
 				return describeNode(n), true
+			}
+		}
+	case "PersistentVolumeClaim":
+		for _, c := range snap.PersistentVolumeClaims {
+			if c.UID == v.d.uid {
+				return describeClaim(c), true
 			}
 		}
 	case "Event":

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -129,6 +130,64 @@ func crashing(p *corev1.Pod) *corev1.Pod {
 	return p
 }
 
+// mounting gives pod p a volume of claim.
+func mounting(p *corev1.Pod, volume, claim string) *corev1.Pod {
+	p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: volume,
+		VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim}}})
+	p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: volume, MountPath: "/" + volume})
+	return p
+}
+
+// standardClass is minik's default StorageClass.
+func standardClass() *storagev1.StorageClass {
+	return &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{Name: "standard", UID: "uid-sc-standard", CreationTimestamp: ago(2 * time.Hour),
+			Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
+		Provisioner:          "volumes.minik.dev",
+		ReclaimPolicy:        ptr.To(corev1.PersistentVolumeReclaimDelete),
+		VolumeBindingMode:    ptr.To(storagev1.VolumeBindingWaitForFirstConsumer),
+		AllowVolumeExpansion: ptr.To(true),
+	}
+}
+
+// claim is a ReadWriteOnce claim of class standard; volume "" leaves it
+// Pending, as WaitForFirstConsumer does until its pod is scheduled.
+func claim(ns, name, size, volume string, uid types.UID, created time.Duration) *corev1.PersistentVolumeClaim {
+	c := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: uid, CreationTimestamp: ago(created)},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			StorageClassName: ptr.To("standard"),
+			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}},
+		},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
+	}
+	if volume != "" {
+		c.Spec.VolumeName = volume
+		c.Status = corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, AccessModes: c.Spec.AccessModes,
+			Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)}}
+	}
+	return c
+}
+
+// volume is a provisioned volume of class standard for claim ns/name, in
+// the given phase.
+func volume(name, size string, phase corev1.PersistentVolumePhase, reclaim corev1.PersistentVolumeReclaimPolicy, ns, claim string, created time.Duration) *corev1.PersistentVolume {
+	return &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), CreationTimestamp: ago(created)},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:                      corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(size)},
+			AccessModes:                   []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeReclaimPolicy: reclaim,
+			StorageClassName:              "standard",
+			ClaimRef:                      &corev1.ObjectReference{Kind: "PersistentVolumeClaim", Namespace: ns, Name: claim},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{
+				CSI: &corev1.CSIPersistentVolumeSource{Driver: "volumes.minik.dev", VolumeHandle: name}},
+		},
+		Status: corev1.PersistentVolumeStatus{Phase: phase},
+	}
+}
+
 func event(ns, name, typ, reason, kind, obj, msg string, last time.Duration, count int32) *corev1.Event {
 	return &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-ev-" + name), CreationTimestamp: ago(last)},
@@ -140,7 +199,8 @@ func event(ns, name, typ, reason, kind, obj, msg string, last time.Duration, cou
 
 // cluster is a small, varied cluster: three nodes (one NotReady), a
 // deployment at rest with three revisions, one mid-rollout with a crashing
-// pod, a finished job pod, a pending pod, and events.
+// pod, a finished job pod whose claim is Bound, a pending pod whose claim
+// is Pending, a Released volume, the default StorageClass, and events.
 func clusterObjects() []runtime.Object {
 	web := deploy("web", 3, 3, 3, 3, "registry.invalid/web:v3")
 	api := deploy("api", 2, 1, 1, 2, "registry.invalid/api:v2")
@@ -159,9 +219,16 @@ func clusterObjects() []runtime.Object {
 		pod("default", "web-w3333-ccccc", "minik-m02", corev1.PodRunning, true, 2, 28*time.Minute),
 		pod("default", "api-a1111-yyyyy", "minik", corev1.PodRunning, true, 0, 70*time.Minute),
 		crashing(pod("default", "api-a2222-xxxxx", "minik-m02", corev1.PodRunning, false, 5, 3*time.Minute)),
-		pod("default", "batch-zzzzz", "minik", corev1.PodSucceeded, false, 0, 40*time.Minute),
-		pod("default", "pending-ppppp", "", corev1.PodPending, false, 0, time.Minute),
+		mounting(pod("default", "batch-zzzzz", "minik", corev1.PodSucceeded, false, 0, 40*time.Minute), "results", "batch-results"),
+		mounting(pod("default", "pending-ppppp", "", corev1.PodPending, false, 0, time.Minute), "scratch", "scratch"),
 		pod("kube-system", "coredns-ddddd", "minik", corev1.PodRunning, true, 0, 2*time.Hour),
+		standardClass(),
+		claim("default", "batch-results", "1Gi", "pvc-3f6d2c1e-8b0a-4c55-9e2f-1a7b9c0d4e21", "3f6d2c1e-8b0a-4c55-9e2f-1a7b9c0d4e21", 40*time.Minute),
+		volume("pvc-3f6d2c1e-8b0a-4c55-9e2f-1a7b9c0d4e21", "1Gi", corev1.VolumeBound, corev1.PersistentVolumeReclaimDelete,
+			"default", "batch-results", 40*time.Minute),
+		claim("default", "scratch", "5Gi", "", "0c9e7b4a-2d1f-4e8a-b6c3-5f7a9d2e1b80", time.Minute),
+		volume("pvc-9a1b2c3d-4e5f-4a6b-8c7d-0e1f2a3b4c5d", "2Gi", corev1.VolumeReleased, corev1.PersistentVolumeReclaimRetain,
+			"default", "old-data", 5*time.Hour),
 		event("default", "api-a2222-xxxxx.1", corev1.EventTypeWarning, "BackOff", "Pod", "api-a2222-xxxxx",
 			"Back-off restarting failed container main in pod api-a2222-xxxxx", 2*time.Minute, 7),
 		event("default", "pending-ppppp.1", corev1.EventTypeWarning, "FailedScheduling", "Pod", "pending-ppppp",

@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
 )
@@ -228,6 +231,163 @@ func sortEventsNewestFirst(evs []*corev1.Event) []*corev1.Event {
 		return out[i].Name < out[j].Name
 	})
 	return out
+}
+
+// accessModes abbreviates access modes as kubectl does: RWO, ROX, RWX,
+// RWOP, in that order, each once; modes it does not know are left out.
+func accessModes(modes []corev1.PersistentVolumeAccessMode) string {
+	var out []string
+	for _, m := range []struct {
+		mode  corev1.PersistentVolumeAccessMode
+		short string
+	}{
+		{corev1.ReadWriteOnce, "RWO"},
+		{corev1.ReadOnlyMany, "ROX"},
+		{corev1.ReadWriteMany, "RWX"},
+		{corev1.ReadWriteOncePod, "RWOP"},
+	} {
+		if slices.Contains(modes, m.mode) {
+			out = append(out, m.short)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// claimStatus is kubectl's STATUS for a claim: its phase (Pending before
+// the API has set one), or Terminating once deleted.
+func claimStatus(c *corev1.PersistentVolumeClaim) string {
+	switch {
+	case c.DeletionTimestamp != nil:
+		return "Terminating"
+	case c.Status.Phase == "":
+		return string(corev1.ClaimPending)
+	}
+	return string(c.Status.Phase)
+}
+
+// claimTone: a Pending claim waits (for its first pod, or for room), a
+// Terminating one may be held by a pod that still uses it; Lost lost its
+// volume.
+func claimTone(status string) tone {
+	switch status {
+	case string(corev1.ClaimPending), "Terminating":
+		return toneWarn
+	case string(corev1.ClaimLost):
+		return toneBad
+	}
+	return toneNormal
+}
+
+// claimCapacity is the bound volume's capacity, or what the claim requests
+// while it has none.
+func claimCapacity(c *corev1.PersistentVolumeClaim) (resource.Quantity, bool) {
+	if q, ok := c.Status.Capacity[corev1.ResourceStorage]; ok {
+		return q, true
+	}
+	q, ok := c.Spec.Resources.Requests[corev1.ResourceStorage]
+	return q, ok
+}
+
+// claimAccessModes are the bound volume's modes, or the requested ones
+// while there is no volume.
+func claimAccessModes(c *corev1.PersistentVolumeClaim) string {
+	if len(c.Status.AccessModes) > 0 {
+		return accessModes(c.Status.AccessModes)
+	}
+	return accessModes(c.Spec.AccessModes)
+}
+
+// claimClass is the claim's StorageClass, the beta annotation first as
+// kubectl reads it.
+func claimClass(c *corev1.PersistentVolumeClaim) string {
+	if cls, ok := c.Annotations[corev1.BetaStorageClassAnnotation]; ok {
+		return cls
+	}
+	if c.Spec.StorageClassName != nil {
+		return *c.Spec.StorageClassName
+	}
+	return ""
+}
+
+// volumeStatus is kubectl's STATUS for a PersistentVolume.
+func volumeStatus(pv *corev1.PersistentVolume) string {
+	if pv.DeletionTimestamp != nil {
+		return "Terminating"
+	}
+	return string(pv.Status.Phase)
+}
+
+// volumeClass is the volume's StorageClass, the beta annotation first.
+func volumeClass(pv *corev1.PersistentVolume) string {
+	if cls, ok := pv.Annotations[corev1.BetaStorageClassAnnotation]; ok {
+		return cls
+	}
+	return pv.Spec.StorageClassName
+}
+
+// Default-class annotations, GA and beta, as kubectl reads them.
+const (
+	defaultClassAnnotation     = "storageclass.kubernetes.io/is-default-class"
+	betaDefaultClassAnnotation = "storageclass.beta.kubernetes.io/is-default-class"
+)
+
+func classIsDefault(sc *storagev1.StorageClass) bool {
+	return sc.Annotations[defaultClassAnnotation] == "true" || sc.Annotations[betaDefaultClassAnnotation] == "true"
+}
+
+// classCells are a StorageClass's NAME (marked "(default)"), PROVISIONER,
+// RECLAIM, BINDING MODE and EXPANSION, with the API's defaults filled in
+// as kubectl does.
+func classCells(sc *storagev1.StorageClass) []string {
+	name := sc.Name
+	if classIsDefault(sc) {
+		name += " (default)"
+	}
+	reclaim := corev1.PersistentVolumeReclaimDelete
+	if sc.ReclaimPolicy != nil {
+		reclaim = *sc.ReclaimPolicy
+	}
+	binding := storagev1.VolumeBindingImmediate
+	if sc.VolumeBindingMode != nil {
+		binding = *sc.VolumeBindingMode
+	}
+	expand := "false"
+	if sc.AllowVolumeExpansion != nil && *sc.AllowVolumeExpansion {
+		expand = "true"
+	}
+	return []string{name, sc.Provisioner, string(reclaim), string(binding), expand}
+}
+
+// claimsInUse maps "namespace/claim" to the names of the pods that mount
+// the claim, sorted: claims named in the pod's volumes and the claims of
+// its generic ephemeral volumes ("POD-VOLUME").
+func claimsInUse(pods []*corev1.Pod) map[string][]string {
+	m := map[string][]string{}
+	for _, p := range pods {
+		seen := map[string]bool{}
+		for _, v := range p.Spec.Volumes {
+			claim := ""
+			switch {
+			case v.PersistentVolumeClaim != nil:
+				claim = v.PersistentVolumeClaim.ClaimName
+			case v.Ephemeral != nil:
+				claim = p.Name + "-" + v.Name
+			}
+			if k := p.Namespace + "/" + claim; claim != "" && !seen[k] {
+				seen[k] = true
+				m[k] = append(m[k], p.Name)
+			}
+		}
+	}
+	for _, names := range m {
+		sort.Strings(names)
+	}
+	return m
+}
+
+// podUsesClaim says pod p mounts claim ns/name.
+func podUsesClaim(p *corev1.Pod, ns, name string) bool {
+	return p.Namespace == ns && slices.Contains(claimsInUse([]*corev1.Pod{p})[ns+"/"+name], p.Name)
 }
 
 func fmtCPU(milli int64) string {

@@ -11,7 +11,7 @@ type KeyMap struct {
 	NextView, PrevView    key.Binding
 	Overview, Pods        key.Binding
 	Deployments, Nodes    key.Binding
-	Events                key.Binding
+	Volumes, Events       key.Binding
 	Enter, Back           key.Binding
 	Filter, Reverse       key.Binding
 	Describe              key.Binding
@@ -40,8 +40,9 @@ func DefaultKeyMap(readOnly bool) KeyMap {
 		Pods:          key.NewBinding(key.WithKeys("2"), key.WithHelp("2", "pods")),
 		Deployments:   key.NewBinding(key.WithKeys("3"), key.WithHelp("3", "deployments")),
 		Nodes:         key.NewBinding(key.WithKeys("4"), key.WithHelp("4", "nodes")),
-		Events:        key.NewBinding(key.WithKeys("5"), key.WithHelp("5", "events")),
-		Enter:         key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "logs / history / node's pods")),
+		Volumes:       key.NewBinding(key.WithKeys("5"), key.WithHelp("5", "volumes")),
+		Events:        key.NewBinding(key.WithKeys("6"), key.WithHelp("6", "events")),
+		Enter:         key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "logs / history / pods")),
 		Back:          key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back; clear filter")),
 		Filter:        key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter rows")),
 		Reverse:       key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "reverse sort order")),
@@ -67,6 +68,11 @@ func DefaultKeyMap(readOnly bool) KeyMap {
 	return k
 }
 
+// tabs are the bindings that pick a view, in the order of the tabs.
+func (k *KeyMap) tabs() []key.Binding {
+	return []key.Binding{k.Overview, k.Pods, k.Deployments, k.Nodes, k.Volumes, k.Events}
+}
+
 // actions are the bindings that change the cluster.
 func (k *KeyMap) actions() []*key.Binding {
 	return []*key.Binding{&k.Scale, &k.Restart, &k.Undo, &k.Delete, &k.Cordon}
@@ -86,7 +92,7 @@ func (k KeyMap) ShortHelp() []key.Binding {
 func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.Left, k.Right, k.Top, k.Bottom, k.PageUp, k.PageDown},
-		{k.NextView, k.PrevView, k.Overview, k.Pods, k.Deployments, k.Nodes, k.Events, k.Enter, k.Back},
+		{k.NextView, k.PrevView, k.Overview, k.Pods, k.Deployments, k.Nodes, k.Volumes, k.Events, k.Enter, k.Back},
 		{k.Filter, k.Reverse, k.Describe, k.Follow, k.NextContainer, k.Help, k.Quit, k.ForceQuit},
 		{k.Scale, k.Restart, k.Undo, k.Delete, k.Cordon, k.Confirm, k.Cancel},
 	}

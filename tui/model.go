@@ -1,5 +1,5 @@
 // Package tui is `minik dashboard`: a terminal UI over any cluster's pods,
-// rollouts, nodes, events, logs and metrics.
+// rollouts, nodes, volumes, events, logs and metrics.
 //
 // The root Model routes messages to one small component per view. Cluster
 // I/O happens only in tea.Cmds (package kube does it), whose results come
@@ -59,7 +59,8 @@ func New(ctx context.Context, c Cluster, opts Options) *Model {
 	m.help.Styles.ShortDesc = opts.Styles.Dim
 	m.help.Styles.ShortSeparator = opts.Styles.Dim
 	m.help.Styles.Ellipsis = opts.Styles.Dim
-	m.tabs = []component{&overviewView{s: m.s}, newPodsView(m.s), newDeploymentsView(m.s), newNodesView(m.s), newEventsView(m.s)}
+	m.tabs = []component{&overviewView{s: m.s}, newPodsView(m.s), newDeploymentsView(m.s), newNodesView(m.s),
+		newVolumesView(m.s), newEventsView(m.s)}
 	return m
 }
 
@@ -229,7 +230,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case showPodsMsg:
 		m.switchTab(1)
 		pv := m.tabs[1].(*podsView)
-		pv.t.filter = msg.filter
+		pv.t.filter, pv.t.scope = msg.filter, msg.scope
 		pv.t.apply("")
 		return m, nil
 	case openDescribeMsg:
@@ -290,8 +291,8 @@ func (m *Model) key(msg tea.KeyPressMsg) tea.Cmd {
 		m.switchTab(m.active + 1)
 	case key.Matches(msg, k.PrevView):
 		m.switchTab(m.active - 1)
-	case key.Matches(msg, k.Overview, k.Pods, k.Deployments, k.Nodes, k.Events):
-		for i, b := range []key.Binding{k.Overview, k.Pods, k.Deployments, k.Nodes, k.Events} {
+	case key.Matches(msg, k.tabs()...):
+		for i, b := range k.tabs() {
 			if key.Matches(msg, b) {
 				m.switchTab(i)
 			}
@@ -367,11 +368,26 @@ func (m *Model) titleBar() string {
 	return truncate(t, m.width)
 }
 
+// tabBar is the tabs, then the titles of the views opened from the active
+// one. When that does not fit, inactive tabs show their number only: the
+// title of a drill-in (which container a log follows) matters more than
+// the names of the other tabs.
 func (m *Model) tabBar() string {
+	bar := m.tabLine(false)
+	if len(m.stack) > 0 && lipgloss.Width(bar) > m.width {
+		bar = m.tabLine(true)
+	}
+	return truncate(bar, m.width)
+}
+
+func (m *Model) tabLine(compact bool) string {
 	st := &m.s.styles
 	var parts []string
 	for i, c := range m.tabs {
 		label := fmt.Sprintf(" %d %s ", i+1, c.title())
+		if compact && i != m.active {
+			label = fmt.Sprintf(" %d ", i+1)
+		}
 		if i == m.active {
 			parts = append(parts, st.ActiveTab.Render("["+strings.TrimSpace(label)+"]"))
 		} else {
@@ -382,7 +398,7 @@ func (m *Model) tabBar() string {
 	for _, c := range m.stack {
 		bar += "  › " + st.Title.Render(c.title())
 	}
-	return truncate(bar, m.width)
+	return bar
 }
 
 func (m *Model) statusBar() string {

@@ -43,7 +43,7 @@ func TestTabsAndNavigation(t *testing.T) {
 	press(t, m, "tab")
 	assert.Contains(t, screen(m), "[2 Pods]")
 	press(t, m, "shift+tab", "shift+tab")
-	assert.Contains(t, screen(m), "[5 Events]")
+	assert.Contains(t, screen(m), "[6 Events]")
 	press(t, m, "3")
 	assert.Contains(t, screen(m), "[3 Deployments]")
 

@@ -79,6 +79,26 @@ func renderOverview(s *state, width int) string {
 	case problems > 1:
 		line += "  " + st.Bad.Render(fmt.Sprintf("%d pods need attention", problems))
 	}
+	add(line)
+
+	// Claims by phase: Pending is normal until a first pod is scheduled
+	// (WaitForFirstConsumer); Lost is not.
+	claims := map[corev1.PersistentVolumeClaimPhase]int{}
+	for _, c := range snap.PersistentVolumeClaims {
+		ph := c.Status.Phase
+		if ph == "" {
+			ph = corev1.ClaimPending
+		}
+		claims[ph]++
+	}
+	line = st.Section.Render("Claims") + fmt.Sprintf("  %d: Bound %d · Pending %d · Lost %d", len(snap.PersistentVolumeClaims),
+		claims[corev1.ClaimBound], claims[corev1.ClaimPending], claims[corev1.ClaimLost])
+	switch lost := claims[corev1.ClaimLost]; {
+	case lost == 1:
+		line += "  " + st.Bad.Render("1 claim lost its volume")
+	case lost > 1:
+		line += "  " + st.Bad.Render(fmt.Sprintf("%d claims lost their volume", lost))
+	}
 	add(line, "")
 
 	// Deployments mid-rollout.

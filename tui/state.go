@@ -175,10 +175,14 @@ type (
 	openLogsMsg     struct{ pod podRef }
 	openHistoryMsg  struct{ ns, name string }
 	openDescribeMsg struct{ obj describable }
-	// showPodsMsg: switch to the pods view, filtered.
-	showPodsMsg struct{ filter string }
-	requestMsg  struct{ a action }
-	flashMsg    struct{ text string }
+	// showPodsMsg: switch to the pods view, filtered by text (a node's
+	// name) or narrowed by a scope (the pods that mount a claim).
+	showPodsMsg struct {
+		filter string
+		scope  *scope
+	}
+	requestMsg struct{ a action }
+	flashMsg   struct{ text string }
 )
 
 // emit wraps a message into a command, for a view to ask the root model

@@ -57,9 +57,17 @@ type row struct {
 	obj   any
 }
 
+// scope narrows a table to the rows whose object keep accepts, like the
+// pods that mount one claim: an exact match the text filter cannot make.
+// name says what the table is narrowed to, in the footer.
+type scope struct {
+	name string
+	keep func(obj any) bool
+}
+
 // table is the list component every list view embeds: rows sorted by a
-// chosen column, filtered by `/`, with the selection kept on the same
-// object when the data changes underneath.
+// chosen column, filtered by `/` (and a scope, if set), with the selection
+// kept on the same object when the data changes underneath.
 type table struct {
 	cols      []column
 	all       []row
@@ -70,6 +78,7 @@ type table struct {
 	desc      bool
 	filter    string
 	filtering bool
+	scope     *scope
 	empty     string
 	// page is how many rows the last render showed, for page up/down.
 	page int
@@ -95,6 +104,9 @@ func (t *table) apply(key string) {
 	f := strings.ToLower(t.filter)
 	t.rows = t.rows[:0]
 	for _, r := range t.all {
+		if t.scope != nil && !t.scope.keep(r.obj) {
+			continue
+		}
 		if f == "" || strings.Contains(strings.ToLower(strings.Join(r.cells, " ")), f) {
 			t.rows = append(t.rows, r)
 		}
@@ -133,17 +145,17 @@ func (t *table) selected() *row {
 	return &t.rows[t.cursor]
 }
 
-// clearFilter drops the filter, reporting whether there was one (esc
-// clears a filter before it closes a view).
+// clearFilter drops the filter and the scope, reporting whether there was
+// one (esc clears a filter before it closes a view).
 func (t *table) clearFilter() bool {
-	if t.filter == "" {
+	if t.filter == "" && t.scope == nil {
 		return false
 	}
 	sel := ""
 	if r := t.selected(); r != nil {
 		sel = r.key
 	}
-	t.filter = ""
+	t.filter, t.scope = "", nil
 	t.apply(sel)
 	return true
 }
@@ -219,12 +231,19 @@ func (t *table) filterKey(msg tea.KeyPressMsg) bool {
 // view renders the table into width x height cells.
 func (t *table) view(st *Styles, width, height int) string {
 	footer := ""
-	if t.filtering || t.filter != "" {
-		cursor := ""
-		if t.filtering {
-			cursor = "▌"
+	if t.filtering || t.filter != "" || t.scope != nil {
+		var parts []string
+		if t.scope != nil {
+			parts = append(parts, t.scope.name)
 		}
-		footer = fmt.Sprintf("filter: %s%s  (%d of %d)", t.filter, cursor, len(t.rows), len(t.all))
+		if t.filtering || t.filter != "" {
+			cursor := ""
+			if t.filtering {
+				cursor = "▌"
+			}
+			parts = append(parts, "filter: "+t.filter+cursor)
+		}
+		footer = fmt.Sprintf("%s  (%d of %d)", strings.Join(parts, " · "), len(t.rows), len(t.all))
 		height--
 	}
 	widths := t.widths(width)
@@ -241,7 +260,10 @@ func (t *table) view(st *Styles, width, height int) string {
 	t.offset = min(t.offset, max(len(t.rows)-bodyH, 0))
 	if len(t.rows) == 0 {
 		msg := t.empty
-		if len(t.all) > 0 {
+		switch {
+		case len(t.all) > 0 && t.filter == "" && t.scope != nil:
+			msg = "no row matches " + t.scope.name
+		case len(t.all) > 0:
 			msg = "no row matches the filter"
 		}
 		lines = append(lines, st.Dim.Render("  "+msg))
@@ -261,6 +283,27 @@ func (t *table) view(st *Styles, width, height int) string {
 		lines = append(lines, footer)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// staticTable renders rows under a header, fitted to width as a table is
+// (flex columns shrink, then columns drop from the right), without
+// selection or sorting: for short read-only lists under a view's table.
+// tones style whole rows.
+func staticTable(st *Styles, cols []column, rows [][]string, tones []tone, width int) []string {
+	t := newTable("", -1, false, cols...)
+	for _, r := range rows {
+		t.all = append(t.all, row{cells: r})
+	}
+	w := t.widths(width)
+	out := []string{st.Header.Render(t.line(t.headerCells(), w, "  "))}
+	for i, r := range rows {
+		tn := toneNormal
+		if i < len(tones) {
+			tn = tones[i]
+		}
+		out = append(out, toneStyle(st, tn).Render(t.line(r, w, "  ")))
+	}
+	return out
 }
 
 func toneStyle(st *Styles, t tone) lipgloss.Style {

@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -42,12 +43,17 @@ type watched struct {
 	replicaSets cache.SharedIndexInformer
 	nodes       cache.SharedIndexInformer
 	events      cache.SharedIndexInformer
+	claims      cache.SharedIndexInformer
+	volumes     cache.SharedIndexInformer
+	classes     cache.SharedIndexInformer
 }
 
 // Options are a Client's optional settings.
 type Options struct {
-	// Namespace limits pods, deployments, replica sets and events to one
-	// namespace; "" watches all of them. Nodes are cluster-wide either way.
+	// Namespace limits pods, deployments, replica sets, events and
+	// PersistentVolumeClaims to one namespace; "" watches all of them.
+	// Nodes, PersistentVolumes and StorageClasses are cluster-wide either
+	// way.
 	Namespace string
 	// Readyz checks the apiserver's health; nil reads /readyz through kc's
 	// discovery REST client (fake clientsets have none: always healthy).
@@ -161,6 +167,11 @@ func (c *Client) Watch(ctx context.Context) <-chan struct{} {
 		replicaSets: f.Apps().V1().ReplicaSets().Informer(),
 		nodes:       f.Core().V1().Nodes().Informer(),
 		events:      f.Core().V1().Events().Informer(),
+		// The factory's namespace applies to claims; volumes and classes
+		// are cluster-scoped, like nodes.
+		claims:  f.Core().V1().PersistentVolumeClaims().Informer(),
+		volumes: f.Core().V1().PersistentVolumes().Informer(),
+		classes: f.Storage().V1().StorageClasses().Informer(),
 	}
 	for _, inf := range w.all() {
 		// Errors only go into the status bar: the default handler logs them,
@@ -181,7 +192,7 @@ func (c *Client) Watch(ctx context.Context) <-chan struct{} {
 }
 
 func (w *watched) all() []cache.SharedIndexInformer {
-	return []cache.SharedIndexInformer{w.pods, w.deployments, w.replicaSets, w.nodes, w.events}
+	return []cache.SharedIndexInformer{w.pods, w.deployments, w.replicaSets, w.nodes, w.events, w.claims, w.volumes, w.classes}
 }
 
 // WaitSynced blocks until every informer has listed once, or ctx ends.
@@ -218,6 +229,11 @@ type Snapshot struct {
 	ReplicaSets []*appsv1.ReplicaSet
 	Nodes       []*corev1.Node
 	Events      []*corev1.Event
+	// PersistentVolumeClaims are the watched namespace's (or all);
+	// PersistentVolumes and StorageClasses are cluster-wide.
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	PersistentVolumes      []*corev1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
 	// Synced is true once every informer has listed.
 	Synced bool
 	// WatchError is the last list/watch failure, if it is recent.
@@ -245,6 +261,9 @@ func (c *Client) Snapshot() *Snapshot {
 	s.ReplicaSets = list[*appsv1.ReplicaSet](w.replicaSets)
 	s.Nodes = list[*corev1.Node](w.nodes)
 	s.Events = list[*corev1.Event](w.events)
+	s.PersistentVolumeClaims = list[*corev1.PersistentVolumeClaim](w.claims)
+	s.PersistentVolumes = list[*corev1.PersistentVolume](w.volumes)
+	s.StorageClasses = list[*storagev1.StorageClass](w.classes)
 	return s
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -176,7 +177,11 @@ func TestWatchSnapshot(t *testing.T) {
 		ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
 	q := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "q", Namespace: "other"}}
 	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}
-	kc := fake.NewClientset(p, q, n)
+	claim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default"}}
+	otherClaim := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "other"}}
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pvc-1"}}
+	sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "standard"}, Provisioner: "volumes.minik.dev"}
+	kc := fake.NewClientset(p, q, n, claim, otherClaim, pv, sc)
 	c := New(kc, nil, Options{Namespace: "default"})
 	assert.False(t, c.Snapshot().Synced, "nothing before Watch")
 	assert.Error(t, c.WaitSynced(t.Context()))
@@ -189,6 +194,11 @@ func TestWatchSnapshot(t *testing.T) {
 	assert.Equal(t, "p", s.Pods[0].Name)
 	assert.Empty(t, s.Pods[0].ManagedFields)
 	require.Len(t, s.Nodes, 1, "nodes are cluster-wide")
+	require.Len(t, s.PersistentVolumeClaims, 1, "claims of the namespace asked for")
+	assert.Equal(t, "default", s.PersistentVolumeClaims[0].Namespace)
+	require.Len(t, s.PersistentVolumes, 1, "volumes are cluster-wide")
+	require.Len(t, s.StorageClasses, 1, "storage classes are cluster-wide")
+	assert.Equal(t, "volumes.minik.dev", s.StorageClasses[0].Provisioner)
 
 	// Drain what the initial list signalled, then a change signals again.
 	select {
