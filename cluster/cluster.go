@@ -436,8 +436,14 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 		return err
 	}
 	var egress []string
+	lbCIDR := nodeconfig.SimLoadBalancerCIDR
 	if p.Subnet != "" {
 		egress = []string{p.Subnet}
+		layout, err := nodeconfig.SplitSubnet(p.Subnet)
+		if err != nil {
+			return err
+		}
+		lbCIDR = layout.LoadBalancers.String()
 	}
 	for _, n := range p.Nodes {
 		dir := m.store.NodeDir(p.Name, n.Name)
@@ -478,6 +484,7 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 				NodeMonitorGracePeriodSeconds: p.NodeMonitorGracePeriodSeconds,
 				PodEvictionSeconds:            p.PodEvictionSeconds,
 				EgressAllowCIDRs:              egress,
+				LoadBalancerCIDR:              lbCIDR,
 			}
 		}
 		if nc, ok := d.(drivers.NodeConfigurer); ok {

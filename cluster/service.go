@@ -18,7 +18,8 @@ import (
 var ErrSimulatedService = errors.New("services of this cluster are simulated")
 
 // ServiceURLs are the URLs on which this machine reaches a Service: its
-// ClusterIP, which is on the cluster's own network, one URL per TCP port.
+// LoadBalancer addresses, or its ClusterIP, all on the cluster's own
+// network, one URL per TCP port.
 func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name string) ([]string, error) {
 	if err := ValidateName(profile); err != nil {
 		return nil, err
@@ -49,12 +50,28 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if ip == "" || ip == corev1.ClusterIPNone {
 		return nil, fmt.Errorf("service %s/%s is headless: it has no address of its own; reach its pods by their IPs", namespace, name)
 	}
-	var urls []string
-	for _, port := range svc.Spec.Ports {
-		if port.Protocol != "" && port.Protocol != corev1.ProtocolTCP {
-			continue
+	// A LoadBalancer is reached on its own addresses (also on the
+	// cluster's network), once it has them.
+	ips := []string{ip}
+	if svc.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		var lb []string
+		for _, in := range svc.Status.LoadBalancer.Ingress {
+			if in.IP != "" {
+				lb = append(lb, in.IP)
+			}
 		}
-		urls = append(urls, urlScheme(port)+"://"+net.JoinHostPort(ip, strconv.Itoa(int(port.Port))))
+		if len(lb) > 0 {
+			ips = lb
+		}
+	}
+	var urls []string
+	for _, ip := range ips {
+		for _, port := range svc.Spec.Ports {
+			if port.Protocol != "" && port.Protocol != corev1.ProtocolTCP {
+				continue
+			}
+			urls = append(urls, urlScheme(port)+"://"+net.JoinHostPort(ip, strconv.Itoa(int(port.Port))))
+		}
 	}
 	if len(urls) == 0 {
 		return nil, fmt.Errorf("service %s/%s has no TCP port", namespace, name)

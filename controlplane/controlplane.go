@@ -29,6 +29,7 @@ import (
 	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
+	"minik.dev/minik/controlplane/loadbalancer"
 	"minik.dev/minik/egress"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
@@ -96,6 +97,13 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	}
 	go runLoadController(ctx, admin)
 	go runStorage(ctx, cfg, admin)
+	if lb := cfg.ControlPlane.LoadBalancerCIDR; lb != "" {
+		go func() {
+			if err := loadbalancer.Run(ctx, admin, cfg.Cluster, lb); err != nil && ctx.Err() == nil {
+				klog.ErrorS(err, "run the load balancer controller")
+			}
+		}()
+	}
 
 	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {
 		return err

@@ -72,15 +72,21 @@ const (
 )
 
 // SubnetLayout splits a cluster network into ranges that never overlap:
-// static node IPs, Service IPs, and the engine's own allocation range for
-// pod sandboxes.
+// static node IPs, LoadBalancer addresses, Service IPs, and the engine's
+// own allocation range for pod sandboxes.
 type SubnetLayout struct {
-	Subnet   *net.IPNet
-	Gateway  net.IP
-	Nodes    *net.IPNet // x.y.0.0/18; node i is Nodes' base + 2 + i
-	Services *net.IPNet // x.y.64.0/18
-	Pods     *net.IPNet // x.y.128.0/17: the network's --ip-range
+	Subnet        *net.IPNet
+	Gateway       net.IP
+	Nodes         *net.IPNet // x.y.0.0/18; node i is Nodes' base + 2 + i, below LoadBalancers
+	LoadBalancers *net.IPNet // x.y.48.0/20, the top of the node range
+	Services      *net.IPNet // x.y.64.0/18
+	Pods          *net.IPNet // x.y.128.0/17: the network's --ip-range
 }
+
+// SimLoadBalancerCIDR is where LoadBalancer addresses of clusters whose
+// pods are simulated come from: a loopback range, so that an address that
+// exists only in the API is never dialled off this machine.
+const SimLoadBalancerCIDR = "127.255.0.0/16"
 
 // SplitSubnet lays out an IPv4 /16.
 func SplitSubnet(cidr string) (SubnetLayout, error) {
@@ -101,17 +107,18 @@ func SplitSubnet(cidr string) (SubnetLayout, error) {
 	gw := make(net.IP, 4)
 	binary.BigEndian.PutUint32(gw, base+1)
 	return SubnetLayout{
-		Subnet:   n,
-		Gateway:  gw,
-		Nodes:    at(0, 18),
-		Services: at(64<<8, 18),
-		Pods:     at(128<<8, 17),
+		Subnet:        n,
+		Gateway:       gw,
+		Nodes:         at(0, 18),
+		LoadBalancers: at(48<<8, 20),
+		Services:      at(64<<8, 18),
+		Pods:          at(128<<8, 17),
 	}, nil
 }
 
 // NodeIP is the i-th node address of the layout (i from 0).
 func (l SubnetLayout) NodeIP(i int) (string, error) {
-	if i < 0 || i >= 64*256-3 {
+	if i < 0 || i >= 48*256-3 {
 		return "", fmt.Errorf("node index %d is outside the cluster network's node range", i)
 	}
 	b := make(net.IP, 4)

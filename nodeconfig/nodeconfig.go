@@ -90,6 +90,8 @@ type ControlPlane struct {
 	PodEvictionSeconds int `json:"podEvictionSeconds,omitempty"`
 	// EgressAllowCIDRs are networks besides loopback the apiserver may dial.
 	EgressAllowCIDRs []string `json:"egressAllowCIDRs,omitempty"`
+	// LoadBalancerCIDR is the pool of LoadBalancer Services' addresses.
+	LoadBalancerCIDR string `json:"loadBalancerCIDR,omitempty"`
 	// MetricsResolutionSeconds is how often metrics.k8s.io scrapes every
 	// kubelet (default DefaultMetricsResolutionSeconds).
 	MetricsResolutionSeconds int `json:"metricsResolutionSeconds,omitempty"`

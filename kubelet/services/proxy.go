@@ -1,10 +1,11 @@
-// Package services makes Service ClusterIPs, NodePorts and cluster DNS
-// work on the docker runtime without kube-proxy, iptables or a privileged
-// container: the control-plane node (which has NET_ADMIN only) puts every
-// ClusterIP on its own interface, so that it answers for them on the
-// cluster network, proxies each Service port (and NodePort, on its own IP)
-// to a ready endpoint in user space, and answers DNS for *.svc.<domain> on
-// the cluster DNS IP.
+// Package services makes Service ClusterIPs, LoadBalancer addresses,
+// NodePorts and cluster DNS work on the docker runtime without kube-proxy,
+// iptables or a privileged container: the control-plane node (which has
+// NET_ADMIN only) puts every ClusterIP and LoadBalancer address on its own
+// interface, so that it answers for them on the cluster network, proxies
+// each Service port, TCP and UDP (and NodePort, on its own IP), to a ready
+// endpoint in user space, and answers DNS for *.svc.<domain> on the
+// cluster DNS IP.
 package services
 
 import (
@@ -14,6 +15,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,17 +57,23 @@ type Proxy struct {
 	informers informers.SharedInformerFactory
 
 	mu        sync.Mutex
-	listeners map[string]*listener // by "ip:port"
+	listeners map[string]*listener // by "tcp|udp ip:port"
 	addrs     map[string]bool      // ClusterIPs on the interface
 	next      atomic.Uint64        // round-robin over endpoints
 }
 
-// listener proxies one Service port.
+// listener proxies one Service port of one protocol.
 type listener struct {
-	l         net.Listener
+	closer    io.Closer
+	udp       bool
 	namespace string
 	service   string
 	portName  string
+}
+
+// same says whether two listeners proxy the same Service port.
+func (l *listener) same(o *listener) bool {
+	return l.udp == o.udp && l.namespace == o.namespace && l.service == o.service && l.portName == o.portName
 }
 
 // Run serves until ctx is done.
@@ -166,17 +174,38 @@ func (p *Proxy) reconcile() {
 		if ip == p.o.DNSIP {
 			continue // answered by the DNS server
 		}
+		// A LoadBalancer's addresses are on the cluster network too.
+		var lbIPs []string
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+			for _, in := range s.Status.LoadBalancer.Ingress {
+				if net.ParseIP(in.IP) != nil {
+					ips[in.IP] = true
+					lbIPs = append(lbIPs, in.IP)
+				}
+			}
+		}
 		for _, sp := range s.Spec.Ports {
-			if sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP {
+			var proto string
+			switch sp.Protocol {
+			case "", corev1.ProtocolTCP:
+				proto = "tcp"
+			case corev1.ProtocolUDP:
+				proto = "udp"
+			default:
 				continue
 			}
-			addr := net.JoinHostPort(ip, strconv.Itoa(int(sp.Port)))
-			want[addr] = &listener{namespace: s.Namespace, service: s.Name, portName: sp.Name}
+			add := func(ip string, port int32) {
+				want[proto+" "+net.JoinHostPort(ip, strconv.Itoa(int(port)))] = &listener{
+					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name}
+			}
+			add(ip, sp.Port)
+			for _, lb := range lbIPs {
+				add(lb, sp.Port)
+			}
 			// A NodePort answers on this node's IP, which the host and
 			// every pod reach on the cluster network.
 			if sp.NodePort != 0 {
-				addr := net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(sp.NodePort)))
-				want[addr] = &listener{namespace: s.Namespace, service: s.Name, portName: sp.Name}
+				add(p.o.NodeIP, sp.NodePort)
 			}
 		}
 	}
@@ -192,25 +221,23 @@ func (p *Proxy) reconcile() {
 		}
 		p.addrs[ip] = true
 	}
-	for addr, l := range p.listeners {
-		if w, ok := want[addr]; ok && w.namespace == l.namespace && w.service == l.service && w.portName == l.portName {
+	for key, l := range p.listeners {
+		if w, ok := want[key]; ok && w.same(l) {
 			continue
 		}
-		l.l.Close()
-		delete(p.listeners, addr)
+		l.closer.Close()
+		delete(p.listeners, key)
 	}
-	for addr, w := range want {
-		if _, ok := p.listeners[addr]; ok {
+	for key, w := range want {
+		if _, ok := p.listeners[key]; ok {
 			continue
 		}
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			klog.ErrorS(err, "listen for service", "service", w.namespace+"/"+w.service, "address", addr)
+		proto, addr, _ := strings.Cut(key, " ")
+		if err := p.listen(proto, addr, w); err != nil {
+			klog.ErrorS(err, "listen for service", "service", w.namespace+"/"+w.service, "address", key)
 			continue
 		}
-		w.l = l
-		p.listeners[addr] = w
-		go p.accept(w)
+		p.listeners[key] = w
 	}
 	for ip := range p.addrs {
 		if ips[ip] {
@@ -227,9 +254,9 @@ func (p *Proxy) reconcile() {
 func (p *Proxy) closeAll() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for addr, l := range p.listeners {
-		l.l.Close()
-		delete(p.listeners, addr)
+	for key, l := range p.listeners {
+		l.closer.Close()
+		delete(p.listeners, key)
 	}
 	for ip := range p.addrs {
 		_ = deleteAddress(p.link, ip)
@@ -237,13 +264,33 @@ func (p *Proxy) closeAll() {
 	}
 }
 
-func (p *Proxy) accept(l *listener) {
+// listen starts proxying a Service port on addr.
+func (p *Proxy) listen(proto, addr string, w *listener) error {
+	if proto == "udp" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return err
+		}
+		w.closer = pc
+		go p.relayUDP(pc, w)
+		return nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	w.closer = l
+	go p.accept(l, w)
+	return nil
+}
+
+func (p *Proxy) accept(l net.Listener, w *listener) {
 	for {
-		conn, err := l.l.Accept()
+		conn, err := l.Accept()
 		if err != nil {
 			return
 		}
-		go p.forward(conn, l)
+		go p.forward(conn, w)
 	}
 }
 

@@ -10,11 +10,13 @@
 //	app write FILE TEXT write TEXT to FILE
 //	app stat PATH       print PATH's mode and group
 //	app fstype PATH     print the type of the filesystem mounted at PATH
+//	app udpecho         answer each UDP datagram on :9000 with "echo " and it
 package main
 
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -58,6 +60,21 @@ func main() {
 		if err := os.WriteFile(args[1], []byte(args[2]), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
+		}
+	case "udpecho":
+		pc, err := net.ListenPacket("udp", ":9000")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("echoing UDP on :9000")
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				os.Exit(1)
+			}
+			_, _ = pc.WriteTo(append([]byte("echo "), buf[:n]...), from)
 		}
 	case "stat":
 		fi, err := os.Stat(args[1])

@@ -1,0 +1,166 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+)
+
+func loadBalancer(name, app string, ports ...corev1.ServicePort) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": app}, Ports: ports},
+	}
+}
+
+// lbIP waits for the Service's LoadBalancer address.
+func lbIP(t *testing.T, ctx context.Context, c kubernetes.Interface, name string) string {
+	t.Helper()
+	var ip string
+	eventually(t, time.Minute, "EXTERNAL-IP of "+name, func() (bool, string) {
+		s, err := c.CoreV1().Services("default").Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		if in := s.Status.LoadBalancer.Ingress; len(in) > 0 {
+			ip = in[0].IP
+		}
+		return ip != "", fmt.Sprintf("%+v", s.Status)
+	})
+	return ip
+}
+
+func udpAsk(addr, msg string) (string, error) {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 2048)
+	n, err := conn.Read(buf)
+	return string(buf[:n]), err
+}
+
+func TestLoadBalancerDocker(t *testing.T) {
+	requireEngine(t)
+	keepNodeImages(t)
+	h := newHarness(t)
+	h.env = slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") })
+	const profile = "lb"
+	removeCluster(t, h, profile)
+	image := buildApp(t)
+	_, st := h.startJSON("-p", profile, "--driver", "docker", "--nodes", "2")
+	c := clientFor(t, h.kubeconfig, profile)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+
+	d := appDeployment("web", image, 2)
+	d.Spec.Template.Spec.Containers = append(d.Spec.Template.Spec.Containers, corev1.Container{
+		Name: "udp", Image: image, Args: []string{"udpecho"},
+		Ports: []corev1.ContainerPort{{Name: "echo", ContainerPort: 9000, Protocol: corev1.ProtocolUDP}},
+	})
+	_, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+	require.NoError(t, err)
+	h.ok(3*time.Minute, "kubectl", "-p", profile, "--", "rollout", "status", "deployment/web", "--timeout=2m")
+
+	svc, err := c.CoreV1().Services("default").Create(ctx, loadBalancer("web", "web",
+		corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")},
+		corev1.ServicePort{Name: "echo", Port: 9000, Protocol: corev1.ProtocolUDP, TargetPort: intstr.FromString("echo")},
+	), metav1.CreateOptions{})
+	require.NoError(t, err)
+	ip := lbIP(t, ctx, c, "web")
+	// The address is in the cluster network's load balancer range.
+	require.True(t, strings.HasPrefix(ip, strings.Join(strings.Split(st.Nodes[0].IP, ".")[:2], ".")+".48."), "%s from the pool of %s", ip, st.Nodes[0].IP)
+
+	t.Run("TCP and UDP answer from the host, with no tunnel", func(t *testing.T) {
+		eventually(t, time.Minute, "HTTP on the LoadBalancer address", func() (bool, string) {
+			body, err := httpGet("http://" + ip + "/via-lb")
+			return err == nil && strings.Contains(body, "hello from web-"), fmt.Sprint(body, err)
+		})
+		eventually(t, time.Minute, "UDP on the LoadBalancer address", func() (bool, string) {
+			got, err := udpAsk(net.JoinHostPort(ip, "9000"), "ping")
+			return got == "echo ping", fmt.Sprint(got, err)
+		})
+		// UDP on the ClusterIP too.
+		got, err := udpAsk(net.JoinHostPort(svc.Spec.ClusterIP, "9000"), "pong")
+		require.NoError(t, err)
+		require.Equal(t, "echo pong", got)
+		urls := strings.Fields(h.ok(time.Minute, "service", "web", "-p", profile, "--url"))
+		require.Equal(t, []string{"http://" + ip + ":80"}, urls)
+	})
+
+	t.Run("a change of ports takes effect", func(t *testing.T) {
+		s, err := c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		s.Spec.Ports[0].Port = 8081
+		_, err = c.CoreV1().Services("default").Update(ctx, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		eventually(t, time.Minute, "HTTP on the new port", func() (bool, string) {
+			body, err := httpGet("http://" + net.JoinHostPort(ip, "8081") + "/")
+			return err == nil && strings.Contains(body, "hello"), fmt.Sprint(body, err)
+		})
+		// New connections only: one already open lives on, as with conntrack.
+		eventually(t, time.Minute, "nothing on the old port", func() (bool, string) {
+			conn, err := net.DialTimeout("tcp", net.JoinHostPort(ip, "80"), 2*time.Second)
+			if err != nil {
+				return true, ""
+			}
+			conn.Close()
+			return false, "still accepts connections"
+		})
+	})
+
+	t.Run("bad addresses and freeing", func(t *testing.T) {
+		bad := loadBalancer("outside", "web", corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")})
+		bad.Spec.LoadBalancerIP = "10.1.2.3"
+		_, err := c.CoreV1().Services("default").Create(ctx, bad, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventFor(t, ctx, c, "Service", "outside", "SyncLoadBalancerFailed", "loadBalancerIP 10.1.2.3 is outside the pool")
+		taken := loadBalancer("taken", "web", corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")})
+		taken.Spec.LoadBalancerIP = ip
+		_, err = c.CoreV1().Services("default").Create(ctx, taken, metav1.CreateOptions{})
+		require.NoError(t, err)
+		eventFor(t, ctx, c, "Service", "taken", "SyncLoadBalancerFailed", "is taken by service default/web")
+
+		// Deleting a Service frees its address for the next one.
+		require.NoError(t, c.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}))
+		eventually(t, time.Minute, "the address is free again", func() (bool, string) {
+			s, err := c.CoreV1().Services("default").Get(ctx, "taken", metav1.GetOptions{})
+			if err != nil || len(s.Status.LoadBalancer.Ingress) == 0 {
+				return false, fmt.Sprint(err)
+			}
+			return s.Status.LoadBalancer.Ingress[0].IP == ip, s.Status.LoadBalancer.Ingress[0].IP
+		})
+	})
+}
+
+// On the sim runtime a LoadBalancer gets its address the same way, from a
+// loopback range: charts that wait for one go on, and nothing dials it
+// off this machine.
+func TestLoadBalancerSim(t *testing.T) {
+	h := newHarness(t)
+	h.ok(3*time.Minute, "start", "-p", "lbsim")
+	c := clientFor(t, h.kubeconfig, "lbsim")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	_, err := c.CoreV1().Services("default").Create(ctx, loadBalancer("web", "web",
+		corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}), metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "127.255.0.1", lbIP(t, ctx, c, "web"))
+	out := h.ok(time.Minute, "kubectl", "-p", "lbsim", "--", "get", "svc", "web")
+	require.Contains(t, out, "127.255.0.1")
+}
