@@ -48,6 +48,9 @@ func adminClient(cfg *nodeconfig.Config) (kubernetes.Interface, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load admin kubeconfig: %w", err)
 	}
+	// In-process controllers (volumes, load balancers) act for hundreds of
+	// objects a second in scale tests; client-go's default is 5 per second.
+	rc.QPS, rc.Burst = 500, 1000
 	client, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("create admin client: %w", err)
