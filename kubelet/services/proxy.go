@@ -102,11 +102,21 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("watch services: %w", err)
 	}
 	f.Discovery().V1().EndpointSlices().Informer()
+	if err := watchIngresses(f, handler); err != nil {
+		return err
+	}
+	ingress := newIngressServer(p, f)
 	f.Start(ctx.Done())
 	defer f.Shutdown()
 	if err := p.ensureDNSService(ctx); err != nil {
 		klog.ErrorS(err, "create the cluster DNS service")
 	}
+	go func() {
+		if err := ingress.ensureObjects(ctx); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "create the ingress class and service")
+		}
+	}()
+	defer ingress.close()
 	for _, synced := range f.WaitForCacheSync(ctx.Done()) {
 		if !synced {
 			return ctx.Err()
@@ -119,6 +129,7 @@ func Run(ctx context.Context, o Options) error {
 	defer t.Stop()
 	for {
 		p.reconcile()
+		ingress.reconcile(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -183,6 +194,10 @@ func (p *Proxy) reconcile() {
 					lbIPs = append(lbIPs, in.IP)
 				}
 			}
+		}
+		// The Ingress controller answers on its own Service's ports.
+		if s.Annotations[annotationServeBy] == "ingress" {
+			continue
 		}
 		for _, sp := range s.Spec.Ports {
 			var proto string

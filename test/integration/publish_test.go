@@ -2,8 +2,18 @@ package integration
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"io"
+	"math/big"
 	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +21,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 )
 
 func loadBalancer(name, app string, ports ...corev1.ServicePort) *corev1.Service {
@@ -145,6 +157,152 @@ func TestLoadBalancerDocker(t *testing.T) {
 			}
 			return s.Status.LoadBalancer.Ingress[0].IP == ip, s.Status.LoadBalancer.Ingress[0].IP
 		})
+	})
+}
+
+// selfSigned makes a TLS certificate and key for host.
+func selfSigned(t *testing.T, host string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// ingressGet asks the Ingress address for host and path, over TLS when
+// roots is set.
+func ingressGet(ip, host, path string, roots *x509.CertPool) (int, string, error) {
+	scheme := "http"
+	tr := &http.Transport{DisableKeepAlives: true}
+	if roots != nil {
+		scheme = "https"
+		tr.TLSClientConfig = &tls.Config{RootCAs: roots, ServerName: host}
+	}
+	req, err := http.NewRequest(http.MethodGet, scheme+"://"+ip+path, nil)
+	if err != nil {
+		return 0, "", err
+	}
+	req.Host = host
+	resp, err := (&http.Client{Transport: tr, Timeout: 3 * time.Second}).Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+func TestIngressDocker(t *testing.T) {
+	requireEngine(t)
+	keepNodeImages(t)
+	h := newHarness(t)
+	h.env = slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") })
+	const profile = "ing"
+	removeCluster(t, h, profile)
+	image := buildApp(t)
+	h.ok(3*time.Minute, "start", "-p", profile, "--driver", "docker", "--nodes", "2")
+	c := clientFor(t, h.kubeconfig, profile)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	for _, app := range []string{"web", "api"} {
+		d := appDeployment(app, image, 1)
+		d.Spec.Template.Spec.Containers[0].Env[0].Value = "hello " + app
+		_, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: app},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": app},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		h.ok(3*time.Minute, "kubectl", "-p", profile, "--", "rollout", "status", "deployment/"+app, "--timeout=2m")
+	}
+	class, err := c.NetworkingV1().IngressClasses().Get(ctx, "minik", metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, "true", class.Annotations[networkingv1.AnnotationIsDefaultIngressClass])
+
+	certPEM, keyPEM := selfSigned(t, "secure.example")
+	_, err = c.CoreV1().Secrets("default").Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "secure-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: certPEM, corev1.TLSPrivateKeyKey: keyPEM},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	prefix, exact := networkingv1.PathTypePrefix, networkingv1.PathTypeExact
+	backend := func(svc string) networkingv1.IngressBackend {
+		return networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: svc, Port: networkingv1.ServiceBackendPort{Name: "http"}}}
+	}
+	rule := func(host string, paths ...networkingv1.HTTPIngressPath) networkingv1.IngressRule {
+		return networkingv1.IngressRule{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{Paths: paths}}}
+	}
+	// No class named: the default class takes it.
+	_, err = c.NetworkingV1().Ingresses("default").Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "site"},
+		Spec: networkingv1.IngressSpec{
+			DefaultBackend: ptr.To(backend("web")),
+			TLS:            []networkingv1.IngressTLS{{Hosts: []string{"secure.example"}, SecretName: "secure-tls"}},
+			Rules: []networkingv1.IngressRule{
+				rule("site.example",
+					networkingv1.HTTPIngressPath{Path: "/api", PathType: &prefix, Backend: backend("api")},
+					networkingv1.HTTPIngressPath{Path: "/exact", PathType: &exact, Backend: backend("api")},
+					networkingv1.HTTPIngressPath{Path: "/", PathType: &prefix, Backend: backend("web")}),
+				rule("secure.example", networkingv1.HTTPIngressPath{Path: "/", PathType: &prefix, Backend: backend("api")}),
+			},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	var ip string
+	eventually(t, time.Minute, "the ingress's address", func() (bool, string) {
+		ing, err := c.NetworkingV1().Ingresses("default").Get(ctx, "site", metav1.GetOptions{})
+		if err != nil || len(ing.Status.LoadBalancer.Ingress) == 0 {
+			return false, fmt.Sprint(err)
+		}
+		ip = ing.Status.LoadBalancer.Ingress[0].IP
+		return ip != "", ""
+	})
+	for _, tt := range []struct{ host, path, want string }{
+		{"site.example", "/", "hello web"},
+		{"site.example", "/api/users", "hello api"},
+		{"site.example", "/exact", "hello api"},
+		{"site.example", "/exact/no", "hello web"},
+		{"unknown.example", "/", "hello web"}, // the default backend
+	} {
+		eventually(t, time.Minute, tt.host+tt.path, func() (bool, string) {
+			code, body, err := ingressGet(ip, tt.host, tt.path, nil)
+			return code == 200 && strings.Contains(body, tt.want), fmt.Sprint(code, body, err)
+		})
+	}
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(certPEM))
+	eventually(t, time.Minute, "HTTPS with the Ingress's certificate", func() (bool, string) {
+		code, body, err := ingressGet(ip, "secure.example", "/", roots)
+		return code == 200 && strings.Contains(body, "hello api"), fmt.Sprint(code, body, err)
+	})
+
+	// Bad input: a clash with an older Ingress, a missing TLS secret.
+	// Creation times are in seconds: make "older" unambiguous.
+	time.Sleep(1100 * time.Millisecond)
+	_, err = c.NetworkingV1().Ingresses("default").Create(ctx, &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Name: "clash"},
+		Spec: networkingv1.IngressSpec{
+			TLS:   []networkingv1.IngressTLS{{Hosts: []string{"other.example"}, SecretName: "missing"}},
+			Rules: []networkingv1.IngressRule{rule("site.example", networkingv1.HTTPIngressPath{Path: "/api", PathType: &prefix, Backend: backend("web")}), rule("other.example", networkingv1.HTTPIngressPath{Path: "/", PathType: &prefix, Backend: backend("web")})},
+		},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	eventFor(t, ctx, c, "Ingress", "clash", "HostPathConflict", `host "site.example" path "/api" is served by the older ingress default/site`)
+	eventFor(t, ctx, c, "Ingress", "clash", "TLSSecretInvalid", "its hosts are served on HTTP only")
+	code, body, err := ingressGet(ip, "site.example", "/api", nil)
+	require.NoError(t, err)
+	require.Equal(t, 200, code)
+	require.Contains(t, body, "hello api", "the older ingress keeps the path")
+	eventually(t, time.Minute, "other.example on HTTP", func() (bool, string) {
+		code, body, err := ingressGet(ip, "other.example", "/", nil)
+		return code == 200 && strings.Contains(body, "hello web"), fmt.Sprint(code, body, err)
 	})
 }
 
