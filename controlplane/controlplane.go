@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -97,6 +98,9 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	}
 	go runLoadController(ctx, admin)
 	go runStorage(ctx, cfg, admin)
+	if dir := cfg.ControlPlane.ManifestsDir; dir != "" {
+		go runManifests(ctx, cfg, dir)
+	}
 	if lb := cfg.ControlPlane.LoadBalancerCIDR; lb != "" {
 		go func() {
 			if err := loadbalancer.Run(ctx, admin, cfg.Cluster, lb); err != nil && ctx.Err() == nil {
@@ -138,11 +142,13 @@ func startEgress(ctx context.Context, cfg *nodeconfig.Config) (*egress.Proxy, st
 }
 
 func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string, error) {
-	clientPort, err := freePort()
+	// The apiserver's port is chosen by minik and bound only later: etcd's
+	// ports must not take it meanwhile.
+	clientPort, err := freePort(cfg.ControlPlane.Port)
 	if err != nil {
 		return nil, "", err
 	}
-	peerPort, err := freePort()
+	peerPort, err := freePort(cfg.ControlPlane.Port, clientPort)
 	if err != nil {
 		return nil, "", err
 	}
@@ -364,11 +370,18 @@ func loopbackFor(bind string) string {
 	return bind
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find free port: %w", err)
+// freePort returns a free port of 127.0.0.1 that is none of reserved.
+func freePort(reserved ...int) (int, error) {
+	for range 10 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !slices.Contains(reserved, port) {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find free port: the kernel keeps handing out reserved ones")
 }
