@@ -20,6 +20,7 @@ var optionFlags = map[string]string{
 	"NodeMonitorGracePeriod": "--node-monitor-grace-period",
 	"PodEvictionTimeout":     "--pod-eviction-timeout",
 	"Role":                   "--role",
+	"ManifestsDir":           "--manifests",
 }
 
 // invalidFlagError is a cluster.InvalidOptionError told in flag names:

@@ -98,6 +98,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newNodeCommand(env),
 		newDashboardCommand(env),
 		newServiceCommand(env),
+		newManifestsCommand(env),
 	)
 	return root
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -24,6 +25,7 @@ type startOptions struct {
 	maxPods       int
 	monitorGrace  time.Duration
 	eviction      time.Duration
+	manifests     string
 	retain        bool
 }
 
@@ -49,6 +51,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().IntVar(&o.maxPods, "max-pods", 0, "pods each node accepts (default 110; up to 1000; only when creating)")
 	cmd.Flags().DurationVar(&o.monitorGrace, "node-monitor-grace-period", 0, "how long a silent node stays Ready before it is marked NotReady (default 20s)")
 	cmd.Flags().DurationVar(&o.eviction, "pod-eviction-timeout", 0, "how long pods stay on a NotReady node before they are evicted (default 15s)")
+	cmd.Flags().StringVar(&o.manifests, "manifests", "", "folder of YAML, JSON and jsonnet files the cluster applies and keeps applied (default: the profile's manifests folder; only when creating)")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
@@ -118,6 +121,12 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 
 		NodeMonitorGracePeriod: o.monitorGrace,
 		PodEvictionTimeout:     o.eviction,
+	}
+	if o.manifests != "" {
+		// A relative folder is relative to where minik runs.
+		if opts.ManifestsDir, err = filepath.Abs(o.manifests); err != nil {
+			return fmt.Errorf("invalid --manifests %q: %w", o.manifests, err)
+		}
 	}
 	if nodesSet {
 		opts.Nodes = &o.nodes

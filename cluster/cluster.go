@@ -179,6 +179,7 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	}
 	p.NodeMonitorGracePeriodSeconds = int(o.NodeMonitorGracePeriod.Seconds())
 	p.PodEvictionSeconds = int(o.PodEvictionTimeout.Seconds())
+	p.ManifestsDir = o.ManifestsDir
 	if cn, ok := d.(drivers.ClusterNetworks); ok {
 		if err := m.planNetwork(ctx, cn, p); err != nil {
 			return nil, err
@@ -435,6 +436,17 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 	if err := kubeconfig.Write(cpAdminKC, entry); err != nil {
 		return err
 	}
+	// The manifests folder: made at every start; a node that is not the
+	// host sees it inside the profile folder, or where the driver mounts
+	// a folder of the user's choice.
+	manifests := m.store.ManifestsDir(p)
+	if err := os.MkdirAll(manifests, 0o755); err != nil {
+		return fmt.Errorf("make the manifests folder: %w", err)
+	}
+	manifestsView := view.path(manifests)
+	if view.NodeView != nil && manifestsView == manifests {
+		manifestsView = view.ManifestsDir
+	}
 	var egress []string
 	lbCIDR := nodeconfig.SimLoadBalancerCIDR
 	if p.Subnet != "" {
@@ -485,6 +497,7 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 				PodEvictionSeconds:            p.PodEvictionSeconds,
 				EgressAllowCIDRs:              egress,
 				LoadBalancerCIDR:              lbCIDR,
+				ManifestsDir:                  manifestsView,
 			}
 		}
 		if nc, ok := d.(drivers.NodeConfigurer); ok {
@@ -541,6 +554,7 @@ func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 		Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json"),
 		ProfileDir: m.store.ProfileDir(p.Name), IP: n.IP, Subnet: p.Subnet, APIServerPort: p.APIServerPort,
 		ServiceCIDR: p.ServiceCIDR, DNSDomain: nodeconfig.DefaultDNSDomain,
+		ManifestsDir: p.ManifestsDir,
 	}
 }
 

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -50,6 +52,7 @@ var optionWords = map[string]string{
 	"NodeMonitorGracePeriod": "node monitor grace period",
 	"PodEvictionTimeout":     "pod eviction timeout",
 	"Role":                   "role",
+	"ManifestsDir":           "manifests folder",
 }
 
 func (e *InvalidOptionError) Error() string {
@@ -87,6 +90,9 @@ type StartOptions struct {
 	// (default 20 s and 15 s).
 	NodeMonitorGracePeriod time.Duration
 	PodEvictionTimeout     time.Duration
+	// ManifestsDir is the folder the control plane applies, when creating
+	// (an absolute path); "" for the profile's manifests folder.
+	ManifestsDir string
 }
 
 // Validate returns an *InvalidOptionError for the first option out of
@@ -118,6 +124,14 @@ func (o StartOptions) Validate() error {
 	}{{"NodeMonitorGracePeriod", o.NodeMonitorGracePeriod}, {"PodEvictionTimeout", o.PodEvictionTimeout}} {
 		if t.d != 0 && t.d < MinEvictionTiming {
 			return &InvalidOptionError{Field: t.field, Value: t.d.String(), Reason: "use at least " + MinEvictionTiming.String()}
+		}
+	}
+	if d := o.ManifestsDir; d != "" {
+		if !filepath.IsAbs(d) {
+			return &InvalidOptionError{Field: "ManifestsDir", Value: d, Reason: "use an absolute path"}
+		}
+		if fi, err := os.Stat(d); err == nil && !fi.IsDir() {
+			return &InvalidOptionError{Field: "ManifestsDir", Value: d, Reason: "it is a file, not a folder"}
 		}
 	}
 	return nil

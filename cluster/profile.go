@@ -49,6 +49,9 @@ type Profile struct {
 	NodeMonitorGracePeriodSeconds int           `json:"nodeMonitorGracePeriodSeconds,omitempty"`
 	PodEvictionSeconds            int           `json:"podEvictionSeconds,omitempty"`
 	Nodes                         []ProfileNode `json:"nodes"`
+	// ManifestsDir is the folder the control plane applies; "" for the
+	// profile's own manifests folder.
+	ManifestsDir string `json:"manifestsDir,omitempty"`
 }
 
 // NodeResources is a node's capacity.
@@ -150,6 +153,14 @@ func (s Store) profileFile(name string) string {
 }
 
 // PKIDir is where a profile's certificates live.
+// ManifestsDir is the folder the control plane of p applies.
+func (s Store) ManifestsDir(p *Profile) string {
+	if p.ManifestsDir != "" {
+		return p.ManifestsDir
+	}
+	return filepath.Join(s.ProfileDir(p.Name), "manifests")
+}
+
 func (s Store) PKIDir(name string) string { return filepath.Join(s.ProfileDir(name), "pki") }
 
 // AdminKubeconfig is the profile's own kubeconfig, always present.

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
@@ -44,6 +45,19 @@ func grantControllerManager(ctx context.Context, cfg *nodeconfig.Config) error {
 }
 
 func adminClient(cfg *nodeconfig.Config) (kubernetes.Interface, error) {
+	rc, err := adminConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create admin client: %w", err)
+	}
+	return client, nil
+}
+
+// adminConfig is the in-process controllers' client config.
+func adminConfig(cfg *nodeconfig.Config) (*rest.Config, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", cfg.ControlPlane.AdminKubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("load admin kubeconfig: %w", err)
@@ -51,11 +65,7 @@ func adminClient(cfg *nodeconfig.Config) (kubernetes.Interface, error) {
 	// In-process controllers (volumes, load balancers) act for hundreds of
 	// objects a second in scale tests; client-go's default is 5 per second.
 	rc.QPS, rc.Burst = 500, 1000
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("create admin client: %w", err)
-	}
-	return client, nil
+	return rc, nil
 }
 
 // labelControlPlaneNode sets the control-plane role label on this node once

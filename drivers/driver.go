@@ -42,6 +42,9 @@ type Node struct {
 	// APIServerPort is the host port the apiserver is published on
 	// (control-plane node of drivers with a NodeView).
 	APIServerPort int
+	// ManifestsDir is a folder outside the profile that the control plane
+	// applies; drivers with a NodeView show it at NodeView.ManifestsDir.
+	ManifestsDir string
 	// ServiceCIDR is the cluster's Service range and DNSDomain its DNS
 	// zone (cluster.local), for drivers whose NodeConfigurer hands them to
 	// the node's pod runtime.
@@ -77,6 +80,9 @@ type NodeView struct {
 	// APIServerPort is the apiserver's port inside the control-plane node;
 	// Node.APIServerPort on 127.0.0.1 of the host forwards to it.
 	APIServerPort int
+	// ManifestsDir is where Node.ManifestsDir appears in the control-plane
+	// node (read-only).
+	ManifestsDir string
 }
 
 // Driver makes nodes. Every method takes ctx first and is safe to repeat.

@@ -92,6 +92,8 @@ type ControlPlane struct {
 	EgressAllowCIDRs []string `json:"egressAllowCIDRs,omitempty"`
 	// LoadBalancerCIDR is the pool of LoadBalancer Services' addresses.
 	LoadBalancerCIDR string `json:"loadBalancerCIDR,omitempty"`
+	// ManifestsDir is the folder the control plane applies (as this node sees it).
+	ManifestsDir string `json:"manifestsDir,omitempty"`
 	// MetricsResolutionSeconds is how often metrics.k8s.io scrapes every
 	// kubelet (default DefaultMetricsResolutionSeconds).
 	MetricsResolutionSeconds int `json:"metricsResolutionSeconds,omitempty"`

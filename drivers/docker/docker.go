@@ -30,6 +30,7 @@ const (
 	nodeDataDir       = "/var/lib/minik"
 	nodeAPIServerPort = 6443
 	nodeDockerSocket  = "/var/run/docker.sock"
+	nodeManifestsDir  = "/minik-manifests"
 )
 
 // Engine requirements and timeouts.
@@ -98,6 +99,7 @@ func (d *Driver) Info() drivers.Info {
 			ProfileDir:    nodeProfileDir,
 			DataDir:       nodeDataDir,
 			APIServerPort: nodeAPIServerPort,
+			ManifestsDir:  nodeManifestsDir,
 		},
 	}
 }

@@ -192,6 +192,9 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 			{Type: mount.TypeBind, Source: dockerSocket(api), Target: nodeDockerSocket},
 		},
 	}
+	if n.Role == nodeconfig.RoleControlPlane && n.ManifestsDir != "" {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: n.ManifestsDir, Target: nodeManifestsDir, ReadOnly: true})
+	}
 	if n.Role == nodeconfig.RoleControlPlane {
 		if err := publishAPIServer(cfg, host, n.APIServerPort); err != nil {
 			return err

@@ -89,11 +89,17 @@ func waitPhase(t *testing.T, ctx context.Context, c kubernetes.Interface, name s
 	return pod
 }
 
-// eventFor waits for an event on the object whose reason and message contain what is given.
+// eventFor waits for an event on the object (in namespace default) whose
+// reason and message contain what is given.
 func eventFor(t *testing.T, ctx context.Context, c kubernetes.Interface, kind, name, reason, message string) {
 	t.Helper()
+	eventForIn(t, ctx, c, "default", kind, name, reason, message)
+}
+
+func eventForIn(t *testing.T, ctx context.Context, c kubernetes.Interface, namespace, kind, name, reason, message string) {
+	t.Helper()
 	eventually(t, time.Minute, fmt.Sprintf("%s event on %s %s", reason, kind, name), func() (bool, string) {
-		evs, err := c.CoreV1().Events("default").List(ctx, metav1.ListOptions{
+		evs, err := c.CoreV1().Events(namespace).List(ctx, metav1.ListOptions{
 			FieldSelector: "involvedObject.kind=" + kind + ",involvedObject.name=" + name,
 		})
 		if err != nil {
