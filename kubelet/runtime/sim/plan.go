@@ -1,8 +1,10 @@
-// Package sim is the pure logic of minik's simulated container runtime: no
-// process runs, so a pod's whole life is a deterministic function of its spec,
-// its minik.dev/ annotations, the instant the node admitted it and the current
-// instant. Nothing here reads the clock; the node agent passes every time in,
-// which makes the results reproducible after an agent restart and testable.
+// Package sim is minik's simulated container runtime: no process runs, so a
+// pod's whole life is a deterministic function of its spec, its minik.dev/
+// annotations, the instant the node admitted it and the current instant.
+// The timeline functions (Status, Terminating, Events, Logs, ContainerUsage)
+// read no clock, which makes them reproducible after an agent restart and
+// testable; Runtime wraps them as the node agent's runtime.Runtime, with
+// pod IPs from the node's podCIDR and CPU counters that never go back.
 package sim
 
 import (
