@@ -116,21 +116,9 @@ func (d *dnsServer) answer(query []byte, network string) []byte {
 		RecursionAvailable: true, RCode: dnsmessage.RCodeNameError,
 	}, Questions: []dnsmessage.Question{q}}
 	if rest, ok := strings.CutSuffix(name, "."+zone); ok {
-		parts := strings.Split(rest, ".")
-		if len(parts) == 2 {
-			if ips, found := d.proxy.serviceIPs(parts[1], parts[0]); found {
-				resp.Header.RCode = dnsmessage.RCodeSuccess
-				if q.Type == dnsmessage.TypeA || q.Type == dnsmessage.TypeALL {
-					for _, ip := range ips {
-						if v4 := ip.To4(); v4 != nil {
-							resp.Answers = append(resp.Answers, dnsmessage.Resource{
-								Header: dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: dnsTTL},
-								Body:   &dnsmessage.AResource{A: [4]byte(v4)},
-							})
-						}
-					}
-				}
-			}
+		if answers, found := d.records(strings.Split(rest, "."), q, zone, network); found {
+			resp.Header.RCode = dnsmessage.RCodeSuccess
+			resp.Answers = answers
 		}
 	}
 	out, err := resp.Pack()

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,14 @@ type Proxy struct {
 	listeners map[string]*listener // by "tcp|udp ip:port"
 	addrs     map[string]bool      // ClusterIPs on the interface
 	next      atomic.Uint64        // round-robin over endpoints
+	// affinity remembers the endpoint of each client of a Service with
+	// sessionAffinity ClientIP.
+	affinity map[string]affinityEntry
+}
+
+type affinityEntry struct {
+	endpoint string
+	expires  time.Time
 }
 
 // listener proxies one Service port of one protocol.
@@ -89,6 +98,7 @@ func Run(ctx context.Context, o Options) error {
 		slices:    f.Discovery().V1().EndpointSlices().Lister(),
 		listeners: map[string]*listener{},
 		addrs:     map[string]bool{},
+		affinity:  map[string]affinityEntry{},
 	}
 	changed := make(chan struct{}, 1)
 	poke := func(any) {
@@ -317,12 +327,12 @@ func (p *Proxy) forward(client net.Conn, l *listener) {
 	if len(eps) == 0 {
 		return
 	}
-	start := int(p.next.Add(1))
 	var upstream net.Conn
 	var err error
-	for i := range eps {
-		upstream, err = net.DialTimeout("tcp", eps[(start+i)%len(eps)], dialTimeout)
+	for _, ep := range p.order(l, client.RemoteAddr(), eps) {
+		upstream, err = net.DialTimeout("tcp", ep, dialTimeout)
 		if err == nil {
+			p.remember(l, client.RemoteAddr(), ep)
 			break
 		}
 	}
@@ -342,6 +352,62 @@ func (p *Proxy) forward(client net.Conn, l *listener) {
 	go pipe(client, upstream)
 	<-done
 	<-done
+}
+
+// order is the endpoints to try for a client: round-robin, but with
+// sessionAffinity ClientIP the client's endpoint first while it lasts.
+func (p *Proxy) order(l *listener, client net.Addr, eps []string) []string {
+	start := int(p.next.Add(1))
+	out := make([]string, 0, len(eps))
+	if k, _, ok := p.affinityKey(l, client); ok {
+		p.mu.Lock()
+		e, found := p.affinity[k]
+		p.mu.Unlock()
+		if found && time.Now().Before(e.expires) && slices.Contains(eps, e.endpoint) {
+			out = append(out, e.endpoint)
+		}
+	}
+	for i := range eps {
+		if ep := eps[(start+i)%len(eps)]; len(out) == 0 || ep != out[0] {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// remember records the endpoint a client of a Service with affinity got.
+func (p *Proxy) remember(l *listener, client net.Addr, endpoint string) {
+	if k, timeout, ok := p.affinityKey(l, client); ok {
+		now := time.Now()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if len(p.affinity) > 10000 {
+			for k, e := range p.affinity {
+				if now.After(e.expires) {
+					delete(p.affinity, k)
+				}
+			}
+		}
+		p.affinity[k] = affinityEntry{endpoint: endpoint, expires: now.Add(timeout)}
+	}
+}
+
+// affinityKey is the client's key and the timeout, when the listener's
+// Service has sessionAffinity ClientIP.
+func (p *Proxy) affinityKey(l *listener, client net.Addr) (string, time.Duration, bool) {
+	svc, err := p.services.Services(l.namespace).Get(l.service)
+	if err != nil || svc.Spec.SessionAffinity != corev1.ServiceAffinityClientIP || client == nil {
+		return "", 0, false
+	}
+	timeout := 10800 * time.Second
+	if c := svc.Spec.SessionAffinityConfig; c != nil && c.ClientIP != nil && c.ClientIP.TimeoutSeconds != nil {
+		timeout = time.Duration(*c.ClientIP.TimeoutSeconds) * time.Second
+	}
+	host, _, err := net.SplitHostPort(client.String())
+	if err != nil {
+		return "", 0, false
+	}
+	return l.namespace + "/" + l.service + "/" + l.portName + "/" + host, timeout, true
 }
 
 // endpoints are the ready addresses of a Service port, "ip:port".

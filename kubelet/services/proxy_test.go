@@ -1,6 +1,7 @@
 package services
 
 import (
+	"fmt"
 	"net"
 	"testing"
 
@@ -34,6 +35,7 @@ func newTestProxy(t *testing.T, objs ...any) *Proxy {
 		o:        Options{DNSIP: "10.96.0.10", Domain: "cluster.local"},
 		services: corelisters.NewServiceLister(svcs),
 		slices:   discoverylisters.NewEndpointSliceLister(slices),
+		affinity: map[string]affinityEntry{},
 	}
 }
 
@@ -113,4 +115,85 @@ func TestDNSAnswers(t *testing.T) {
 	}
 	assert.Nil(t, d.answer(query(t, "example.org.", dnsmessage.TypeA), "udp"), "names outside the cluster go upstream; with none, no answer")
 	assert.Nil(t, d.answer([]byte{1, 2, 3}, "udp"), "garbage is dropped")
+}
+
+func TestDNSRecordsOfTheSpec(t *testing.T) {
+	headless := slice("db", 5432, nil)
+	headless.Endpoints = []discoveryv1.Endpoint{
+		{Addresses: []string{"172.20.128.7"}, Hostname: ptr.To("db-0"), Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+		{Addresses: []string{"172.20.128.8"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr.To(true)}},
+	}
+	ext := service("docs", "")
+	ext.Spec = corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "web.default.svc.cluster.local"}
+	p := newTestProxy(t, service("web", "10.96.0.20"), service("db", corev1.ClusterIPNone), headless, ext)
+	d := &dnsServer{proxy: p}
+	tests := []struct {
+		name  string
+		qname string
+		typ   dnsmessage.Type
+		rcode dnsmessage.RCode
+		want  []string
+	}{
+		{"a StatefulSet pod by hostname", "db-0.db.default.svc.cluster.local.", dnsmessage.TypeA, dnsmessage.RCodeSuccess, []string{"A 172.20.128.7"}},
+		{"an unknown hostname", "db-9.db.default.svc.cluster.local.", dnsmessage.TypeA, dnsmessage.RCodeNameError, nil},
+		{"SRV of a named port", "_http._tcp.web.default.svc.cluster.local.", dnsmessage.TypeSRV, dnsmessage.RCodeSuccess,
+			[]string{"SRV 80 web.default.svc.cluster.local."}},
+		{"SRV of a headless Service: each endpoint", "_http._tcp.db.default.svc.cluster.local.", dnsmessage.TypeSRV, dnsmessage.RCodeSuccess,
+			[]string{"SRV 5432 db-0.db.default.svc.cluster.local.", "SRV 5432 172-20-128-8.db.default.svc.cluster.local."}},
+		{"SRV of a port it does not have", "_grpc._tcp.web.default.svc.cluster.local.", dnsmessage.TypeSRV, dnsmessage.RCodeNameError, nil},
+		{"SRV of the Service name", "web.default.svc.cluster.local.", dnsmessage.TypeSRV, dnsmessage.RCodeSuccess,
+			[]string{"SRV 80 web.default.svc.cluster.local."}},
+		{"ExternalName: a CNAME, and its target's address", "docs.default.svc.cluster.local.", dnsmessage.TypeA, dnsmessage.RCodeSuccess,
+			[]string{"CNAME web.default.svc.cluster.local.", "A 10.96.0.20"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := d.answer(query(t, tt.qname, tt.typ), "udp")
+			require.NotNil(t, resp)
+			var m dnsmessage.Message
+			require.NoError(t, m.Unpack(resp))
+			assert.Equal(t, tt.rcode, m.Header.RCode)
+			var got []string
+			for _, a := range m.Answers {
+				switch b := a.Body.(type) {
+				case *dnsmessage.AResource:
+					got = append(got, "A "+net.IP(b.A[:]).String())
+				case *dnsmessage.SRVResource:
+					got = append(got, fmt.Sprintf("SRV %d %s", b.Port, b.Target))
+				case *dnsmessage.CNAMEResource:
+					got = append(got, "CNAME "+b.CNAME.String())
+				}
+			}
+			assert.ElementsMatch(t, tt.want, got)
+		})
+	}
+}
+
+func TestSessionAffinity(t *testing.T) {
+	sticky := service("sticky", "10.96.0.21")
+	sticky.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+	eps := []string{"172.20.128.1:80", "172.20.128.2:80", "172.20.128.3:80"}
+	p := newTestProxy(t, sticky, service("web", "10.96.0.20"))
+	a := &net.TCPAddr{IP: net.ParseIP("172.20.0.1"), Port: 40000}
+	b := &net.TCPAddr{IP: net.ParseIP("172.20.0.9"), Port: 40000}
+
+	l := &listener{namespace: "default", service: "sticky", portName: "http"}
+	first := p.order(l, a, eps)[0]
+	p.remember(l, a, first)
+	for range 5 {
+		again := &net.TCPAddr{IP: a.IP, Port: 50000} // another connection, same client
+		assert.Equal(t, first, p.order(l, again, eps)[0], "the client keeps its endpoint")
+	}
+	assert.Len(t, p.order(l, b, eps), 3, "every endpoint stays a fallback")
+	assert.Equal(t, first, p.order(l, a, []string{first})[0])
+	assert.NotContains(t, p.order(l, a, eps[:0]), first)
+
+	plain := &listener{namespace: "default", service: "web", portName: "http"}
+	seen := map[string]bool{}
+	for range 6 {
+		ep := p.order(plain, a, eps)[0]
+		p.remember(plain, a, ep)
+		seen[ep] = true
+	}
+	assert.Len(t, seen, 3, "without affinity, round-robin")
 }

@@ -35,7 +35,7 @@ func (p *Proxy) relayUDP(pc net.PacketConn, l *listener) {
 		up, ok := flows[client.String()]
 		mu.Unlock()
 		if !ok {
-			if up = p.dialUDP(l); up == nil {
+			if up = p.dialUDP(l, client); up == nil {
 				continue // no ready endpoint: dropped, as with a REJECT
 			}
 			mu.Lock()
@@ -68,14 +68,12 @@ func (p *Proxy) relayUDP(pc net.PacketConn, l *listener) {
 }
 
 // dialUDP opens a socket to a ready endpoint of the Service port.
-func (p *Proxy) dialUDP(l *listener) net.Conn {
-	eps := p.endpoints(l.namespace, l.service, l.portName)
-	if len(eps) == 0 {
-		return nil
+func (p *Proxy) dialUDP(l *listener, client net.Addr) net.Conn {
+	for _, ep := range p.order(l, client, p.endpoints(l.namespace, l.service, l.portName)) {
+		if c, err := net.Dial("udp", ep); err == nil {
+			p.remember(l, client, ep)
+			return c
+		}
 	}
-	c, err := net.Dial("udp", eps[int(p.next.Add(1))%len(eps)])
-	if err != nil {
-		return nil
-	}
-	return c
+	return nil
 }

@@ -115,6 +115,60 @@ func TestLoadBalancerDocker(t *testing.T) {
 		require.Equal(t, []string{"http://" + ip + ":80"}, urls)
 	})
 
+	t.Run("session affinity, pod hostnames, ExternalName", func(t *testing.T) {
+		sticky, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "sticky"},
+			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, SessionAffinity: corev1.ServiceAffinityClientIP,
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		var first string
+		eventually(t, time.Minute, "the sticky Service answers", func() (bool, string) {
+			body, err := httpGet("http://" + sticky.Spec.ClusterIP + "/")
+			first = body
+			return err == nil && strings.Contains(body, "hello from web-"), fmt.Sprint(body, err)
+		})
+		for range 6 {
+			body, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 3 * time.Second}).Get("http://" + sticky.Spec.ClusterIP + "/")
+			require.NoError(t, err)
+			b, _ := io.ReadAll(body.Body)
+			body.Body.Close()
+			require.Equal(t, first, string(b), "every new connection of this client reaches the same pod")
+		}
+
+		// A headless Service's pod by its hostname, and an ExternalName.
+		_, err = c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "crew"},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"crew": "yes"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 8080}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		_, err = c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "alias"},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeExternalName, ExternalName: "sticky.default.svc.cluster.local"},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		member := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "member", Labels: map[string]string{"crew": "yes"}},
+			Spec: corev1.PodSpec{Hostname: "member-0", Subdomain: "crew", TerminationGracePeriodSeconds: ptr.To[int64](1),
+				Containers: []corev1.Container{{Name: "app", Image: image, Env: []corev1.EnvVar{{Name: "GREETING", Value: "hello crew"}},
+					Ports:          []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},
+					ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}, PeriodSeconds: 1}}}},
+		}
+		_, err = c.CoreV1().Pods("default").Create(ctx, member, metav1.CreateOptions{})
+		require.NoError(t, err)
+		waitPhase(t, ctx, c, "member", corev1.PodRunning)
+		for url, want := range map[string]string{
+			"http://member-0.crew:8080/": "hello crew",
+			"http://alias/":              "hello from web-",
+		} {
+			eventually(t, time.Minute, url+" from a pod", func() (bool, string) {
+				r := h.run(time.Minute, "kubectl", "-p", profile, "--", "exec", "member", "--", "/app", "get", url)
+				return r.code == 0 && strings.Contains(r.stdout, want), r.stdout + r.stderr
+			})
+		}
+	})
+
 	t.Run("a change of ports takes effect", func(t *testing.T) {
 		s, err := c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
 		require.NoError(t, err)
