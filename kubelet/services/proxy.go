@@ -163,8 +163,14 @@ func (p *Proxy) ensureDNSService(ctx context.Context) error {
 			},
 		},
 	}
+	services := p.o.Client.CoreV1().Services(metav1.NamespaceSystem)
 	for {
-		_, err := p.o.Client.CoreV1().Services(metav1.NamespaceSystem).Create(ctx, svc, metav1.CreateOptions{})
+		// Look first: on a restart, a create would be refused for its
+		// address ("already allocated") before its name, and never succeed.
+		_, err := services.Get(ctx, svc.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = services.Create(ctx, svc, metav1.CreateOptions{})
+		}
 		if err == nil || apierrors.IsAlreadyExists(err) {
 			return nil
 		}

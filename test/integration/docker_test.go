@@ -576,6 +576,14 @@ func TestDockerCluster(t *testing.T) {
 			}
 			return true, ""
 		})
+		// Services come back too (their proxy and DNS once stalled on a
+		// restart, refused the DNS Service's address it already had).
+		svc, err := c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		eventually(t, 2*time.Minute, "the ClusterIP answers after the restart", func() (bool, string) {
+			body, err := httpGet("http://" + svc.Spec.ClusterIP + "/")
+			return err == nil && strings.Contains(body, "hello from web-"), fmt.Sprint(body, err)
+		})
 	})
 
 	h.ok(3*time.Minute, "delete", "-p", profile)
