@@ -33,7 +33,7 @@ func TestInfo(t *testing.T) {
 	assert.Equal(t, "docker", info.Name)
 	assert.Equal(t, "docker", info.Runtime)
 	assert.Equal(t, 10, info.Priority)
-	assert.Equal(t, &drivers.NodeView{ProfileDir: "/minik", DataDir: "/var/lib/minik", APIServerPort: 6443}, info.NodeView)
+	assert.Equal(t, &drivers.NodeView{ProfileDir: "/minik", DataDir: "/var/lib/minik", APIServerPort: 6443, ManifestsDir: "/minik-manifests"}, info.NodeView)
 }
 
 func TestServicesAreReachable(t *testing.T) {
