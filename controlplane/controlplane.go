@@ -107,6 +107,11 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 				klog.ErrorS(err, "run the load balancer controller")
 			}
 		}()
+		go func() {
+			if err := loadbalancer.RunIngresses(ctx, admin); err != nil && ctx.Err() == nil {
+				klog.ErrorS(err, "run the ingress status controller")
+			}
+		}()
 	}
 
 	if err := startControllerManager(ctx, cmOpts, cfg.ControllerManagerArgs(), failed); err != nil {

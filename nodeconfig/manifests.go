@@ -33,3 +33,16 @@ type ManifestFile struct {
 	// Errors are "document N: reason"; empty when all applied.
 	Errors []string `json:"errors,omitempty"`
 }
+
+// The built-in Ingress controller: the control plane makes its IngressClass
+// and LoadBalancer Service and writes Ingresses' addresses; on docker the
+// control-plane node's agent serves the traffic.
+const (
+	IngressClass      = "minik"
+	IngressController = "minik.dev/ingress"
+	// IngressService (in kube-system) is the LoadBalancer Service whose
+	// address Ingresses are served on; AnnotationServedBy on it tells the
+	// Service proxy that the Ingress controller answers its ports.
+	IngressService     = "ingress-minik"
+	AnnotationServedBy = "minik.dev/served-by"
+)

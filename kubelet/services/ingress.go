@@ -17,7 +17,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/informers"
@@ -29,29 +28,24 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/nodeconfig"
 )
 
-// The built-in Ingress controller's names.
+// The Ingress controller's names (nodeconfig's, shorter).
 const (
-	// IngressClass is the default IngressClass, served here.
-	IngressClass      = "minik"
-	ingressController = "minik.dev/ingress"
-	// ingressService is the LoadBalancer Service whose address Ingresses
-	// are served on; its ports are answered by the Ingress controller,
-	// not proxied to endpoints.
-	ingressService    = "ingress-minik"
-	annotationServeBy = "minik.dev/served-by"
+	IngressClass      = nodeconfig.IngressClass
+	ingressService    = nodeconfig.IngressService
+	annotationServeBy = nodeconfig.AnnotationServedBy
 )
 
 // route is one path of one host, to one Service port.
 type route struct {
-	host     string // "" for any, "*.example.com" for a wildcard
-	path     string
-	exact    bool
-	backend  networkingv1.IngressServiceBackend
-	ingress  string // namespace/name
-	created  time.Time
-	tlsHosts bool
+	host    string // "" for any, "*.example.com" for a wildcard
+	path    string
+	exact   bool
+	backend networkingv1.IngressServiceBackend
+	ingress string // namespace/name
 }
 
 // ingressTable is what the controller serves: routes, most specific
@@ -89,42 +83,6 @@ func newIngressServer(p *Proxy, f informers.SharedInformerFactory) *ingressServe
 	}
 }
 
-// ensureObjects creates the default IngressClass and the LoadBalancer
-// Service the controller is reached on, unless they exist.
-func (s *ingressServer) ensureObjects(ctx context.Context) error {
-	class := &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{Name: IngressClass,
-			Annotations: map[string]string{networkingv1.AnnotationIsDefaultIngressClass: "true"}},
-		Spec: networkingv1.IngressClassSpec{Controller: ingressController},
-	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: ingressService, Namespace: metav1.NamespaceSystem,
-			Annotations: map[string]string{annotationServeBy: "ingress"},
-			Labels:      map[string]string{"app.kubernetes.io/name": "minik-ingress"}},
-		Spec: corev1.ServiceSpec{
-			Type: corev1.ServiceTypeLoadBalancer,
-			Ports: []corev1.ServicePort{
-				{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP},
-				{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP},
-			},
-		},
-	}
-	for {
-		_, err := s.client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{})
-		if err == nil || apierrors.IsAlreadyExists(err) {
-			_, err = s.client.CoreV1().Services(metav1.NamespaceSystem).Create(ctx, svc, metav1.CreateOptions{})
-			if err == nil || apierrors.IsAlreadyExists(err) {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Second):
-		}
-	}
-}
-
 // address is the Ingress controller's LoadBalancer address, once it has one.
 func (s *ingressServer) address() string {
 	svc, err := s.p.services.Services(metav1.NamespaceSystem).Get(ingressService)
@@ -139,10 +97,10 @@ func (s *ingressServer) address() string {
 	return ""
 }
 
-// reconcile rebuilds the routing table, (re)starts the listeners when the
-// address changed, and writes the address into each served Ingress.
-// The address is already on the interface (the proxy put it there).
-func (s *ingressServer) reconcile(ctx context.Context) {
+// reconcile rebuilds the routing table and (re)starts the listeners when
+// the address changed. The address is already on the interface (the proxy
+// put it there); the control plane writes it into the Ingresses.
+func (s *ingressServer) reconcile() {
 	all, err := s.ingresses.List(labels.Everything())
 	if err != nil {
 		return
@@ -169,19 +127,6 @@ func (s *ingressServer) reconcile(ctx context.Context) {
 		}
 		if ip != "" {
 			s.listen(ip)
-		}
-	}
-	if ip == "" {
-		return
-	}
-	for _, ing := range served {
-		if len(ing.Status.LoadBalancer.Ingress) == 1 && ing.Status.LoadBalancer.Ingress[0].IP == ip {
-			continue
-		}
-		ing = ing.DeepCopy()
-		ing.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: ip}}
-		if _, err := s.client.NetworkingV1().Ingresses(ing.Namespace).UpdateStatus(ctx, ing, metav1.UpdateOptions{}); err != nil {
-			klog.V(2).InfoS("set ingress address", "ingress", klog.KObj(ing), "err", err)
 		}
 	}
 }

@@ -121,11 +121,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := p.ensureDNSService(ctx); err != nil {
 		klog.ErrorS(err, "create the cluster DNS service")
 	}
-	go func() {
-		if err := ingress.ensureObjects(ctx); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "create the ingress class and service")
-		}
-	}()
 	defer ingress.close()
 	for _, synced := range f.WaitForCacheSync(ctx.Done()) {
 		if !synced {
@@ -139,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 	defer t.Stop()
 	for {
 		p.reconcile()
-		ingress.reconcile(ctx)
+		ingress.reconcile()
 		select {
 		case <-ctx.Done():
 			return nil
