@@ -62,6 +62,9 @@ func benchDocker(ctx context.Context, mk minikCmd, dir string, runs int) error {
 		return fmt.Errorf("rollout: %w: %s", err, out)
 	}
 	fmt.Printf("kubectl apply of a 10-replica Deployment of a local image to all Ready (3 docker nodes): %.2fs\n\n", time.Since(began).Seconds())
+	if err := benchLoadBalancer(ctx, mk, "dbench"); err != nil {
+		return err
+	}
 	return benchClaimPod(ctx, mk, dir, "dbench", image)
 }
 

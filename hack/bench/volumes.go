@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,3 +96,42 @@ spec:
   containers: [{name: app, image: IMAGE, volumeMounts: [{name: data, mountPath: /data}]}]
   volumes: [{name: data, persistentVolumeClaim: {claimName: claim-pod}}]
 `
+
+// benchLoadBalancer times, on a running docker cluster whose Deployment
+// "app" serves on 8080, a LoadBalancer Service from create to the first
+// successful request on its address from this machine.
+func benchLoadBalancer(ctx context.Context, mk minikCmd, profile string) error {
+	began := time.Now()
+	if out, err := mk("kubectl", "-p", profile, "--", "expose", "deployment/app", "--name", "app-lb", "--type", "LoadBalancer", "--port", "80", "--target-port", "8080").CombinedOutput(); err != nil {
+		return fmt.Errorf("expose: %w: %s", err, out)
+	}
+	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	last := "no address yet"
+	for {
+		out, err := mk("kubectl", "-p", profile, "--", "get", "svc", "app-lb", "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}").Output()
+		if ip := strings.TrimSpace(string(out)); err == nil && ip != "" {
+			resp, err := client.Get("http://" + ip + "/")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+				last = resp.Status
+			} else {
+				last = err.Error()
+			}
+		} else if err != nil {
+			last = err.Error()
+		}
+		if time.Since(began) > time.Minute {
+			return fmt.Errorf("the LoadBalancer did not answer within a minute: %s", last)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	fmt.Printf("a LoadBalancer Service, create to the first HTTP 200 on its address from this machine (docker): %.2fs\n\n", time.Since(began).Seconds())
+	return nil
+}
