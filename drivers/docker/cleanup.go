@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -89,10 +90,12 @@ func stopContainer(ctx context.Context, api *client.Client, id string, timeout i
 	return nil
 }
 
-// removeContainer force-removes a container; a missing one is gone already.
+// removeContainer force-removes a container; a missing one is gone
+// already, and one another client is removing (the node agent its pods',
+// say) is going.
 func removeContainer(ctx context.Context, api *client.Client, id string) error {
 	_, err := api.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) && !removalInProgress(err) {
 		return fmt.Errorf("remove container %s: %w", shortID(id), err)
 	}
 	return nil
@@ -127,4 +130,10 @@ func forEach(items []string, fn func(string) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// removalInProgress is the engine's conflict for a container that another
+// request is removing already.
+func removalInProgress(err error) bool {
+	return cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }

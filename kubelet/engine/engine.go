@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -103,10 +104,11 @@ func (e *Engine) Stop(ctx context.Context, id string, grace time.Duration) error
 }
 
 // Remove force-removes a container and its anonymous volumes; a container
-// that is already gone is not an error.
+// that is already gone, or that another request is removing, is not an
+// error.
 func (e *Engine) Remove(ctx context.Context, id string) error {
 	_, err := e.cli.ContainerRemove(ctx, id, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
+	if err != nil && !cerrdefs.IsNotFound(err) && !(cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")) {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil
