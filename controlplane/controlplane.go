@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	klog.InfoS("apiserver ready")
-	if err := grantControllerManager(ctx, cfg); err != nil {
+	if err := grantRoles(ctx, cfg); err != nil {
 		return err
 	}
 	go metrics.run(ctx)

@@ -124,6 +124,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.serveServices(ctx, &wg); err != nil {
 			return err
 		}
+	} else if a.cfg.Docker != nil {
+		a.serveNodePorts(ctx, &wg)
 	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
@@ -179,6 +181,20 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}()
 	return nil
+}
+
+// serveNodePorts answers every Service's NodePorts on this node's IP, as
+// kube-proxy does on each node; the control-plane node serves the rest. It
+// reads Services and EndpointSlices with the node's own credentials (the
+// control plane binds system:node-proxier to every node).
+func (a *Agent) serveNodePorts(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := services.Run(ctx, services.Options{Client: a.client, NodeIP: a.cfg.IP, NodePortsOnly: true}); err != nil {
+			klog.ErrorS(err, "serve node ports")
+		}
+	}()
 }
 
 // heartbeat renews the Lease and re-reports status until ctx is done.

@@ -108,6 +108,28 @@ func (d *dnsServer) answer(query []byte, network string) []byte {
 	}
 	name := strings.ToLower(q.Name.String())
 	zone := "svc." + strings.TrimSuffix(d.proxy.o.Domain, ".") + "."
+	if strings.HasSuffix(name, ".in-addr.arpa.") {
+		targets, ok := d.reverse(name, zone)
+		if !ok {
+			return d.forward(query, network)
+		}
+		resp := dnsmessage.Message{Header: dnsmessage.Header{
+			ID: hdr.ID, Response: true, Authoritative: true, RecursionDesired: hdr.RecursionDesired, RecursionAvailable: true,
+		}, Questions: []dnsmessage.Question{q}}
+		if q.Type == dnsmessage.TypePTR || q.Type == dnsmessage.TypeALL {
+			for _, t := range targets {
+				resp.Answers = append(resp.Answers, dnsmessage.Resource{
+					Header: dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypePTR, Class: dnsmessage.ClassINET, TTL: dnsTTL},
+					Body:   &dnsmessage.PTRResource{PTR: dnsmessage.MustNewName(t)},
+				})
+			}
+		}
+		out, err := resp.Pack()
+		if err != nil {
+			return nil
+		}
+		return out
+	}
 	if !strings.HasSuffix(name, "."+strings.TrimSuffix(d.proxy.o.Domain, ".")+".") {
 		return d.forward(query, network)
 	}

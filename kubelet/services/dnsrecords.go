@@ -140,6 +140,43 @@ func (d *dnsServer) chase(target, zone, network string) []dnsmessage.Resource {
 	return reply.Answers
 }
 
+// reverse answers a PTR name (D.C.B.A.in-addr.arpa.) as the Kubernetes DNS
+// specification says: a Service's ClusterIP names the Service, a headless
+// Service's endpoint with a hostname names HOSTNAME.SERVICE.NS. ok is false
+// for an address that is neither, which the upstream resolver answers.
+func (d *dnsServer) reverse(name, zone string) (targets []string, ok bool) {
+	labels4 := strings.Split(strings.TrimSuffix(name, ".in-addr.arpa."), ".")
+	if len(labels4) != 4 {
+		return nil, false
+	}
+	ip := net.ParseIP(labels4[3] + "." + labels4[2] + "." + labels4[1] + "." + labels4[0])
+	if ip == nil {
+		return nil, false
+	}
+	services, err := d.proxy.services.List(labels.Everything())
+	if err != nil {
+		return nil, false
+	}
+	for _, svc := range services {
+		for _, cip := range append([]string{svc.Spec.ClusterIP}, svc.Spec.ClusterIPs...) {
+			if cip != "" && net.ParseIP(cip).Equal(ip) {
+				return []string{svc.Name + "." + svc.Namespace + "." + zone}, true
+			}
+		}
+	}
+	for _, svc := range services {
+		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+			continue
+		}
+		for _, ep := range d.proxy.readyEndpoints(svc.Namespace, svc.Name) {
+			if ep.hostname != "" && net.ParseIP(ep.ip).Equal(ip) {
+				targets = append(targets, ep.hostname+"."+svc.Name+"."+svc.Namespace+"."+zone)
+			}
+		}
+	}
+	return targets, len(targets) > 0
+}
+
 // endpointInfo is one ready endpoint of a Service.
 type endpointInfo struct {
 	ip, hostname string

@@ -5,7 +5,7 @@
 // interface, so that it answers for them on the cluster network, proxies
 // each Service port, TCP and UDP (and NodePort, on its own IP), to a ready
 // endpoint in user space, and answers DNS for *.svc.<domain> on the
-// cluster DNS IP.
+// cluster DNS IP. Every other node serves NodePorts on its own IP.
 package services
 
 import (
@@ -44,6 +44,9 @@ type Options struct {
 	Domain string
 	// Upstream answers names outside the cluster (the engine's DNS).
 	Upstream string
+	// NodePortsOnly serves only NodePorts on NodeIP: what every other node
+	// does, while the control-plane node serves the rest for all.
+	NodePortsOnly bool
 }
 
 // dialTimeout bounds a connection to one endpoint.
@@ -87,6 +90,9 @@ func (l *listener) same(o *listener) bool {
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, o Options) error {
+	if o.NodePortsOnly {
+		return runNodePorts(ctx, o)
+	}
 	link, err := linkOf(o.NodeIP)
 	if err != nil {
 		return err
@@ -144,6 +150,51 @@ func Run(ctx context.Context, o Options) error {
 	}
 }
 
+// runNodePorts serves the NodePorts of every Service on this node's IP, as
+// kube-proxy does on every node.
+func runNodePorts(ctx context.Context, o Options) error {
+	f := informers.NewSharedInformerFactory(o.Client, 0)
+	p := &Proxy{
+		o: o, informers: f,
+		services:  f.Core().V1().Services().Lister(),
+		slices:    f.Discovery().V1().EndpointSlices().Lister(),
+		listeners: map[string]*listener{},
+		addrs:     map[string]bool{},
+		affinity:  map[string]affinityEntry{},
+	}
+	changed := make(chan struct{}, 1)
+	poke := func(any) {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	}
+	handler := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke}
+	if _, err := f.Core().V1().Services().Informer().AddEventHandler(handler); err != nil {
+		return fmt.Errorf("watch services: %w", err)
+	}
+	f.Discovery().V1().EndpointSlices().Informer()
+	f.Start(ctx.Done())
+	defer f.Shutdown()
+	for _, synced := range f.WaitForCacheSync(ctx.Done()) {
+		if !synced {
+			return ctx.Err()
+		}
+	}
+	defer p.closeAll()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		p.reconcile()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-changed:
+		case <-t.C:
+		}
+	}
+}
+
 // ensureDNSService creates kube-system/kube-dns on the cluster DNS IP: the
 // proxy itself answers there.
 func (p *Proxy) ensureDNSService(ctx context.Context) error {
@@ -192,6 +243,20 @@ func (p *Proxy) reconcile() {
 		if ip == "" || ip == corev1.ClusterIPNone || net.ParseIP(ip) == nil {
 			continue
 		}
+		if p.o.NodePortsOnly {
+			for _, sp := range s.Spec.Ports {
+				if sp.NodePort == 0 || (sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP && sp.Protocol != corev1.ProtocolUDP) {
+					continue
+				}
+				proto := "tcp"
+				if sp.Protocol == corev1.ProtocolUDP {
+					proto = "udp"
+				}
+				want[proto+" "+net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(sp.NodePort)))] = &listener{
+					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name}
+			}
+			continue
+		}
 		ips[ip] = true
 		if ip == p.o.DNSIP {
 			continue // answered by the DNS server
@@ -234,6 +299,9 @@ func (p *Proxy) reconcile() {
 				add(p.o.NodeIP, sp.NodePort)
 			}
 		}
+	}
+	if p.o.NodePortsOnly {
+		ips = nil // this node answers on its own address only
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -114,6 +114,7 @@ func TestDNSAnswers(t *testing.T) {
 		})
 	}
 	assert.Nil(t, d.answer(query(t, "example.org.", dnsmessage.TypeA), "udp"), "names outside the cluster go upstream; with none, no answer")
+	assert.Nil(t, d.answer(query(t, "1.0.0.127.in-addr.arpa.", dnsmessage.TypePTR), "udp"), "addresses outside the cluster go upstream too")
 	assert.Nil(t, d.answer([]byte{1, 2, 3}, "udp"), "garbage is dropped")
 }
 
@@ -145,6 +146,11 @@ func TestDNSRecordsOfTheSpec(t *testing.T) {
 			[]string{"SRV 80 web.default.svc.cluster.local."}},
 		{"ExternalName: a CNAME, and its target's address", "docs.default.svc.cluster.local.", dnsmessage.TypeA, dnsmessage.RCodeSuccess,
 			[]string{"CNAME web.default.svc.cluster.local.", "A 10.96.0.20"}},
+		{"PTR of a ClusterIP: the Service", "20.0.96.10.in-addr.arpa.", dnsmessage.TypePTR, dnsmessage.RCodeSuccess,
+			[]string{"PTR web.default.svc.cluster.local."}},
+		{"PTR of a headless endpoint with a hostname", "7.128.20.172.in-addr.arpa.", dnsmessage.TypePTR, dnsmessage.RCodeSuccess,
+			[]string{"PTR db-0.db.default.svc.cluster.local."}},
+		{"A of a ClusterIP's reverse name: no data", "20.0.96.10.in-addr.arpa.", dnsmessage.TypeA, dnsmessage.RCodeSuccess, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +168,8 @@ func TestDNSRecordsOfTheSpec(t *testing.T) {
 					got = append(got, fmt.Sprintf("SRV %d %s", b.Port, b.Target))
 				case *dnsmessage.CNAMEResource:
 					got = append(got, "CNAME "+b.CNAME.String())
+				case *dnsmessage.PTRResource:
+					got = append(got, "PTR "+b.PTR.String())
 				}
 			}
 			assert.ElementsMatch(t, tt.want, got)
