@@ -57,6 +57,16 @@ bench: build ## time minik start to ready (fresh and restart), by phase, and nod
 
 # vet builds with -trimpath as the build does, so a cold CI run compiles
 # the control plane once for both, not twice (~9 minutes on 2 cores).
+# The upstream suite, offline: FOCUS, SKIP, DRIVER and NODES select; the
+# report and summary land in _output/conformance.
+FOCUS ?= \[Conformance\]
+SKIP ?=
+DRIVER ?= docker
+NODES ?= 3
+.PHONY: conformance
+conformance: build ## run the upstream conformance suite against a fresh cluster (hours; FOCUS/SKIP/DRIVER/NODES select)
+	$(GO) run ./hack/conformance -focus '$(FOCUS)' -skip '$(SKIP)' -driver $(DRIVER) -nodes $(NODES)
+
 .PHONY: verify
 verify: ## gofmt, go vet, go mod tidy diff, cross-build of minik, no k8s.io/kubernetes in minik
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }

@@ -1,0 +1,73 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// Suite is the built upstream suite and the programs its images and specs
+// need, all from the k8s.io/kubernetes version minik embeds.
+type Suite struct {
+	E2E             string // e2e.test
+	Kubectl         string // the upstream kubectl the kubectl specs run
+	Agnhost         string
+	SampleAPIServer string
+	// KubernetesDir is the k8s.io/kubernetes module's source folder.
+	KubernetesDir string
+}
+
+// BuildSuite builds e2e.test, kubectl, agnhost and sample-apiserver from
+// moduleDir (hack/conformance/e2e, a module of its own so the suite's
+// dependencies stay out of minik's go.mod) into binDir. It builds as
+// `make build` does (-trimpath, no cgo), so the compiled Kubernetes
+// packages of minik-node's build are reused.
+func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
+	binDir, err := filepath.Abs(binDir)
+	if err != nil {
+		return Suite{}, err
+	}
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return Suite{}, fmt.Errorf("suite folder: %w", err)
+	}
+	s := Suite{
+		E2E:             filepath.Join(binDir, "e2e.test"),
+		Kubectl:         filepath.Join(binDir, "kubectl"),
+		Agnhost:         filepath.Join(binDir, "agnhost"),
+		SampleAPIServer: filepath.Join(binDir, "sample-apiserver"),
+	}
+	dir, err := goCommand(ctx, moduleDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")
+	if err != nil {
+		return Suite{}, err
+	}
+	s.KubernetesDir = strings.TrimSpace(dir)
+	if _, err := goCommand(ctx, moduleDir, "test", "-c", "-trimpath", "-o", s.E2E, "."); err != nil {
+		return Suite{}, err
+	}
+	for out, pkg := range map[string]string{
+		s.Kubectl:         "k8s.io/kubernetes/cmd/kubectl",
+		s.Agnhost:         "k8s.io/kubernetes/test/images/agnhost",
+		s.SampleAPIServer: "k8s.io/sample-apiserver",
+	} {
+		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-o", out, pkg); err != nil {
+			return Suite{}, err
+		}
+	}
+	return s, nil
+}
+
+func goCommand(ctx context.Context, dir string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, errb.String())
+	}
+	return out.String(), nil
+}
