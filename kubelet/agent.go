@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"minik.dev/minik/kubelet/engine"
 	"minik.dev/minik/kubelet/runtime"
@@ -162,6 +163,10 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("create services client: %w", err)
 	}
+	gw, err := gwclient.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("create gateway client: %w", err)
+	}
 	dnsIP, err := nodeconfig.ClusterDNSIP(a.cfg.Docker.ServiceCIDR)
 	if err != nil {
 		return err
@@ -173,6 +178,7 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 			Client: client, NodeIP: a.cfg.IP, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
 			// The engine's own resolver, as every container on a user network has.
 			Upstream: "127.0.0.11:53",
+			Gateway:  gw,
 		})
 		if err != nil {
 			klog.ErrorS(err, "serve services")

@@ -32,6 +32,7 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // Options configure the proxy.
@@ -44,6 +45,9 @@ type Options struct {
 	Domain string
 	// Upstream answers names outside the cluster (the engine's DNS).
 	Upstream string
+	// Gateway, when set, serves the Gateway API's Gateways of a minik
+	// class (the CRDs may appear later than the proxy starts).
+	Gateway gwclient.Interface
 }
 
 // dialTimeout bounds a connection to one endpoint.
@@ -128,6 +132,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	defer p.closeAll()
+	if o.Gateway != nil {
+		gws, err := newGatewayServer(ctx, p, o.Gateway)
+		if err != nil {
+			return err
+		}
+		defer gws.close()
+	}
 	dns := &dnsServer{proxy: p}
 	go dns.serve(ctx)
 	t := time.NewTicker(30 * time.Second)
@@ -206,8 +217,9 @@ func (p *Proxy) reconcile() {
 				}
 			}
 		}
-		// The Ingress controller answers on its own Service's ports.
-		if s.Annotations[annotationServeBy] == "ingress" {
+		// The Ingress and Gateway controllers answer on their own
+		// Services' ports.
+		if s.Annotations[annotationServeBy] != "" {
 			continue
 		}
 		for _, sp := range s.Spec.Ports {
