@@ -41,8 +41,21 @@ func grantControllerManager(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("grant kube-controller-manager: %w", err)
 	}
+	// Every node answers on its NodePorts, as kube-proxy would, so nodes
+	// read what kube-proxy reads (EndpointSlices above all).
+	crb = &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: nodeProxierBinding},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
+		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
+	}
+	_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("grant nodes the node-proxier role: %w", err)
+	}
 	return nil
 }
+
+const nodeProxierBinding = "minik:node-proxier"
 
 func adminClient(cfg *nodeconfig.Config) (kubernetes.Interface, error) {
 	rc, err := adminConfig(cfg)

@@ -125,6 +125,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if err := a.serveServices(ctx, &wg); err != nil {
 			return err
 		}
+	} else if a.cfg.Docker != nil {
+		a.serveNodePorts(ctx, &wg)
 	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
@@ -175,7 +177,7 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	go func() {
 		defer wg.Done()
 		err := services.Run(ctx, services.Options{
-			Client: client, NodeIP: a.cfg.IP, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
+			Client: client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
 			// The engine's own resolver, as every container on a user network has.
 			Upstream: "127.0.0.11:53",
 			Gateway:  gw,
@@ -185,6 +187,19 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}()
 	return nil
+}
+
+// serveNodePorts answers on this worker's NodePorts, with the node's own
+// credentials (the control plane lets nodes read EndpointSlices).
+func (a *Agent) serveNodePorts(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := services.Run(ctx, services.Options{Client: a.client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, NodePortsOnly: true})
+		if err != nil {
+			klog.ErrorS(err, "serve node ports")
+		}
+	}()
 }
 
 // heartbeat renews the Lease and re-reports status until ctx is done.

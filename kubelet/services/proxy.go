@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,12 @@ type Options struct {
 	Domain string
 	// Upstream answers names outside the cluster (the engine's DNS).
 	Upstream string
+	// NodeName is this node's name: NodePorts of Services with
+	// externalTrafficPolicy Local reach only its endpoints.
+	NodeName string
+	// NodePortsOnly is a worker's mode: it answers only on its own
+	// NodePorts (the control-plane node does the rest).
+	NodePortsOnly bool
 	// Gateway, when set, serves the Gateway API's Gateways of a minik
 	// class (the CRDs may appear later than the proxy starts).
 	Gateway gwclient.Interface
@@ -82,11 +89,18 @@ type listener struct {
 	namespace string
 	service   string
 	portName  string
+	// local: only this node's endpoints (a NodePort of a Service with
+	// externalTrafficPolicy Local).
+	local bool
+	// health: the Service's healthCheckNodePort, which says whether this
+	// node has local endpoints.
+	health bool
 }
 
 // same says whether two listeners proxy the same Service port.
 func (l *listener) same(o *listener) bool {
-	return l.udp == o.udp && l.namespace == o.namespace && l.service == o.service && l.portName == o.portName
+	return l.udp == o.udp && l.namespace == o.namespace && l.service == o.service && l.portName == o.portName &&
+		l.local == o.local && l.health == o.health
 }
 
 // Run serves until ctx is done.
@@ -116,6 +130,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("watch services: %w", err)
 	}
 	f.Discovery().V1().EndpointSlices().Informer()
+	if o.NodePortsOnly {
+		f.Start(ctx.Done())
+		defer f.Shutdown()
+		for _, synced := range f.WaitForCacheSync(ctx.Done()) {
+			if !synced {
+				return ctx.Err()
+			}
+		}
+		defer p.closeAll()
+		return p.loop(ctx, changed, func() {})
+	}
 	if err := watchIngresses(f, handler); err != nil {
 		return err
 	}
@@ -141,11 +166,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	dns := &dnsServer{proxy: p}
 	go dns.serve(ctx)
+	return p.loop(ctx, changed, ingress.reconcile)
+}
+
+// loop reconciles on every change, and every 30 seconds, until ctx is done.
+func (p *Proxy) loop(ctx context.Context, changed <-chan struct{}, also func()) error {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		p.reconcile()
-		ingress.reconcile()
+		also()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -197,21 +227,26 @@ func (p *Proxy) reconcile() {
 		return
 	}
 	want := map[string]*listener{}
-	ips := map[string]bool{p.o.DNSIP: true}
+	ips := map[string]bool{}
+	if !p.o.NodePortsOnly {
+		ips[p.o.DNSIP] = true
+	}
 	for _, s := range svcs {
 		ip := s.Spec.ClusterIP
 		if ip == "" || ip == corev1.ClusterIPNone || net.ParseIP(ip) == nil {
 			continue
 		}
-		ips[ip] = true
+		if !p.o.NodePortsOnly {
+			ips[ip] = true
+		}
 		if ip == p.o.DNSIP {
 			continue // answered by the DNS server
 		}
 		// A LoadBalancer's addresses are on the cluster network too.
 		var lbIPs []string
-		if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer && !p.o.NodePortsOnly {
 			for _, in := range s.Status.LoadBalancer.Ingress {
-				if net.ParseIP(in.IP) != nil {
+				if ip := net.ParseIP(in.IP); ip != nil && !ip.IsLoopback() {
 					ips[in.IP] = true
 					lbIPs = append(lbIPs, in.IP)
 				}
@@ -221,6 +256,11 @@ func (p *Proxy) reconcile() {
 		// Services' ports.
 		if s.Annotations[annotationServeBy] != "" {
 			continue
+		}
+		local := s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		if local && s.Spec.HealthCheckNodePort != 0 {
+			want["tcp "+net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(s.Spec.HealthCheckNodePort)))] = &listener{
+				namespace: s.Namespace, service: s.Name, health: true}
 		}
 		for _, sp := range s.Spec.Ports {
 			var proto string
@@ -232,18 +272,21 @@ func (p *Proxy) reconcile() {
 			default:
 				continue
 			}
-			add := func(ip string, port int32) {
+			add := func(ip string, port int32, local bool) {
 				want[proto+" "+net.JoinHostPort(ip, strconv.Itoa(int(port)))] = &listener{
-					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name}
+					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name, local: local}
 			}
-			add(ip, sp.Port)
-			for _, lb := range lbIPs {
-				add(lb, sp.Port)
+			if !p.o.NodePortsOnly {
+				add(ip, sp.Port, false)
+				for _, lb := range lbIPs {
+					add(lb, sp.Port, false)
+				}
 			}
-			// A NodePort answers on this node's IP, which the host and
-			// every pod reach on the cluster network.
+			// A NodePort answers on every node's IP, which the host and
+			// every pod reach on the cluster network; with
+			// externalTrafficPolicy Local, only to this node's endpoints.
 			if sp.NodePort != 0 {
-				add(p.o.NodeIP, sp.NodePort)
+				add(p.o.NodeIP, sp.NodePort, local)
 			}
 		}
 	}
@@ -317,9 +360,30 @@ func (p *Proxy) listen(proto, addr string, w *listener) error {
 	if err != nil {
 		return err
 	}
+	if w.health {
+		srv := &http.Server{Handler: p.healthHandler(w), ReadHeaderTimeout: 5 * time.Second}
+		w.closer = srv
+		go func() { _ = srv.Serve(l) }()
+		return nil
+	}
 	w.closer = l
 	go p.accept(l, w)
 	return nil
+}
+
+// healthHandler answers a Service's healthCheckNodePort as kube-proxy
+// does: 200 when this node has a ready endpoint of the Service, else 503,
+// so a load balancer sends traffic only to nodes that keep it local.
+func (p *Proxy) healthHandler(l *listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := len(p.endpointsOn(l.namespace, l.service, "", p.o.NodeName, true))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if n == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintf(w, `{"service":{"namespace":%q,"name":%q},"localEndpoints":%d,"serviceProxyHealthy":true}`+"\n", l.namespace, l.service, n)
+	})
 }
 
 func (p *Proxy) accept(l net.Listener, w *listener) {
@@ -336,7 +400,11 @@ func (p *Proxy) accept(l net.Listener, w *listener) {
 // none, the client's connection is closed at once, as with a REJECT.
 func (p *Proxy) forward(client net.Conn, l *listener) {
 	defer client.Close()
-	eps := p.endpoints(l.namespace, l.service, l.portName)
+	node := ""
+	if l.local {
+		node = p.o.NodeName
+	}
+	eps := p.endpointsOn(l.namespace, l.service, l.portName, node, false)
 	if len(eps) == 0 {
 		return
 	}
@@ -425,6 +493,12 @@ func (p *Proxy) affinityKey(l *listener, client net.Addr) (string, time.Duration
 
 // endpoints are the ready addresses of a Service port, "ip:port".
 func (p *Proxy) endpoints(namespace, service, portName string) []string {
+	return p.endpointsOn(namespace, service, portName, "", false)
+}
+
+// endpointsOn are the ready addresses of a Service port on node (any node
+// when ""); anyPort counts endpoints whatever their ports.
+func (p *Proxy) endpointsOn(namespace, service, portName, node string, anyPort bool) []string {
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
 	slices, err := p.slices.EndpointSlices(namespace).List(sel)
 	if err != nil {
@@ -441,11 +515,14 @@ func (p *Proxy) endpoints(namespace, service, portName string) []string {
 				port = *sp.Port
 			}
 		}
-		if port < 0 {
+		if port < 0 && !anyPort {
 			continue
 		}
 		for _, ep := range s.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			if node != "" && (ep.NodeName == nil || *ep.NodeName != node) {
 				continue
 			}
 			for _, a := range ep.Addresses {
