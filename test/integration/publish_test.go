@@ -401,6 +401,12 @@ func TestIngressDocker(t *testing.T) {
 			return code == 200 && strings.Contains(body, tt.want), fmt.Sprint(code, body, err)
 		})
 	}
+	// minik service lists the Ingress rules that send to the Service;
+	// --url keeps to the Service's own URLs.
+	out := h.ok(time.Minute, "service", "api", "-p", profile)
+	require.Contains(t, out, "http://"+ip+"/api (ingress site, Host: site.example)")
+	require.Contains(t, out, "https://"+ip+"/ (ingress site, Host: secure.example)")
+	require.NotContains(t, h.ok(time.Minute, "service", "api", "-p", profile, "--url"), "ingress")
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(certPEM))
 	eventually(t, time.Minute, "HTTPS with the Ingress's certificate", func() (bool, string) {
