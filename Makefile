@@ -51,6 +51,14 @@ race: ## run the fast tests of the packages that run goroutines under the race d
 unit: ## run the fast tests only (no cluster)
 	$(GO) test -short -count=1 ./...
 
+# The Gateway API conformance suite (profile GATEWAY-HTTP) against a docker
+# cluster; the report goes to docs/gateway-conformance-report.yaml.
+.PHONY: gateway-conformance
+gateway-conformance: build ## run the Gateway API conformance suite (GATEWAY-HTTP) against a docker cluster
+	MINIK_GATEWAY_CONFORMANCE=1 MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node MINIK_BINARY=$(CURDIR)/bin/minik \
+		MINIK_GATEWAY_REPORT=$(CURDIR)/docs/gateway-conformance-report.yaml \
+		$(GO) test -trimpath -count=1 -timeout 60m -v ./hack/gatewayconformance/
+
 .PHONY: bench
 bench: build ## time minik start to ready (fresh and restart), by phase, and node RSS
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/bench

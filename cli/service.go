@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -12,8 +13,10 @@ func newServiceCommand(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "service NAME",
 		Short: "Print the URLs on which this machine reaches a Service",
-		Long: "Print one URL per TCP port of the Service: its ClusterIP, which this machine reaches directly\n" +
-			"on the cluster's network (docker driver). Pods of the process driver are simulated, so it refuses.",
+		Long: "Print one URL per TCP port of the Service: its LoadBalancer address, else its ClusterIP, which this\n" +
+			"machine reaches directly on the cluster's network (docker driver); then, without --url, one URL per\n" +
+			"Ingress rule that sends to it, on the Ingress's address, with the Ingress and the rule's host after it.\n" +
+			"Pods of the process driver are simulated, so it refuses.",
 		Example: "  minik service web\n  curl $(minik service web -n shop --url)",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -26,6 +29,10 @@ func newServiceCommand(env Env) *cobra.Command {
 				return fmt.Errorf("service %s: %w", args[0], err)
 			}
 			for _, u := range urls {
+				// --url keeps to the Service's own URLs, one word each, for scripts.
+				if url && strings.Contains(u, " ") {
+					continue
+				}
 				fmt.Fprintln(env.Stdout, u)
 			}
 			return nil
@@ -34,6 +41,6 @@ func newServiceCommand(env Env) *cobra.Command {
 	addProfileFlag(cmd, &profile)
 	cmd.Flags().StringVarP(&namespace, "namespace", "n", "default", "namespace of the Service")
 	// Printing is all it does; --url is accepted as minikube users type it.
-	cmd.Flags().BoolVar(&url, "url", false, "print the URLs (the default: nothing is opened)")
+	cmd.Flags().BoolVar(&url, "url", false, "print only the Service's own URLs, one word each (nothing is opened either way)")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // ErrSimulatedService is returned for a Service of a cluster whose pods are
@@ -76,7 +77,60 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if len(urls) == 0 {
 		return nil, fmt.Errorf("service %s/%s has no TCP port", namespace, name)
 	}
-	return urls, nil
+	ing, err := ingressURLs(ctx, client, namespace, svc)
+	if err != nil {
+		return nil, err
+	}
+	return append(urls, ing...), nil
+}
+
+// ingressURLs are the URLs of the Ingress rules that send to the Service,
+// on the Ingresses' addresses: "http://ADDRESS/PATH (ingress NAME)", with
+// ", Host: HOST" in the parentheses for a rule of one host, since that
+// name is not in any DNS.
+func ingressURLs(ctx context.Context, client kubernetes.Interface, namespace string, svc *corev1.Service) ([]string, error) {
+	list, err := client.NetworkingV1().Ingresses(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list ingresses of %s: %w", namespace, err)
+	}
+	var out []string
+	for _, ing := range list.Items {
+		var addrs []string
+		for _, lb := range ing.Status.LoadBalancer.Ingress {
+			if lb.IP != "" {
+				addrs = append(addrs, lb.IP)
+			}
+		}
+		tlsHosts := map[string]bool{}
+		for _, t := range ing.Spec.TLS {
+			for _, h := range t.Hosts {
+				tlsHosts[h] = true
+			}
+		}
+		for _, rule := range ing.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				if p.Backend.Service == nil || p.Backend.Service.Name != svc.Name {
+					continue
+				}
+				for _, a := range addrs {
+					scheme := "http"
+					if tlsHosts[rule.Host] {
+						scheme = "https"
+					}
+					u := scheme + "://" + a + p.Path + " (ingress " + ing.Name
+					if rule.Host != "" {
+						u += ", Host: " + rule.Host
+					}
+					u += ")"
+					out = append(out, u)
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // urlScheme guesses https for ports that say so, else http.

@@ -30,6 +30,7 @@ import (
 	schedulerapp "k8s.io/kubernetes/cmd/kube-scheduler/app"
 	scheduleroptions "k8s.io/kubernetes/cmd/kube-scheduler/app/options"
 
+	"minik.dev/minik/controlplane/gateway"
 	"minik.dev/minik/controlplane/loadbalancer"
 	"minik.dev/minik/egress"
 	"minik.dev/minik/nodeconfig"
@@ -88,7 +89,7 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	klog.InfoS("apiserver ready")
-	if err := grantRoles(ctx, cfg); err != nil {
+	if err := grantControllerManager(ctx, cfg); err != nil {
 		return err
 	}
 	go metrics.run(ctx)
@@ -110,6 +111,15 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		go func() {
 			if err := loadbalancer.RunIngresses(ctx, admin); err != nil && ctx.Err() == nil {
 				klog.ErrorS(err, "run the ingress status controller")
+			}
+		}()
+		go func() {
+			rc, err := adminConfig(cfg)
+			if err == nil {
+				err = gateway.Run(ctx, rc, admin)
+			}
+			if err != nil && ctx.Err() == nil {
+				klog.ErrorS(err, "run the gateway controller")
 			}
 		}()
 	}

@@ -27,8 +27,7 @@ const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
 // makes the default ServiceAccount appear seconds sooner.
 const controllerManagerBinding = "minik:kube-controller-manager"
 
-// grantRoles binds the roles minik's own identities need.
-func grantRoles(ctx context.Context, cfg *nodeconfig.Config) error {
+func grantControllerManager(ctx context.Context, cfg *nodeconfig.Config) error {
 	client, err := adminClient(cfg)
 	if err != nil {
 		return err
@@ -42,22 +41,20 @@ func grantRoles(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("grant kube-controller-manager: %w", err)
 	}
-	// Every node's agent serves NodePorts as kube-proxy would, with the
-	// node's credentials: give nodes kube-proxy's read-only role.
-	proxier := &rbacv1.ClusterRoleBinding{
+	// Every node answers on its NodePorts, as kube-proxy would, so nodes
+	// read what kube-proxy reads (EndpointSlices above all).
+	crb = &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: nodeProxierBinding},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "system:node-proxier"},
 		Subjects:   []rbacv1.Subject{{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: user.NodesGroup}},
 	}
-	_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, proxier, metav1.CreateOptions{})
+	_, err = client.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("grant nodes the node-proxier role: %w", err)
 	}
 	return nil
 }
 
-// nodeProxierBinding lets every node's agent read Services and
-// EndpointSlices, to serve NodePorts.
 const nodeProxierBinding = "minik:node-proxier"
 
 func adminClient(cfg *nodeconfig.Config) (kubernetes.Interface, error) {

@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"minik.dev/minik/kubelet/engine"
 	"minik.dev/minik/kubelet/runtime"
@@ -164,6 +165,10 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("create services client: %w", err)
 	}
+	gw, err := gwclient.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("create gateway client: %w", err)
+	}
 	dnsIP, err := nodeconfig.ClusterDNSIP(a.cfg.Docker.ServiceCIDR)
 	if err != nil {
 		return err
@@ -172,9 +177,10 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	go func() {
 		defer wg.Done()
 		err := services.Run(ctx, services.Options{
-			Client: client, NodeIP: a.cfg.IP, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
+			Client: client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
 			// The engine's own resolver, as every container on a user network has.
 			Upstream: "127.0.0.11:53",
+			Gateway:  gw,
 		})
 		if err != nil {
 			klog.ErrorS(err, "serve services")
@@ -183,15 +189,14 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	return nil
 }
 
-// serveNodePorts answers every Service's NodePorts on this node's IP, as
-// kube-proxy does on each node; the control-plane node serves the rest. It
-// reads Services and EndpointSlices with the node's own credentials (the
-// control plane binds system:node-proxier to every node).
+// serveNodePorts answers on this worker's NodePorts, with the node's own
+// credentials (the control plane lets nodes read EndpointSlices).
 func (a *Agent) serveNodePorts(ctx context.Context, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := services.Run(ctx, services.Options{Client: a.client, NodeIP: a.cfg.IP, NodePortsOnly: true}); err != nil {
+		err := services.Run(ctx, services.Options{Client: a.client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, NodePortsOnly: true})
+		if err != nil {
 			klog.ErrorS(err, "serve node ports")
 		}
 	}()

@@ -65,6 +65,9 @@ func benchDocker(ctx context.Context, mk minikCmd, dir string, runs int) error {
 	if err := benchLoadBalancer(ctx, mk, "dbench"); err != nil {
 		return err
 	}
+	if err := benchHTTPRoute(ctx, mk, dir, "dbench"); err != nil {
+		return err
+	}
 	return benchClaimPod(ctx, mk, dir, "dbench", image)
 }
 

@@ -5,7 +5,7 @@
 // interface, so that it answers for them on the cluster network, proxies
 // each Service port, TCP and UDP (and NodePort, on its own IP), to a ready
 // endpoint in user space, and answers DNS for *.svc.<domain> on the
-// cluster DNS IP. Every other node serves NodePorts on its own IP.
+// cluster DNS IP.
 package services
 
 import (
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ import (
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 )
 
 // Options configure the proxy.
@@ -44,9 +46,15 @@ type Options struct {
 	Domain string
 	// Upstream answers names outside the cluster (the engine's DNS).
 	Upstream string
-	// NodePortsOnly serves only NodePorts on NodeIP: what every other node
-	// does, while the control-plane node serves the rest for all.
+	// NodeName is this node's name: NodePorts of Services with
+	// externalTrafficPolicy Local reach only its endpoints.
+	NodeName string
+	// NodePortsOnly is a worker's mode: it answers only on its own
+	// NodePorts (the control-plane node does the rest).
 	NodePortsOnly bool
+	// Gateway, when set, serves the Gateway API's Gateways of a minik
+	// class (the CRDs may appear later than the proxy starts).
+	Gateway gwclient.Interface
 }
 
 // dialTimeout bounds a connection to one endpoint.
@@ -81,18 +89,22 @@ type listener struct {
 	namespace string
 	service   string
 	portName  string
+	// local: only this node's endpoints (a NodePort of a Service with
+	// externalTrafficPolicy Local).
+	local bool
+	// health: the Service's healthCheckNodePort, which says whether this
+	// node has local endpoints.
+	health bool
 }
 
 // same says whether two listeners proxy the same Service port.
 func (l *listener) same(o *listener) bool {
-	return l.udp == o.udp && l.namespace == o.namespace && l.service == o.service && l.portName == o.portName
+	return l.udp == o.udp && l.namespace == o.namespace && l.service == o.service && l.portName == o.portName &&
+		l.local == o.local && l.health == o.health
 }
 
 // Run serves until ctx is done.
 func Run(ctx context.Context, o Options) error {
-	if o.NodePortsOnly {
-		return runNodePorts(ctx, o)
-	}
 	link, err := linkOf(o.NodeIP)
 	if err != nil {
 		return err
@@ -118,6 +130,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("watch services: %w", err)
 	}
 	f.Discovery().V1().EndpointSlices().Informer()
+	if o.NodePortsOnly {
+		f.Start(ctx.Done())
+		defer f.Shutdown()
+		for _, synced := range f.WaitForCacheSync(ctx.Done()) {
+			if !synced {
+				return ctx.Err()
+			}
+		}
+		defer p.closeAll()
+		return p.loop(ctx, changed, func() {})
+	}
 	if err := watchIngresses(f, handler); err != nil {
 		return err
 	}
@@ -134,58 +157,25 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 	defer p.closeAll()
+	if o.Gateway != nil {
+		gws, err := newGatewayServer(ctx, p, o.Gateway)
+		if err != nil {
+			return err
+		}
+		defer gws.close()
+	}
 	dns := &dnsServer{proxy: p}
 	go dns.serve(ctx)
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		p.reconcile()
-		ingress.reconcile()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-changed:
-		case <-t.C:
-		}
-	}
+	return p.loop(ctx, changed, ingress.reconcile)
 }
 
-// runNodePorts serves the NodePorts of every Service on this node's IP, as
-// kube-proxy does on every node.
-func runNodePorts(ctx context.Context, o Options) error {
-	f := informers.NewSharedInformerFactory(o.Client, 0)
-	p := &Proxy{
-		o: o, informers: f,
-		services:  f.Core().V1().Services().Lister(),
-		slices:    f.Discovery().V1().EndpointSlices().Lister(),
-		listeners: map[string]*listener{},
-		addrs:     map[string]bool{},
-		affinity:  map[string]affinityEntry{},
-	}
-	changed := make(chan struct{}, 1)
-	poke := func(any) {
-		select {
-		case changed <- struct{}{}:
-		default:
-		}
-	}
-	handler := cache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, o any) { poke(o) }, DeleteFunc: poke}
-	if _, err := f.Core().V1().Services().Informer().AddEventHandler(handler); err != nil {
-		return fmt.Errorf("watch services: %w", err)
-	}
-	f.Discovery().V1().EndpointSlices().Informer()
-	f.Start(ctx.Done())
-	defer f.Shutdown()
-	for _, synced := range f.WaitForCacheSync(ctx.Done()) {
-		if !synced {
-			return ctx.Err()
-		}
-	}
-	defer p.closeAll()
+// loop reconciles on every change, and every 30 seconds, until ctx is done.
+func (p *Proxy) loop(ctx context.Context, changed <-chan struct{}, also func()) error {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
 		p.reconcile()
+		also()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -237,43 +227,40 @@ func (p *Proxy) reconcile() {
 		return
 	}
 	want := map[string]*listener{}
-	ips := map[string]bool{p.o.DNSIP: true}
+	ips := map[string]bool{}
+	if !p.o.NodePortsOnly {
+		ips[p.o.DNSIP] = true
+	}
 	for _, s := range svcs {
 		ip := s.Spec.ClusterIP
 		if ip == "" || ip == corev1.ClusterIPNone || net.ParseIP(ip) == nil {
 			continue
 		}
-		if p.o.NodePortsOnly {
-			for _, sp := range s.Spec.Ports {
-				if sp.NodePort == 0 || (sp.Protocol != "" && sp.Protocol != corev1.ProtocolTCP && sp.Protocol != corev1.ProtocolUDP) {
-					continue
-				}
-				proto := "tcp"
-				if sp.Protocol == corev1.ProtocolUDP {
-					proto = "udp"
-				}
-				want[proto+" "+net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(sp.NodePort)))] = &listener{
-					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name}
-			}
-			continue
+		if !p.o.NodePortsOnly {
+			ips[ip] = true
 		}
-		ips[ip] = true
 		if ip == p.o.DNSIP {
 			continue // answered by the DNS server
 		}
 		// A LoadBalancer's addresses are on the cluster network too.
 		var lbIPs []string
-		if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+		if s.Spec.Type == corev1.ServiceTypeLoadBalancer && !p.o.NodePortsOnly {
 			for _, in := range s.Status.LoadBalancer.Ingress {
-				if net.ParseIP(in.IP) != nil {
+				if ip := net.ParseIP(in.IP); ip != nil && !ip.IsLoopback() {
 					ips[in.IP] = true
 					lbIPs = append(lbIPs, in.IP)
 				}
 			}
 		}
-		// The Ingress controller answers on its own Service's ports.
-		if s.Annotations[annotationServeBy] == "ingress" {
+		// The Ingress and Gateway controllers answer on their own
+		// Services' ports.
+		if s.Annotations[annotationServeBy] != "" {
 			continue
+		}
+		local := s.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+		if local && s.Spec.HealthCheckNodePort != 0 {
+			want["tcp "+net.JoinHostPort(p.o.NodeIP, strconv.Itoa(int(s.Spec.HealthCheckNodePort)))] = &listener{
+				namespace: s.Namespace, service: s.Name, health: true}
 		}
 		for _, sp := range s.Spec.Ports {
 			var proto string
@@ -285,23 +272,23 @@ func (p *Proxy) reconcile() {
 			default:
 				continue
 			}
-			add := func(ip string, port int32) {
+			add := func(ip string, port int32, local bool) {
 				want[proto+" "+net.JoinHostPort(ip, strconv.Itoa(int(port)))] = &listener{
-					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name}
+					udp: proto == "udp", namespace: s.Namespace, service: s.Name, portName: sp.Name, local: local}
 			}
-			add(ip, sp.Port)
-			for _, lb := range lbIPs {
-				add(lb, sp.Port)
+			if !p.o.NodePortsOnly {
+				add(ip, sp.Port, false)
+				for _, lb := range lbIPs {
+					add(lb, sp.Port, false)
+				}
 			}
-			// A NodePort answers on this node's IP, which the host and
-			// every pod reach on the cluster network.
+			// A NodePort answers on every node's IP, which the host and
+			// every pod reach on the cluster network; with
+			// externalTrafficPolicy Local, only to this node's endpoints.
 			if sp.NodePort != 0 {
-				add(p.o.NodeIP, sp.NodePort)
+				add(p.o.NodeIP, sp.NodePort, local)
 			}
 		}
-	}
-	if p.o.NodePortsOnly {
-		ips = nil // this node answers on its own address only
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -373,9 +360,30 @@ func (p *Proxy) listen(proto, addr string, w *listener) error {
 	if err != nil {
 		return err
 	}
+	if w.health {
+		srv := &http.Server{Handler: p.healthHandler(w), ReadHeaderTimeout: 5 * time.Second}
+		w.closer = srv
+		go func() { _ = srv.Serve(l) }()
+		return nil
+	}
 	w.closer = l
 	go p.accept(l, w)
 	return nil
+}
+
+// healthHandler answers a Service's healthCheckNodePort as kube-proxy
+// does: 200 when this node has a ready endpoint of the Service, else 503,
+// so a load balancer sends traffic only to nodes that keep it local.
+func (p *Proxy) healthHandler(l *listener) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := len(p.endpointsOn(l.namespace, l.service, "", p.o.NodeName, true))
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if n == 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintf(w, `{"service":{"namespace":%q,"name":%q},"localEndpoints":%d,"serviceProxyHealthy":true}`+"\n", l.namespace, l.service, n)
+	})
 }
 
 func (p *Proxy) accept(l net.Listener, w *listener) {
@@ -392,7 +400,11 @@ func (p *Proxy) accept(l net.Listener, w *listener) {
 // none, the client's connection is closed at once, as with a REJECT.
 func (p *Proxy) forward(client net.Conn, l *listener) {
 	defer client.Close()
-	eps := p.endpoints(l.namespace, l.service, l.portName)
+	node := ""
+	if l.local {
+		node = p.o.NodeName
+	}
+	eps := p.endpointsOn(l.namespace, l.service, l.portName, node, false)
 	if len(eps) == 0 {
 		return
 	}
@@ -481,6 +493,12 @@ func (p *Proxy) affinityKey(l *listener, client net.Addr) (string, time.Duration
 
 // endpoints are the ready addresses of a Service port, "ip:port".
 func (p *Proxy) endpoints(namespace, service, portName string) []string {
+	return p.endpointsOn(namespace, service, portName, "", false)
+}
+
+// endpointsOn are the ready addresses of a Service port on node (any node
+// when ""); anyPort counts endpoints whatever their ports.
+func (p *Proxy) endpointsOn(namespace, service, portName, node string, anyPort bool) []string {
 	sel := labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: service})
 	slices, err := p.slices.EndpointSlices(namespace).List(sel)
 	if err != nil {
@@ -497,11 +515,14 @@ func (p *Proxy) endpoints(namespace, service, portName string) []string {
 				port = *sp.Port
 			}
 		}
-		if port < 0 {
+		if port < 0 && !anyPort {
 			continue
 		}
 		for _, ep := range s.Endpoints {
 			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			if node != "" && (ep.NodeName == nil || *ep.NodeName != node) {
 				continue
 			}
 			for _, a := range ep.Addresses {

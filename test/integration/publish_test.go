@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,17 @@ func lbIP(t *testing.T, ctx context.Context, c kubernetes.Interface, name string
 		return ip != "", fmt.Sprintf("%+v", s.Status)
 	})
 	return ip
+}
+
+// statusOf is the status code and body of a GET, 0 when it fails.
+func statusOf(url string) (int, string) {
+	resp, err := (&http.Client{Timeout: 3 * time.Second}).Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
 }
 
 func udpAsk(addr, msg string) (string, error) {
@@ -167,6 +179,65 @@ func TestLoadBalancerDocker(t *testing.T) {
 				return r.code == 0 && strings.Contains(r.stdout, want), r.stdout + r.stderr
 			})
 		}
+	})
+
+	t.Run("NodePorts on every node, externalTrafficPolicy Local", func(t *testing.T) {
+		// One pod, so one node has a local endpoint and the other has none.
+		d := appDeployment("solo", image, 1)
+		d.Spec.Template.Spec.Containers[0].Env[0].Value = "hello solo"
+		_, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		h.ok(3*time.Minute, "kubectl", "-p", profile, "--", "rollout", "status", "deployment/solo", "--timeout=2m")
+		pods, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{LabelSelector: "app=solo"})
+		require.NoError(t, err)
+		require.Len(t, pods.Items, 1)
+		ipOf := map[string]string{}
+		for _, n := range st.Nodes {
+			ipOf[n.Name] = n.IP
+		}
+		require.Len(t, ipOf, 2)
+		podNode := pods.Items[0].Spec.NodeName
+		var otherNode string
+		for n := range ipOf {
+			if n != podNode {
+				otherNode = n
+			}
+		}
+
+		cluster, err := c.CoreV1().Services("default").Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "solo-np"},
+			Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Selector: map[string]string{"app": "solo"},
+				Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}}},
+		}, metav1.CreateOptions{})
+		require.NoError(t, err)
+		np := strconv.Itoa(int(cluster.Spec.Ports[0].NodePort))
+		for node, nodeIP := range ipOf {
+			eventually(t, time.Minute, "NodePort on "+node, func() (bool, string) {
+				body, err := httpGet("http://" + net.JoinHostPort(nodeIP, np) + "/")
+				return err == nil && strings.HasPrefix(body, "hello solo from "), fmt.Sprint(body, err)
+			})
+		}
+
+		lb := loadBalancer("solo-local", "solo", corev1.ServicePort{Name: "http", Port: 80, TargetPort: intstr.FromString("http")})
+		lb.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+		local, err := c.CoreV1().Services("default").Create(ctx, lb, metav1.CreateOptions{})
+		require.NoError(t, err)
+		require.NotZero(t, local.Spec.HealthCheckNodePort)
+		lnp := strconv.Itoa(int(local.Spec.Ports[0].NodePort))
+		hc := strconv.Itoa(int(local.Spec.HealthCheckNodePort))
+		eventually(t, time.Minute, "the Local NodePort on the pod's node", func() (bool, string) {
+			body, err := httpGet("http://" + net.JoinHostPort(ipOf[podNode], lnp) + "/")
+			return err == nil && strings.HasPrefix(body, "hello solo from "), fmt.Sprint(body, err)
+		})
+		eventually(t, time.Minute, "health checks: 200 where the endpoint is, 503 elsewhere", func() (bool, string) {
+			codeHere, bodyHere := statusOf("http://" + net.JoinHostPort(ipOf[podNode], hc) + "/healthz")
+			codeThere, _ := statusOf("http://" + net.JoinHostPort(ipOf[otherNode], hc) + "/healthz")
+			return codeHere == 200 && strings.Contains(bodyHere, `"localEndpoints":1`) && codeThere == 503,
+				fmt.Sprint(codeHere, bodyHere, codeThere)
+		})
+		// The node without a local endpoint does not send the traffic on.
+		_, err = httpGet("http://" + net.JoinHostPort(ipOf[otherNode], lnp) + "/")
+		require.Error(t, err, "the Local NodePort of a node without endpoints answers nothing")
 	})
 
 	t.Run("a change of ports takes effect", func(t *testing.T) {
@@ -330,6 +401,12 @@ func TestIngressDocker(t *testing.T) {
 			return code == 200 && strings.Contains(body, tt.want), fmt.Sprint(code, body, err)
 		})
 	}
+	// minik service lists the Ingress rules that send to the Service;
+	// --url keeps to the Service's own URLs.
+	out := h.ok(time.Minute, "service", "api", "-p", profile)
+	require.Contains(t, out, "http://"+ip+"/api (ingress site, Host: site.example)")
+	require.Contains(t, out, "https://"+ip+"/ (ingress site, Host: secure.example)")
+	require.NotContains(t, h.ok(time.Minute, "service", "api", "-p", profile, "--url"), "ingress")
 	roots := x509.NewCertPool()
 	require.True(t, roots.AppendCertsFromPEM(certPEM))
 	eventually(t, time.Minute, "HTTPS with the Ingress's certificate", func() (bool, string) {

@@ -101,6 +101,13 @@ func serve() {
 	fmt.Println("serving on :8080 as", host, "greeting", os.Getenv("GREETING"))
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("request", r.URL.Path, "from", r.RemoteAddr)
+		// Request headers X-Test-NAME come back as X-Echo-NAME, so tests
+		// see what a proxy in between sent.
+		for name, values := range r.Header {
+			if rest, ok := strings.CutPrefix(name, "X-Test-"); ok {
+				w.Header()["X-Echo-"+rest] = values
+			}
+		}
 		fmt.Fprintf(w, "%s from %s\n", os.Getenv("GREETING"), host)
 	})
 	if err := http.ListenAndServe(":8080", nil); err != nil {
