@@ -23,6 +23,11 @@ import (
 type SandboxSpec struct {
 	PodUID, Namespace, Name string
 	Hostname                string
+	// Domainname makes the engine's /etc/hosts name the pod
+	// HOSTNAME.DOMAINNAME too, as the kubelet's does for a pod with a
+	// subdomain; ExtraHosts ("name:ip") are the pod's hostAliases.
+	Domainname string
+	ExtraHosts []string
 	// DNS servers, search domains and resolver options for the pod; app
 	// containers share the sandbox's resolv.conf. Empty means the
 	// engine's defaults.
@@ -77,9 +82,10 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		dns = append(dns, a)
 	}
 	cfg := &container.Config{
-		Image:    e.cfg.SandboxImage,
-		Hostname: spec.Hostname,
-		Labels:   labels,
+		Image:      e.cfg.SandboxImage,
+		Hostname:   spec.Hostname,
+		Domainname: spec.Domainname,
+		Labels:     labels,
 	}
 	if len(e.cfg.SandboxCommand) > 0 {
 		cfg.Entrypoint = e.cfg.SandboxCommand
@@ -98,6 +104,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 			DNS:        dns,
 			DNSSearch:  spec.DNSSearch,
 			DNSOptions: spec.DNSOptions,
+			ExtraHosts: spec.ExtraHosts,
 		},
 		NetworkingConfig: &network.NetworkingConfig{
 			EndpointsConfig: map[string]*network.EndpointSettings{e.cfg.Network: {}},
@@ -108,6 +115,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		// come with its namespace: the engine refuses them here.
 		opts.HostConfig.NetworkMode = container.NetworkMode("container:" + e.node)
 		opts.HostConfig.DNS, opts.HostConfig.DNSSearch, opts.HostConfig.DNSOptions = nil, nil, nil
+		opts.Config.Domainname = ""
 		opts.NetworkingConfig = nil
 		cfg.Hostname = ""
 	}

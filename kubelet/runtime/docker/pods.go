@@ -236,6 +236,7 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
 			Hostname: podHostname(pod), HostNetwork: pod.Spec.HostNetwork}
 		m.podDNS(pod, &spec)
+		m.podHosts(pod, &spec)
 		// The sandbox holds the pod's tmpfs volumes for the pod's life.
 		for _, v := range pod.Spec.Volumes {
 			if v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory {
@@ -612,6 +613,20 @@ func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminate
 		StartedAt:   metav1.NewTime(st.StartedAt),
 		FinishedAt:  metav1.NewTime(st.FinishedAt),
 		ContainerID: "docker://" + id,
+	}
+}
+
+// podHosts puts into the pod's /etc/hosts what the kubelet's has: its
+// HOSTNAME.SUBDOMAIN.NS.svc.DOMAIN name when it has a subdomain, and its
+// hostAliases.
+func (m *Runtime) podHosts(pod *corev1.Pod, spec *engine.SandboxSpec) {
+	if pod.Spec.Subdomain != "" && !pod.Spec.HostNetwork && m.cfg.Docker.DNSDomain != "" {
+		spec.Domainname = pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + m.cfg.Docker.DNSDomain
+	}
+	for _, a := range pod.Spec.HostAliases {
+		for _, h := range a.Hostnames {
+			spec.ExtraHosts = append(spec.ExtraHosts, h+":"+a.IP)
+		}
 	}
 }
 

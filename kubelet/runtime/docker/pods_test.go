@@ -164,3 +164,27 @@ func TestPodDNS(t *testing.T) {
 		})
 	}
 }
+
+func TestPodHosts(t *testing.T) {
+	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
+	tests := []struct {
+		name       string
+		spec       corev1.PodSpec
+		domainname string
+		extra      []string
+	}{
+		{"plain pod", corev1.PodSpec{}, "", nil},
+		{"subdomain: the FQDN", corev1.PodSpec{Hostname: "web-0", Subdomain: "web"}, "web.ns1.svc.cluster.local", nil},
+		{"host network: the node's names", corev1.PodSpec{Subdomain: "web", HostNetwork: true}, "", nil},
+		{"hostAliases", corev1.PodSpec{HostAliases: []corev1.HostAlias{{IP: "10.1.2.3", Hostnames: []string{"foo.local", "bar.local"}}}}, "",
+			[]string{"foo.local:10.1.2.3", "bar.local:10.1.2.3"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var spec engine.SandboxSpec
+			m.podHosts(&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1"}, Spec: tt.spec}, &spec)
+			assert.Equal(t, tt.domainname, spec.Domainname)
+			assert.Equal(t, tt.extra, spec.ExtraHosts)
+		})
+	}
+}
