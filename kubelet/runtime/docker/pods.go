@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -623,9 +624,11 @@ func (m *Runtime) podHosts(pod *corev1.Pod, spec *engine.SandboxSpec) {
 	if pod.Spec.Subdomain != "" && !pod.Spec.HostNetwork && m.cfg.Docker.DNSDomain != "" {
 		spec.Domainname = pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + m.cfg.Docker.DNSDomain
 	}
+	// One line per alias, its names separated by tabs, as the kubelet
+	// writes them (the engine writes "IP<tab>NAME" for each entry).
 	for _, a := range pod.Spec.HostAliases {
-		for _, h := range a.Hostnames {
-			spec.ExtraHosts = append(spec.ExtraHosts, h+":"+a.IP)
+		if len(a.Hostnames) > 0 {
+			spec.ExtraHosts = append(spec.ExtraHosts, strings.Join(a.Hostnames, "\t")+":"+a.IP)
 		}
 	}
 }

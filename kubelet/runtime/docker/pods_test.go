@@ -177,7 +177,7 @@ func TestPodHosts(t *testing.T) {
 		{"subdomain: the FQDN", corev1.PodSpec{Hostname: "web-0", Subdomain: "web"}, "web.ns1.svc.cluster.local", nil},
 		{"host network: the node's names", corev1.PodSpec{Subdomain: "web", HostNetwork: true}, "", nil},
 		{"hostAliases", corev1.PodSpec{HostAliases: []corev1.HostAlias{{IP: "10.1.2.3", Hostnames: []string{"foo.local", "bar.local"}}}}, "",
-			[]string{"foo.local:10.1.2.3", "bar.local:10.1.2.3"}},
+			[]string{"foo.local\tbar.local:10.1.2.3"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
