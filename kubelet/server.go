@@ -94,6 +94,7 @@ func (s *server) Serve(ctx context.Context) error {
 	handle("/healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) }))
 	handle("/containerLogs/", s.guard("proxy", http.HandlerFunc(s.containerLogs)))
 	handle("/pods", s.guard("proxy", http.HandlerFunc(s.listPods)))
+	handle("/logs/", s.guard("log", http.HandlerFunc(s.nodeLogs)))
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))

@@ -1,9 +1,13 @@
 package nodeconfig
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"net"
+	"path"
+	"strings"
 )
 
 // Pod runtimes of the node agent.
@@ -35,6 +39,31 @@ type DockerRuntime struct {
 	// ServeServices is set on the node that answers for ClusterIPs and
 	// cluster DNS (the control plane).
 	ServeServices bool `json:"serveServices,omitempty"`
+}
+
+// NodeLogDir is a container node's log folder, as on a real node: the
+// docker driver backs it with the node's hostPath volume of that path, so
+// the pod logs the agent keeps there are what a pod mounting the node's
+// /var/log (a log shipper) reads.
+const NodeLogDir = "/var/log"
+
+// HostPathVolumeName is the engine volume that stands for the directory
+// dir of a node: every pod of the node that mounts it as a hostPath shares
+// it, and it lives as long as the node.
+func HostPathVolumeName(node, dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	return fmt.Sprintf("k8s_hostpath_%s_%s", node, hex.EncodeToString(sum[:6]))
+}
+
+// HostPathVolume maps a hostPath directory to the volume that backs it and
+// the sub-path in that volume: a path under NodeLogDir is part of the
+// node's log folder, any other directory a volume of its own.
+func HostPathVolume(dir string) (volumeDir, subPath string) {
+	dir = path.Clean(dir)
+	if rest, ok := strings.CutPrefix(dir, NodeLogDir+"/"); ok {
+		return NodeLogDir, rest
+	}
+	return dir, ""
 }
 
 // VolumeDriver is the CSI driver name of minik's PersistentVolumes: the

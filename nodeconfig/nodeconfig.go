@@ -65,6 +65,15 @@ type Config struct {
 	Runtime string `json:"runtime,omitempty"`
 	// Docker configures the docker runtime.
 	Docker *DockerRuntime `json:"docker,omitempty"`
+	// LogDir is the node's log folder (its /var/log), served by the
+	// kubelet API's /logs/; the docker runtime keeps pod logs in it as
+	// the kubelet does. Empty: the node keeps none (process nodes share
+	// the host's, which is not theirs to serve).
+	LogDir string `json:"logDir,omitempty"`
+	// AgentLog is the file that holds this node agent's own output, for
+	// the node log query; minik-node copies its output there unless its
+	// output already goes to that file.
+	AgentLog string `json:"agentLog,omitempty"`
 
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
 }

@@ -66,6 +66,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.AgentLog != "" {
+		stopLog, err := keepAgentLog(cfg.AgentLog)
+		if err != nil {
+			return err
+		}
+		defer stopLog()
+	}
 	klog.InfoS("starting node", "node", cfg.Name, "cluster", cfg.Cluster, "role", cfg.Role, "version", version.Version)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ const (
 	nodeAPIServerPort = 6443
 	nodeDockerSocket  = "/var/run/docker.sock"
 	nodeManifestsDir  = "/minik-manifests"
+	// agentLogName is the node agent's own log in the node's /var/log.
+	agentLogName = "minik-node.log"
 )
 
 // Engine requirements and timeouts.
@@ -223,4 +226,6 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 		DNSDomain:      n.DNSDomain,
 		ServeServices:  n.Role == nodeconfig.RoleControlPlane,
 	}
+	cfg.LogDir = nodeconfig.NodeLogDir
+	cfg.AgentLog = path.Join(nodeconfig.NodeLogDir, agentLogName)
 }

@@ -169,6 +169,10 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 	if err != nil {
 		return err
 	}
+	logVol, err := ensureLogVolume(ctx, api, n)
+	if err != nil {
+		return err
+	}
 	labels := map[string]string{
 		nodeconfig.LabelCluster: n.Cluster,
 		nodeconfig.LabelNode:    n.Name,
@@ -189,6 +193,7 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 		Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: n.ProfileDir, Target: nodeProfileDir, ReadOnly: true},
 			{Type: mount.TypeVolume, Source: vol, Target: nodeDataDir},
+			{Type: mount.TypeVolume, Source: logVol, Target: nodeconfig.NodeLogDir},
 			{Type: mount.TypeBind, Source: dockerSocket(api), Target: nodeDockerSocket},
 		},
 	}
@@ -250,6 +255,30 @@ func ensureDataVolume(ctx context.Context, api *client.Client, n drivers.Node) (
 		return "", fmt.Errorf("create volume %s: %w", name, err)
 	}
 	if res.Volume.Labels[nodeconfig.LabelCluster] != n.Cluster {
+		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
+	}
+	return name, nil
+}
+
+// ensureLogVolume makes the volume that is the node's /var/log: the same
+// volume its pods get for a hostPath under /var/log (the node agent labels
+// it alike when a pod asks first), so a log shipper reads what the agent
+// writes there. It outlives stops, like the node's data.
+func ensureLogVolume(ctx context.Context, api *client.Client, n drivers.Node) (string, error) {
+	name := nodeconfig.HostPathVolumeName(n.Name, nodeconfig.NodeLogDir)
+	res, err := api.VolumeCreate(ctx, client.VolumeCreateOptions{
+		Name: name,
+		Labels: map[string]string{
+			nodeconfig.LabelCluster:  n.Cluster,
+			nodeconfig.LabelNode:     n.Name,
+			nodeconfig.LabelKind:     nodeconfig.KindVolume,
+			nodeconfig.LabelHostPath: nodeconfig.NodeLogDir,
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create volume %s: %w", name, err)
+	}
+	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != n.Cluster || l[nodeconfig.LabelHostPath] != nodeconfig.NodeLogDir {
 		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
 	}
 	return name, nil

@@ -34,9 +34,10 @@ const (
 
 // The optional capabilities the driver has.
 var (
-	_ drivers.Driver      = (*Driver)(nil)
-	_ drivers.IPAllocator = (*Driver)(nil)
-	_ drivers.LogTailer   = (*Driver)(nil)
+	_ drivers.Driver         = (*Driver)(nil)
+	_ drivers.IPAllocator    = (*Driver)(nil)
+	_ drivers.LogTailer      = (*Driver)(nil)
+	_ drivers.NodeConfigurer = (*Driver)(nil)
 )
 
 // Driver runs nodes as local processes.
@@ -92,6 +93,12 @@ func nodeProc(n drivers.Node) proc {
 		return proc{dir: dir, args: []string{"--host-dir", dir, "--cluster", n.Cluster}, match: dir}
 	}
 	return proc{dir: n.Dir, args: []string{"--config", n.ConfigPath, "--cluster", n.Cluster, "--role", n.Role}, match: n.ConfigPath}
+}
+
+// ConfigureNode implements drivers.NodeConfigurer: the node log query
+// reads the node's log file (a worker's: its node host's).
+func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
+	cfg.AgentLog = d.LogPath(n)
 }
 
 // LogPath is the file a node's output goes to (a worker's is its node

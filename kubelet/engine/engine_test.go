@@ -302,7 +302,7 @@ func waitExit(t *testing.T, e *Engine, id string) State {
 
 func logs(t *testing.T, e *Engine, id string, o LogOptions) string {
 	var buf bytes.Buffer
-	require.NoError(t, e.Logs(testCtx(t), id, o, &buf))
+	require.NoError(t, e.Logs(testCtx(t), id, o, &buf, &buf))
 	return buf.String()
 }
 
@@ -579,8 +579,14 @@ func (v *testEnv) testLogs(t *testing.T) {
 
 	// Follow returns once the container has exited, with everything.
 	var followed bytes.Buffer
-	require.NoError(t, e.Logs(ctx, id, LogOptions{Follow: true, Tail: -1}, &followed))
+	require.NoError(t, e.Logs(ctx, id, LogOptions{Follow: true, Tail: -1}, &followed, &followed))
 	assert.Equal(t, "line 1\nline 2\nline 3\nto-stderr\nlate\n", followed.String())
+
+	// The streams apart, each record in a Write of its own.
+	var stdout, stderr recordWriter
+	require.NoError(t, e.Logs(ctx, id, LogOptions{Tail: -1}, &stdout, &stderr))
+	assert.Equal(t, []string{"line 1\n", "line 2\n", "line 3\n", "late\n"}, stdout.writes)
+	assert.Equal(t, []string{"to-stderr\n"}, stderr.writes)
 	st, err := e.Inspect(ctx, id)
 	require.NoError(t, err)
 	assert.False(t, st.Running)
@@ -606,10 +612,18 @@ func (v *testEnv) testLogs(t *testing.T) {
 	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var buf bytes.Buffer
-	require.NoError(t, e.Logs(fctx, id, LogOptions{Follow: true, Tail: -1}, &buf))
+	require.NoError(t, e.Logs(fctx, id, LogOptions{Follow: true, Tail: -1}, &buf, &buf))
 	assert.Equal(t, "up\n", buf.String())
 
-	require.ErrorIs(t, e.Logs(ctx, "no-such-container-"+randHex(4), LogOptions{}, io.Discard), ErrNotFound)
+	require.ErrorIs(t, e.Logs(ctx, "no-such-container-"+randHex(4), LogOptions{}, io.Discard, io.Discard), ErrNotFound)
+}
+
+// recordWriter keeps each Write apart.
+type recordWriter struct{ writes []string }
+
+func (w *recordWriter) Write(p []byte) (int, error) {
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
 }
 
 func (v *testEnv) testExec(t *testing.T) {

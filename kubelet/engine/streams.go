@@ -25,10 +25,11 @@ type LogOptions struct {
 	Timestamps bool
 }
 
-// Logs writes the container's stdout and stderr to w until the log ends
-// (with Follow: until the container stops) or ctx ends; ctx ending is how a
-// follow is cancelled, not an error.
-func (e *Engine) Logs(ctx context.Context, id string, o LogOptions, w io.Writer) error {
+// Logs writes the container's stdout and stderr (a TTY's one stream: to
+// stdout) until the log ends (with Follow: until the container stops) or
+// ctx ends; ctx ending is how a follow is cancelled, not an error. Without
+// a TTY, each Write holds one record of the engine's log.
+func (e *Engine) Logs(ctx context.Context, id string, o LogOptions, stdout, stderr io.Writer) error {
 	// A container without a TTY has its streams multiplexed in frames;
 	// with a TTY it is one raw stream.
 	insp, err := e.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
@@ -55,9 +56,10 @@ func (e *Engine) Logs(ctx context.Context, id string, o LogOptions, w io.Writer)
 	}
 	defer rc.Close()
 	if tty {
-		_, err = io.Copy(w, rc)
+		_, err = io.Copy(stdout, rc)
 	} else {
-		_, err = stdcopy.StdCopy(w, w, rc)
+		// StdCopy writes each frame, one log record, in one Write.
+		_, err = stdcopy.StdCopy(stdout, stderr, rc)
 	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("read logs of %s: %w", id, err)

@@ -4,8 +4,6 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"path"
@@ -47,8 +45,7 @@ func (e *Engine) EnsureVolume(ctx context.Context, podUID, name string, o EmptyD
 // the node (a hostPath volume): every pod of this node that names the path
 // shares it, and it outlives them, until the node is deleted. Idempotent.
 func (e *Engine) EnsureNodeVolume(ctx context.Context, path string) (string, error) {
-	sum := sha256.Sum256([]byte(path))
-	return e.ensureVolume(ctx, fmt.Sprintf("k8s_hostpath_%s_%s", e.node, hex.EncodeToString(sum[:6])), nodeconfig.LabelHostPath, path, nil)
+	return e.ensureVolume(ctx, nodeconfig.HostPathVolumeName(e.node, path), nodeconfig.LabelHostPath, path, nil)
 }
 
 // ensureVolume creates a volume of this node labelled owner=value, or

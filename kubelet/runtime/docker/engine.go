@@ -32,7 +32,7 @@ type Engine interface {
 	RemoveOrphans(ctx context.Context) (int, error)
 	Events(ctx context.Context) <-chan engine.Event
 
-	Logs(ctx context.Context, id string, o engine.LogOptions, w io.Writer) error
+	Logs(ctx context.Context, id string, o engine.LogOptions, stdout, stderr io.Writer) error
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) (int, error)
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) error
 	Stats(ctx context.Context, id string) (cpuNanos, workingSet uint64, err error)

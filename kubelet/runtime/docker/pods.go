@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/podlogs"
 	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
 )
@@ -58,6 +59,8 @@ type Runtime struct {
 	// byUID finds a pod's key from an engine event.
 	byUID map[string]string
 	stats map[string]containerStats // by container ID
+	// logs is the node's log folder, nil when the node keeps none.
+	logs *podlogs.Store
 }
 
 var (
@@ -75,9 +78,11 @@ type dockerPod struct {
 	containers map[string]*dockerContainer
 	// volumesAttached is set once every claim's volume is attached here.
 	volumesAttached bool
-	// cancel stops the pod's probes.
+	// cancel stops the pod's probes and log copies.
 	cancel context.CancelFunc
 	ctx    context.Context
+	// logCopies are the pod's runs being copied to the log folder.
+	logCopies sync.WaitGroup
 }
 
 // dockerContainer is one container of a pod, across its restarts.
@@ -113,7 +118,12 @@ type containerStats struct {
 // New returns the docker runtime of a node on eng, which stays the
 // caller's to close.
 func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) *Runtime {
+	var logs *podlogs.Store
+	if cfg.LogDir != "" {
+		logs = podlogs.New(cfg.LogDir, podlogs.Options{})
+	}
 	return &Runtime{
+		logs:     logs,
 		cfg:      cfg,
 		client:   client,
 		engine:   eng,
@@ -141,8 +151,19 @@ func (m *Runtime) Version(ctx context.Context) (string, error) {
 // Prepare implements runtime.Runtime. Containers left from before this
 // agent started (a node restart) are gone with their network namespace:
 // every pod starts afresh.
-func (m *Runtime) Prepare(ctx context.Context, _ []*corev1.Pod, wake func(key string)) error {
+func (m *Runtime) Prepare(ctx context.Context, pods []*corev1.Pod, wake func(key string)) error {
 	m.wake = wake
+	if m.logs != nil {
+		// Logs of pods deleted while the node was down go; the others
+		// stay, as a node's do across a reboot.
+		keep := map[string]bool{}
+		for _, p := range pods {
+			keep[string(p.UID)] = true
+		}
+		if err := m.logs.Prune(keep); err != nil {
+			klog.ErrorS(err, "remove logs of pods that are gone")
+		}
+	}
 	list, err := m.engine.List(ctx)
 	if err != nil {
 		klog.ErrorS(err, "list pod containers")
@@ -310,6 +331,12 @@ func (m *Runtime) removePod(ctx context.Context, uid types.UID) error {
 	}
 	if err := m.engine.RemovePod(ctx, string(uid)); err != nil {
 		return fmt.Errorf("remove pod containers: %w", err)
+	}
+	if rec != nil && m.logs != nil {
+		rec.logCopies.Wait()
+		if err := m.logs.RemovePod(rec.pod.Namespace, rec.pod.Name, string(uid)); err != nil {
+			return fmt.Errorf("remove pod logs: %w", err)
+		}
 	}
 	m.mu.Lock()
 	delete(m.pods, uid)
@@ -532,6 +559,7 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 		return m.retryLater(c)
 	}
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", spec.Name)
+	m.copyLogs(rec, pod, spec, cs.Attempt, id)
 	if st, err := m.engine.Inspect(ctx, id); err == nil {
 		m.mu.Lock()
 		c.state = st
@@ -564,6 +592,10 @@ func (m *Runtime) removeOlder(ctx context.Context, pod *corev1.Pod, c *dockerCon
 	for _, pc := range list {
 		if pc.PodUID == string(pod.UID) && pc.Container == c.name && pc.ID != c.id && pc.ID != c.previousID {
 			_ = m.engine.Remove(ctx, pc.ID)
+			if m.logs != nil {
+				_ = m.logs.RemoveRun(podlogs.Run{Namespace: pod.Namespace, Pod: pod.Name, UID: string(pod.UID),
+					Container: c.name, Restart: pc.Attempt, ID: pc.ID})
+			}
 		}
 	}
 }

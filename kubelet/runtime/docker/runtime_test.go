@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/podlogs"
 	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
 )
@@ -39,6 +42,8 @@ type fakeEngine struct {
 type fakeContainer struct {
 	spec  engine.ContainerSpec
 	state engine.State
+	// output is what the container prints, one line each.
+	output []string
 }
 
 func newFakeEngine(now func() time.Time) *fakeEngine {
@@ -63,7 +68,7 @@ func (f *fakeEngine) CreateContainer(_ context.Context, spec engine.ContainerSpe
 	defer f.mu.Unlock()
 	f.seq++
 	id := fmt.Sprintf("%s-%d", spec.Name, f.seq)
-	f.containers[id] = &fakeContainer{spec: spec, state: engine.State{Status: "created"}}
+	f.containers[id] = &fakeContainer{spec: spec, state: engine.State{Status: "created"}, output: []string{"hello from " + spec.Name}}
 	return id, nil
 }
 func (f *fakeEngine) Start(_ context.Context, id string) error {
@@ -108,7 +113,7 @@ func (f *fakeEngine) List(context.Context) ([]engine.PodContainer, error) {
 	defer f.mu.Unlock()
 	var out []engine.PodContainer
 	for id, c := range f.containers {
-		out = append(out, engine.PodContainer{ID: id, PodUID: c.spec.PodUID, Container: c.spec.Name, Running: c.state.Running})
+		out = append(out, engine.PodContainer{ID: id, PodUID: c.spec.PodUID, Container: c.spec.Name, Attempt: c.spec.Attempt, Running: c.state.Running})
 	}
 	return out, nil
 }
@@ -128,7 +133,30 @@ func (f *fakeEngine) Events(ctx context.Context) <-chan engine.Event {
 	go func() { <-ctx.Done(); close(ch) }()
 	return ch
 }
-func (f *fakeEngine) Logs(context.Context, string, engine.LogOptions, io.Writer) error { return nil }
+
+// Logs writes what the container printed, as records with the time the
+// engine would stamp, to stdout.
+func (f *fakeEngine) Logs(_ context.Context, id string, o engine.LogOptions, stdout, _ io.Writer) error {
+	f.mu.Lock()
+	c, ok := f.containers[id]
+	var out []string
+	if ok {
+		out = c.output
+	}
+	f.mu.Unlock()
+	if !ok {
+		return engine.ErrNotFound
+	}
+	for _, line := range out {
+		if o.Timestamps {
+			line = "2026-11-29T12:00:00.5Z " + line
+		}
+		if _, err := io.WriteString(stdout, line+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, _ io.Reader, _, _ io.Writer, _ bool, _ <-chan engine.Size) (int, error) {
 	f.mu.Lock()
 	code := f.execCode
@@ -494,4 +522,49 @@ func TestFSGroup(t *testing.T) {
 	cs, err := h.rt.containerSpec(context.Background(), pod, rec, &pod.Spec.Containers[0], &dockerContainer{name: "app"})
 	require.NoError(t, err)
 	assert.Equal(t, ptr.To[int64](2000), cs.FSGroup)
+}
+
+func TestPodLogFiles(t *testing.T) {
+	h := newHarness(t)
+	dir := t.TempDir()
+	h.rt.cfg.LogDir = dir
+	h.rt.logs = podlogs.New(dir, podlogs.Options{})
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	h.sync(t, pod)
+	first := h.eng.running("app")
+	run := podlogs.Run{Namespace: "default", Pod: "web", UID: "uid-1", Container: "app", Restart: 0, ID: first}
+	want := "2026-11-29T12:00:00.5Z stdout F hello from app\n"
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		data, err := os.ReadFile(h.rt.logs.Path(run))
+		assert.NoError(c, err)
+		assert.Equal(c, want, string(data))
+	}, 5*time.Second, 10*time.Millisecond)
+	target, err := os.Readlink(h.rt.logs.Link(run))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "pods", "default_web_uid-1", "app", "0.log"), target)
+
+	// Each restart writes a file of its own; the runs older than the
+	// previous one go with their containers.
+	for range 2 {
+		h.eng.exit(h.eng.running("app"), 1)
+		// The second restart waits out a back-off.
+		for i := 0; i < 3 && h.eng.running("app") == ""; i++ {
+			h.clock.advance(time.Minute)
+			h.sync(t, pod)
+		}
+		require.NotEmpty(t, h.eng.running("app"))
+	}
+	assert.EventuallyWithT(t, func(c *assert.CollectT) {
+		assert.FileExists(c, filepath.Join(dir, "pods", "default_web_uid-1", "app", "2.log"))
+		assert.FileExists(c, filepath.Join(dir, "pods", "default_web_uid-1", "app", "1.log"))
+		assert.NoFileExists(c, filepath.Join(dir, "pods", "default_web_uid-1", "app", "0.log"))
+		links, _ := filepath.Glob(filepath.Join(dir, "containers", "*"))
+		assert.Len(c, links, 2)
+	}, 5*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, h.rt.ForgetPod(context.Background(), pod.UID))
+	assert.NoDirExists(t, filepath.Join(dir, "pods", "default_web_uid-1"))
+	links, err := filepath.Glob(filepath.Join(dir, "containers", "*"))
+	require.NoError(t, err)
+	assert.Empty(t, links)
 }

@@ -338,6 +338,13 @@ func (m *Runtime) hostPathMount(ctx context.Context, v *corev1.Volume, vm corev1
 	default:
 		return engine.Mount{}, fmt.Errorf("volume %q: hostPath of type %s is not supported by minik's docker runtime (directories, files and sockets are)", v.Name, t)
 	}
+	// A folder under the node's /var/log is part of the log folder the
+	// agent writes, not a volume of its own.
+	dir, within := nodeconfig.HostPathVolume(dir)
+	sub = path.Join(within, sub)
+	if sub == "." {
+		sub = ""
+	}
 	name, err := m.engine.EnsureNodeVolume(ctx, dir)
 	if err != nil {
 		return engine.Mount{}, err

@@ -15,6 +15,7 @@ import (
 	utilexec "k8s.io/utils/exec"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/podlogs"
 	"minik.dev/minik/kubelet/runtime"
 )
 
@@ -48,7 +49,35 @@ func (m *Runtime) Logs(ctx context.Context, pod *corev1.Pod, container string, o
 	}
 	return m.engine.Logs(ctx, id, engine.LogOptions{
 		Follow: o.Follow && !o.Previous, Tail: int(o.Tail), Since: o.Since, Timestamps: o.Timestamps,
-	}, w)
+	}, w, w)
+}
+
+// copyLogs follows a container run's output into the node's log folder,
+// as the kubelet's runtime writes it, until the run ends or its pod goes.
+func (m *Runtime) copyLogs(rec *dockerPod, pod *corev1.Pod, spec *corev1.Container, attempt int, id string) {
+	if m.logs == nil {
+		return
+	}
+	r := podlogs.Run{Namespace: pod.Namespace, Pod: pod.Name, UID: string(pod.UID), Container: spec.Name, Restart: attempt, ID: id}
+	w, err := m.logs.Open(r)
+	if err != nil {
+		klog.ErrorS(err, "keep container log", "pod", klog.KObj(pod), "container", spec.Name)
+		return
+	}
+	// The same run number again (a node restart) appends what is new.
+	since := m.logs.LastTime(r)
+	if !since.IsZero() {
+		since = since.Add(time.Nanosecond)
+	}
+	rec.logCopies.Add(1)
+	go func() {
+		defer rec.logCopies.Done()
+		defer w.Close()
+		o := engine.LogOptions{Follow: true, Timestamps: true, Tail: -1, Since: since}
+		if err := m.engine.Logs(rec.ctx, id, o, w.Stream(podlogs.Stdout, spec.TTY), w.Stream(podlogs.Stderr, spec.TTY)); err != nil && rec.ctx.Err() == nil {
+			klog.ErrorS(err, "copy container log", "pod", klog.KObj(pod), "container", spec.Name)
+		}
+	}()
 }
 
 // AttachContainer implements remotecommandserver.Attacher; name is
