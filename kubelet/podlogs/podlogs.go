@@ -361,3 +361,59 @@ func globEscape(p string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
 	return r.Replace(p)
 }
+
+// ReadOptions select lines of a run's log, as `kubectl logs` does.
+type ReadOptions struct {
+	// Tail keeps the last lines only; < 0 for all.
+	Tail int
+	// Since drops lines older than it, unless zero.
+	Since time.Time
+	// Timestamps starts each line with its time.
+	Timestamps bool
+}
+
+// Read writes the run's output from its file as the container printed it
+// (a line's parts joined), for `kubectl logs` of a run whose container
+// is gone, as after a node restart: the kubelet reads its files then too.
+func (s *Store) Read(r Run, o ReadOptions, w io.Writer) error {
+	data, err := os.ReadFile(s.Path(r))
+	if err != nil {
+		return fmt.Errorf("read container log: %w", err)
+	}
+	var lines []string
+	var partial strings.Builder
+	for _, rec := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(rec, " ", 4)
+		if len(parts) < 3 {
+			continue
+		}
+		ts, err := time.Parse(time.RFC3339Nano, parts[0])
+		if err != nil {
+			continue
+		}
+		if len(parts) == 4 {
+			partial.WriteString(parts[3])
+		}
+		if parts[2] != "F" {
+			continue
+		}
+		line := partial.String()
+		partial.Reset()
+		if !o.Since.IsZero() && ts.Before(o.Since) {
+			continue
+		}
+		if o.Timestamps {
+			line = parts[0] + " " + line
+		}
+		lines = append(lines, line)
+	}
+	if o.Tail >= 0 && len(lines) > o.Tail {
+		lines = lines[len(lines)-o.Tail:]
+	}
+	for _, l := range lines {
+		if _, err := io.WriteString(w, l+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -149,3 +149,31 @@ func lines(t *testing.T, path string) []string {
 	require.NoError(t, err)
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
+
+func TestRead(t *testing.T) {
+	s := New(t.TempDir(), Options{})
+	w, err := s.Open(run)
+	require.NoError(t, err)
+	_, err = w.Stream(Stdout, false).Write([]byte("2026-12-02T09:00:00Z one\n2026-12-02T09:00:01Z a long "))
+	require.NoError(t, err)
+	_, err = w.Stream(Stderr, false).Write([]byte("2026-12-02T09:00:01.5Z line\n2026-12-02T09:00:02Z three\n"))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	tests := []struct {
+		name string
+		o    ReadOptions
+		want string
+	}{
+		{"all", ReadOptions{Tail: -1}, "one\na long line\nthree\n"},
+		{"tail", ReadOptions{Tail: 1}, "three\n"},
+		{"since", ReadOptions{Tail: -1, Since: time.Date(2026, 12, 2, 9, 0, 1, 0, time.UTC)}, "a long line\nthree\n"},
+		{"timestamps", ReadOptions{Tail: 2, Timestamps: true}, "2026-12-02T09:00:01.5Z a long line\n2026-12-02T09:00:02Z three\n"},
+	}
+	for _, tt := range tests {
+		var out strings.Builder
+		require.NoError(t, s.Read(run, tt.o, &out), tt.name)
+		assert.Equal(t, tt.want, out.String(), tt.name)
+	}
+	var out strings.Builder
+	require.ErrorIs(t, s.Read(Run{Namespace: "x", Pod: "y", UID: "z", Container: "c"}, ReadOptions{Tail: -1}, &out), os.ErrNotExist)
+}

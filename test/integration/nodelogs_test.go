@@ -112,7 +112,7 @@ func TestNodeLogsDocker(t *testing.T) {
 		require.Equal(t, word+"\n", h.ok(time.Minute, "kubectl", "-p", profile, "--", "logs", "talker"))
 	})
 
-	t.Run("the logs outlive a stop, as a node's disk does", func(t *testing.T) {
+	t.Run("the logs outlive a stop, as a node's disk does, and kubectl logs reads them", func(t *testing.T) {
 		h.ok(3*time.Minute, "stop", "-p", profile)
 		h.ok(6*time.Minute, "start", "-p", profile)
 		path := fmt.Sprintf("/api/v1/nodes/%s/proxy/logs/pods/default_talker_%s/say/0.log", worker, pod.UID)
@@ -120,6 +120,8 @@ func TestNodeLogsDocker(t *testing.T) {
 			res := h.run(time.Minute, "kubectl", "-p", profile, "--", "get", "--raw", path)
 			return res.code == 0 && strings.Contains(res.stdout, word), res.stdout + res.stderr
 		})
+		// Its container went with the stop; kubectl logs reads the file.
+		require.Equal(t, word+"\n", h.ok(time.Minute, "kubectl", "-p", profile, "--", "logs", "talker"))
 	})
 
 	t.Run("a deleted pod's logs go with it", func(t *testing.T) {

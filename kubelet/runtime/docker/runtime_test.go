@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,7 +69,7 @@ func (f *fakeEngine) CreateContainer(_ context.Context, spec engine.ContainerSpe
 	defer f.mu.Unlock()
 	f.seq++
 	id := fmt.Sprintf("%s-%d", spec.Name, f.seq)
-	f.containers[id] = &fakeContainer{spec: spec, state: engine.State{Status: "created"}, output: []string{"hello from " + spec.Name}}
+	f.containers[id] = &fakeContainer{spec: spec, state: engine.State{Status: "created"}, output: []string{fmt.Sprintf("hello from %s run %d", spec.Name, spec.Attempt)}}
 	return id, nil
 }
 func (f *fakeEngine) Start(_ context.Context, id string) error {
@@ -533,7 +534,7 @@ func TestPodLogFiles(t *testing.T) {
 	h.sync(t, pod)
 	first := h.eng.running("app")
 	run := podlogs.Run{Namespace: "default", Pod: "web", UID: "uid-1", Container: "app", Restart: 0, ID: first}
-	want := "2026-11-29T12:00:00.5Z stdout F hello from app\n"
+	want := "2026-11-29T12:00:00.5Z stdout F hello from app run 0\n"
 	assert.EventuallyWithT(t, func(c *assert.CollectT) {
 		data, err := os.ReadFile(h.rt.logs.Path(run))
 		assert.NoError(c, err)
@@ -561,6 +562,22 @@ func TestPodLogFiles(t *testing.T) {
 		links, _ := filepath.Glob(filepath.Join(dir, "containers", "*"))
 		assert.Len(c, links, 2)
 	}, 5*time.Second, 10*time.Millisecond)
+
+	logs := func(previous bool) (string, error) {
+		var out strings.Builder
+		err := h.rt.Logs(context.Background(), pod, "app", runtime.LogOptions{Previous: previous, Tail: -1}, &out)
+		return out.String(), err
+	}
+	// The engine's containers go (a node restart): the files still answer.
+	h.eng.mu.Lock()
+	clear(h.eng.containers)
+	h.eng.mu.Unlock()
+	got, err := logs(false)
+	require.NoError(t, err)
+	assert.Equal(t, "hello from app run 2\n", got)
+	got, err = logs(true)
+	require.NoError(t, err)
+	assert.Equal(t, "hello from app run 1\n", got)
 
 	require.NoError(t, h.rt.ForgetPod(context.Background(), pod.UID))
 	assert.NoDirExists(t, filepath.Join(dir, "pods", "default_web_uid-1"))

@@ -2,9 +2,11 @@ package docker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -41,15 +43,52 @@ func (m *Runtime) containerID(namespace, pod, container string, previous bool) (
 	return c.id, nil
 }
 
-// Logs implements runtime.Runtime from the engine's log of the run.
+// Logs implements runtime.Runtime from the engine's log of the run. A run
+// whose container is gone (a node restart removes them all) is read from
+// the node's log folder, as the kubelet reads its files.
 func (m *Runtime) Logs(ctx context.Context, pod *corev1.Pod, container string, o runtime.LogOptions, w io.Writer) error {
 	id, err := m.containerID(pod.Namespace, pod.Name, container, o.Previous)
-	if err != nil {
-		return err
+	if err == nil {
+		err = m.engine.Logs(ctx, id, engine.LogOptions{
+			Follow: o.Follow && !o.Previous, Tail: int(o.Tail), Since: o.Since, Timestamps: o.Timestamps,
+		}, w, w)
+		if !errors.Is(err, engine.ErrNotFound) {
+			return err
+		}
 	}
-	return m.engine.Logs(ctx, id, engine.LogOptions{
-		Follow: o.Follow && !o.Previous, Tail: int(o.Tail), Since: o.Since, Timestamps: o.Timestamps,
-	}, w, w)
+	if r, ok := m.loggedRun(pod, container, o.Previous); ok {
+		return m.logs.Read(r, podlogs.ReadOptions{Tail: int(o.Tail), Since: o.Since, Timestamps: o.Timestamps}, w)
+	}
+	return err
+}
+
+// loggedRun is the run of a container, current or previous, when its log
+// file is there: the current run is the one that runs, or else the last
+// one that did.
+func (m *Runtime) loggedRun(pod *corev1.Pod, container string, previous bool) (podlogs.Run, bool) {
+	rec := m.find(pod.Namespace, pod.Name)
+	if m.logs == nil || rec == nil {
+		return podlogs.Run{}, false
+	}
+	m.mu.Lock()
+	c := rec.containers[container]
+	n := -1
+	if c != nil {
+		n = c.attempt
+		if c.id == "" {
+			n--
+		}
+	}
+	m.mu.Unlock()
+	if previous {
+		n--
+	}
+	r := podlogs.Run{Namespace: pod.Namespace, Pod: pod.Name, UID: string(pod.UID), Container: container, Restart: n}
+	if n < 0 {
+		return r, false
+	}
+	_, err := os.Stat(m.logs.Path(r))
+	return r, err == nil
 }
 
 // copyLogs follows a container run's output into the node's log folder,
