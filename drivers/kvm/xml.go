@@ -1,0 +1,193 @@
+// Package kvm will be the kvm driver: nodes as libvirt domains booted from
+// the VM node image (node-image/vm). Today it holds what the driver tells
+// libvirt, and tests: the XML of a cluster's isolated network and of a
+// node's domain, with minik's labels in the domain's metadata so the
+// driver finds exactly what it made. No driver is registered yet.
+package kvm
+
+import (
+	"crypto/sha256"
+	"encoding/xml"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"libvirt.org/go/libvirtxml"
+)
+
+// MetadataNamespace is the XML namespace of minik's element in a domain's
+// or network's <metadata>.
+const MetadataNamespace = "https://minik.dev/libvirt/1"
+
+// Labels are minik's marks on what it makes in libvirt, as the docker
+// driver's are container labels.
+type Labels struct {
+	XMLName xml.Name `xml:"https://minik.dev/libvirt/1 minik"`
+	Cluster string   `xml:"cluster,attr"`
+	Node    string   `xml:"node,attr,omitempty"`
+	Role    string   `xml:"role,attr,omitempty"`
+}
+
+// Accelerators: kvm when the CPU has vmx/svm and /dev/kvm opens, else
+// QEMU's software emulation (TCG).
+const (
+	AccelKVM = "kvm"
+	AccelTCG = "qemu"
+)
+
+// DomainSpec is one node's VM.
+type DomainSpec struct {
+	Labels
+	// Name is the domain's name (the node's).
+	Name      string
+	MemoryMiB uint
+	CPUs      uint
+	// Accel is AccelKVM or AccelTCG.
+	Accel string
+	// Kernel, Initrd and Cmdline boot the node directly, with no disk
+	// to boot from.
+	Kernel, Initrd, Cmdline string
+	// DataDisk is the node's disk (qcow2): its state across stop and start.
+	DataDisk string
+	// Network is the cluster's libvirt network; MAC the node's address on it.
+	Network, MAC string
+	// ConsoleLog receives the node's serial console.
+	ConsoleLog string
+}
+
+// DomainXML is the libvirt domain of one node.
+func DomainXML(s DomainSpec) (string, error) {
+	if s.Accel != AccelKVM && s.Accel != AccelTCG {
+		return "", fmt.Errorf("accelerator %q: use %s or %s", s.Accel, AccelKVM, AccelTCG)
+	}
+	meta, err := xml.Marshal(s.Labels)
+	if err != nil {
+		return "", err
+	}
+	serialPort := uint(0)
+	d := libvirtxml.Domain{
+		Type:     s.Accel,
+		Name:     s.Name,
+		Metadata: &libvirtxml.DomainMetadata{XML: string(meta)},
+		Memory:   &libvirtxml.DomainMemory{Value: s.MemoryMiB, Unit: "MiB"},
+		VCPU:     &libvirtxml.DomainVCPU{Value: s.CPUs},
+		OS: &libvirtxml.DomainOS{
+			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
+			Kernel:  s.Kernel,
+			Initrd:  s.Initrd,
+			Cmdline: s.Cmdline,
+		},
+		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
+		OnPoweroff: "destroy",
+		OnReboot:   "restart",
+		OnCrash:    "destroy",
+		Devices: &libvirtxml.DomainDeviceList{
+			Disks: []libvirtxml.DomainDisk{{
+				Device: "disk",
+				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Cache: "unsafe"},
+				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: s.DataDisk}},
+				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+			}},
+			Interfaces: []libvirtxml.DomainInterface{{
+				MAC:    &libvirtxml.DomainInterfaceMAC{Address: s.MAC},
+				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: s.Network}},
+				Model:  &libvirtxml.DomainInterfaceModel{Type: "virtio"},
+			}},
+			Serials: []libvirtxml.DomainSerial{{
+				Source: &libvirtxml.DomainChardevSource{File: &libvirtxml.DomainChardevSourceFile{Path: s.ConsoleLog}},
+				Target: &libvirtxml.DomainSerialTarget{Port: &serialPort},
+			}},
+			RNGs: []libvirtxml.DomainRNG{{
+				Model:   "virtio",
+				Backend: &libvirtxml.DomainRNGBackend{Random: &libvirtxml.DomainRNGBackendRandom{Device: "/dev/urandom"}},
+			}},
+		},
+	}
+	if s.Accel == AccelKVM {
+		d.CPU = &libvirtxml.DomainCPU{Mode: "host-passthrough"}
+	}
+	return d.Marshal()
+}
+
+// NetworkSpec is a cluster's network: isolated (no forwarding, so no
+// packet leaves this machine), the host on its gateway address, node IPs
+// fixed by the nodes themselves (no DHCP).
+type NetworkSpec struct {
+	Cluster string
+	Name    string
+	// Subnet is the cluster network's CIDR; the host takes its first address.
+	Subnet netip.Prefix
+}
+
+// NetworkXML is the libvirt network of one cluster.
+func NetworkXML(s NetworkSpec) (string, error) {
+	if !s.Subnet.Addr().Is4() {
+		return "", fmt.Errorf("network %s: subnet %s is not IPv4", s.Name, s.Subnet)
+	}
+	meta, err := xml.Marshal(Labels{Cluster: s.Cluster})
+	if err != nil {
+		return "", err
+	}
+	n := libvirtxml.Network{
+		Name:     s.Name,
+		Metadata: &libvirtxml.NetworkMetadata{XML: string(meta)},
+		Bridge:   &libvirtxml.NetworkBridge{Name: BridgeName(s.Cluster), STP: "off"},
+		IPs: []libvirtxml.NetworkIP{{
+			Address: s.Subnet.Masked().Addr().Next().String(),
+			Prefix:  uint(s.Subnet.Bits()),
+		}},
+	}
+	return n.Marshal()
+}
+
+// BridgeName is the cluster network's bridge: Linux allows 15 bytes.
+func BridgeName(cluster string) string {
+	name := "mk-" + cluster
+	if len(name) <= 15 {
+		return name
+	}
+	sum := sha256.Sum256([]byte(cluster))
+	return fmt.Sprintf("mk-%s-%x", cluster[:6], sum[:2])
+}
+
+// MAC is a node's stable, locally administered address.
+func MAC(cluster, node string) string {
+	sum := sha256.Sum256([]byte(cluster + "/" + node))
+	return fmt.Sprintf("52:54:00:%02x:%02x:%02x", sum[0], sum[1], sum[2])
+}
+
+// DomainLabels reads minik's labels from a domain's XML; ok is false for a
+// domain minik did not make.
+func DomainLabels(domainXML string) (Labels, bool) {
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(domainXML); err != nil || d.Metadata == nil {
+		return Labels{}, false
+	}
+	return metadataLabels(d.Metadata.XML)
+}
+
+// NetworkLabels reads minik's labels from a network's XML.
+func NetworkLabels(networkXML string) (Labels, bool) {
+	var n libvirtxml.Network
+	if err := n.Unmarshal(networkXML); err != nil || n.Metadata == nil {
+		return Labels{}, false
+	}
+	return metadataLabels(n.Metadata.XML)
+}
+
+func metadataLabels(inner string) (Labels, bool) {
+	dec := xml.NewDecoder(strings.NewReader(inner))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return Labels{}, false
+		}
+		if se, ok := tok.(xml.StartElement); ok && se.Name.Space == MetadataNamespace && se.Name.Local == "minik" {
+			var l Labels
+			if err := dec.DecodeElement(&l, &se); err != nil || l.Cluster == "" {
+				return Labels{}, false
+			}
+			return l, true
+		}
+	}
+}
