@@ -1,11 +1,12 @@
 // Package cli is minik's command line: cobra commands (start, stop, delete,
 // status, profile, node, service, kubectl, dashboard, manifests, logs,
-// export logs, version) wired to the cluster library; exit codes tell bad
-// input, an unusable driver and a timeout apart. Flags become options, options become library calls,
-// results become text or JSON. The CLI parses flag syntax; the library
-// checks values, and the CLI names the flag of an invalid one. Commands run
-// in-process with an Env (streams, environment variables, the driver
-// registry), so tests drive them hermetically with a fake driver.
+// export logs, version) wired to the cluster library. Flags become options,
+// options become library calls, results become text or JSON. The CLI
+// parses flag syntax; the library checks values, and the CLI names the flag
+// of an invalid one. Exit codes tell bad input, an unusable driver and a
+// timeout apart (exitCode). Commands run in-process with an Env (streams,
+// environment variables, the driver registry), so tests drive them
+// hermetically with a fake driver.
 package cli
 
 import (
