@@ -120,7 +120,7 @@ func TestInvalidFlags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			r := h.run(tc.args...)
-			assert.Equal(t, 1, r.code)
+			assert.Equal(t, ExitBadInput, r.code, "bad input has an exit code of its own")
 			assert.Equal(t, "Error: "+tc.want+"\n", r.stderr)
 			assert.Empty(t, r.stdout)
 			assert.Empty(t, h.driver.Calls(), "no driver call")

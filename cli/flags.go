@@ -21,6 +21,7 @@ var optionFlags = map[string]string{
 	"PodEvictionTimeout":     "--pod-eviction-timeout",
 	"Role":                   "--role",
 	"ManifestsDir":           "--manifests",
+	"Tail":                   "--tail",
 }
 
 // invalidFlagError is a cluster.InvalidOptionError told in flag names:

@@ -31,7 +31,7 @@ func newNodeCommand(env Env) *cobra.Command {
 // oneNodeName requires exactly one NAME argument.
 func oneNodeName(cmd *cobra.Command, args []string) error {
 	if len(args) != 1 {
-		return fmt.Errorf("%s takes exactly one node name, got %d; `minik node list` shows them", cmd.CommandPath(), len(args))
+		return &usageError{err: fmt.Errorf("%s takes exactly one node name, got %d; `minik node list` shows them", cmd.CommandPath(), len(args))}
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
 // Package cli is minik's command line: cobra commands (start, stop, delete,
-// status, profile, node, service, kubectl, dashboard, version) wired to the
-// cluster library. Flags become options, options become library calls,
-// results become text or JSON. The CLI parses flag syntax; the library
-// checks values, and the CLI names the flag of an invalid one. Commands run
-// in-process with an Env (streams, environment variables, the driver
-// registry), so tests drive them hermetically with a fake driver.
+// status, profile, node, service, kubectl, dashboard, manifests, logs,
+// export logs, version) wired to the cluster library. Flags become options,
+// options become library calls, results become text or JSON. The CLI
+// parses flag syntax; the library checks values, and the CLI names the flag
+// of an invalid one. Exit codes tell bad input, an unusable driver and a
+// timeout apart (exitCode). Commands run in-process with an Env (streams,
+// environment variables, the driver registry), so tests drive them
+// hermetically with a fake driver.
 package cli
 
 import (
@@ -57,13 +59,46 @@ func Run(ctx context.Context, env Env, args []string) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(env.Stderr, "Error:", err)
-		var exit *exitError
-		if errors.As(err, &exit) {
-			return exit.code
-		}
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// Exit codes, documented in docs/cli.md: scripts and CI tell a typo from
+// a missing Docker Engine from a cluster that did not come up in time.
+const (
+	// ExitError is any failure without a code of its own.
+	ExitError = 1
+	// ExitBadInput is an invalid flag, argument or option value, an
+	// unknown driver or node name: nothing was done.
+	ExitBadInput = 2
+	// ExitDriverUnavailable is a driver that cannot run nodes here (no
+	// engine answers, minik-node is missing).
+	ExitDriverUnavailable = 3
+	// ExitTimeout is a wait for the cluster or a node that ran out.
+	ExitTimeout = 4
+)
+
+// exitCode maps an error to its exit code by its type, never its text.
+func exitCode(err error) int {
+	var (
+		exit    *exitError
+		usage   *usageError
+		invalid *cluster.InvalidOptionError
+		health  *drivers.HealthError
+	)
+	switch {
+	case errors.As(err, &exit):
+		return exit.code
+	case errors.As(err, &usage), errors.As(err, &invalid),
+		errors.Is(err, drivers.ErrUnknownDriver), errors.Is(err, cluster.ErrNodeNotFound):
+		return ExitBadInput
+	case errors.As(err, &health):
+		return ExitDriverUnavailable
+	case errors.Is(err, cluster.ErrWaitTimeout):
+		return ExitTimeout
+	}
+	return ExitError
 }
 
 // exitError carries a specific exit code.
@@ -74,6 +109,13 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a command line minik cannot parse: a bad flag, a stray
+// argument (ExitBadInput).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
 
 // NewRootCommand builds the minik command tree.
 func NewRootCommand(env Env) *cobra.Command {
@@ -87,6 +129,8 @@ func NewRootCommand(env Env) *cobra.Command {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	// Subcommands inherit it: every flag that does not parse is bad input.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
 	root.AddCommand(
 		newStartCommand(env),
 		newStopCommand(env),
@@ -99,6 +143,8 @@ func NewRootCommand(env Env) *cobra.Command {
 		newDashboardCommand(env),
 		newServiceCommand(env),
 		newManifestsCommand(env),
+		newLogsCommand(env),
+		newExportCommand(env),
 	)
 	return root
 }
@@ -183,7 +229,7 @@ func addProfileFlag(cmd *cobra.Command, p *string) {
 // noArgs rejects stray positional arguments with a helpful message.
 func noArgs(cmd *cobra.Command, args []string) error {
 	if len(args) > 0 {
-		return fmt.Errorf("%s takes no arguments, got %q; see `%s --help`", cmd.CommandPath(), args, cmd.CommandPath())
+		return &usageError{err: fmt.Errorf("%s takes no arguments, got %q; see `%s --help`", cmd.CommandPath(), args, cmd.CommandPath())}
 	}
 	return nil
 }

@@ -69,7 +69,7 @@ func parseCPUs(s string) (int64, error) {
 	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid --cpus %q: use cores such as 2 or millicores such as 1500m (at least %dm)", s, cluster.MinCPUMillis)
+		return 0, &usageError{err: fmt.Errorf("invalid --cpus %q: use cores such as 2 or millicores such as 1500m (at least %dm)", s, cluster.MinCPUMillis)}
 	}
 	if err := cluster.CheckCPUMillis(q.MilliValue()); err != nil {
 		return 0, asFlagError(err, strconv.Quote(s))
@@ -89,7 +89,7 @@ func parseMemory(s string) (int64, error) {
 	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid --memory %q: use a size such as 4Gi or 4096 (MiB), at least 64Mi", s)
+		return 0, &usageError{err: fmt.Errorf("invalid --memory %q: use a size such as 4Gi or 4096 (MiB), at least 64Mi", s)}
 	}
 	if err := cluster.CheckMemoryBytes(q.Value()); err != nil {
 		return 0, asFlagError(err, strconv.Quote(s))

@@ -32,7 +32,8 @@ const (
 type InvalidOptionError struct {
 	// Field is the option's field in StartOptions or AddNodeOptions:
 	// Profile, Nodes, APIServerPort, Wait, CPUMillis, MemoryBytes, MaxPods,
-	// NodeMonitorGracePeriod, PodEvictionTimeout or Role.
+	// NodeMonitorGracePeriod, PodEvictionTimeout or Role; Tail of
+	// NodeLogOptions; Path of ExportLogsOptions.
 	Field string
 	// Value is the value given, as a message shows it.
 	Value string
@@ -53,6 +54,8 @@ var optionWords = map[string]string{
 	"PodEvictionTimeout":     "pod eviction timeout",
 	"Role":                   "role",
 	"ManifestsDir":           "manifests folder",
+	"Tail":                   "tail",
+	"Path":                   "export path",
 }
 
 func (e *InvalidOptionError) Error() string {

@@ -1,7 +1,8 @@
 // Package cluster is minik's library: profiles on disk, create/start/stop/
 // delete of a cluster through its driver, certificates and node configs,
 // waiting for readiness, the kubeconfig merge, adding, stopping, starting
-// and deleting single nodes, and the URLs of Services. It checks every
+// and deleting single nodes, the URLs of Services, node logs and log
+// exports (through the logexport package). It checks every
 // option before it acts (InvalidOptionError) and reports progress through a
 // Reporter. The CLI, the dashboard and tests all call it; it never prints
 // and never exits.

@@ -20,6 +20,10 @@ import (
 
 const pollInterval = 50 * time.Millisecond
 
+// ErrWaitTimeout is returned (wrapped) when a wait for the apiserver, the
+// cluster or a node runs out of time; the message says what is not ready.
+var ErrWaitTimeout = errors.New("timed out")
+
 // newAdminClient builds a client from the profile's admin kubeconfig.
 func newAdminClient(path string) (kubernetes.Interface, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", path)
@@ -56,7 +60,7 @@ func (m *Manager) waitAPIServer(ctx context.Context, d drivers.Driver, p *Profil
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("wait for apiserver: not ready after %s (last error: %v); see %s", timeout, last, m.logHint(ctx, d, p, *p.ControlPlane()))
+				return fmt.Errorf("wait for apiserver: %w: not ready after %s (last error: %v); see %s", ErrWaitTimeout, timeout, last, m.logHint(ctx, d, p, *p.ControlPlane()))
 			}
 			return fmt.Errorf("wait for apiserver: %w", ctx.Err())
 		case <-time.After(pollInterval):
@@ -100,7 +104,7 @@ func (m *Manager) waitFor(ctx context.Context, d drivers.Driver, p *Profile, cli
 		select {
 		case <-ctx.Done():
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return fmt.Errorf("wait for %s: timed out after %s: %s", r.what, timeout, strings.Join(pending, "; "))
+				return fmt.Errorf("wait for %s: %w after %s: %s", r.what, ErrWaitTimeout, timeout, strings.Join(pending, "; "))
 			}
 			return fmt.Errorf("wait for %s: %w", r.what, ctx.Err())
 		case <-time.After(pollInterval):

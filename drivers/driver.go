@@ -1,6 +1,7 @@
 // Package drivers defines how minik makes nodes: a small Driver interface,
 // optional capabilities a driver may add (one interface each: IPAllocator,
-// ClusterNetworks, ClusterDeleter, Preparer, NodeConfigurer, LogTailer),
+// ClusterNetworks, ClusterDeleter, Preparer, NodeConfigurer, LogTailer,
+// NodeLogStreamer, DiagnosticsCollector),
 // Info that describes a driver as data, a registry that picks one by name or
 // automatically, and where to find minik-node. The drivers live in
 // subpackages (process, docker; fakedriver for tests).
@@ -10,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -142,6 +144,40 @@ type LogTailer interface {
 	// such as "last lines of /path/node.log:", then its last lines,
 	// indented; or, after the heading, a note saying why there are none.
 	TailNodeLog(ctx context.Context, n Node, lines int) string
+}
+
+// NodeLogOptions say how much of a node's log to stream.
+type NodeLogOptions struct {
+	// Follow keeps streaming what the node appends until ctx is done.
+	Follow bool
+	// Tail is how many of the last lines to start with; 0 or less is all.
+	Tail int
+}
+
+// NodeLogStreamer is implemented by drivers that can hand out a node's whole
+// agent log: what minik-node printed, which for the control-plane node
+// holds the control plane's log too (it runs in-process).
+type NodeLogStreamer interface {
+	// StreamNodeLog copies the node's log to w. With o.Follow it returns
+	// nil once ctx is done; a node with no log yet is an error that says so.
+	StreamNodeLog(ctx context.Context, n Node, o NodeLogOptions, w io.Writer) error
+}
+
+// DiagnosticsSink is where a DiagnosticsCollector puts what it finds: files
+// under a relative slash-separated path, and notes of what it could not get.
+type DiagnosticsSink interface {
+	// Create makes a file at the relative path; the caller closes it.
+	Create(ctx context.Context, path string) (io.WriteCloser, error)
+	// Missing records something that could not be collected, and why.
+	Missing(what string, why error)
+}
+
+// DiagnosticsCollector is implemented by drivers that keep more about a
+// cluster than node logs, such as engine objects or node filesystems, for
+// `minik export logs`. A failure to collect one thing is noted in the sink
+// and the rest is still collected.
+type DiagnosticsCollector interface {
+	CollectDiagnostics(ctx context.Context, cluster string, nodes []Node, sink DiagnosticsSink)
 }
 
 // HealthError says what is wrong with a driver here and how to fix it.

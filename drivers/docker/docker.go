@@ -55,6 +55,9 @@ var (
 	_ drivers.Preparer        = (*Driver)(nil)
 	_ drivers.NodeConfigurer  = (*Driver)(nil)
 	_ drivers.LogTailer       = (*Driver)(nil)
+
+	_ drivers.NodeLogStreamer      = (*Driver)(nil)
+	_ drivers.DiagnosticsCollector = (*Driver)(nil)
 )
 
 // Driver runs nodes as containers of a Docker Engine.

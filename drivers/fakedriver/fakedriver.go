@@ -6,6 +6,9 @@ package fakedriver
 import (
 	"context"
 	"fmt"
+	"io"
+	"sort"
+	"strings"
 	"sync"
 
 	"minik.dev/minik/drivers"
@@ -18,6 +21,9 @@ var (
 	_ drivers.IPAllocator    = (*Driver)(nil)
 	_ drivers.ClusterDeleter = (*Driver)(nil)
 	_ drivers.LogTailer      = (*Driver)(nil)
+
+	_ drivers.NodeLogStreamer      = (*Driver)(nil)
+	_ drivers.DiagnosticsCollector = (*Driver)(nil)
 )
 
 // Name is the fake's name when Driver.Name is empty.
@@ -37,6 +43,11 @@ type Driver struct {
 	// StartErr, when set, fails every StartNode (the call is recorded and
 	// the node stays as it was).
 	StartErr error
+	// Logs are the nodes' logs, by node name, for StreamNodeLog; a node
+	// with none has no log.
+	Logs map[string]string
+	// Diagnostics are files CollectDiagnostics writes, by relative path.
+	Diagnostics map[string]string
 
 	mu     sync.Mutex
 	states map[string]string
@@ -119,6 +130,61 @@ func (d *Driver) DeleteCluster(_ context.Context, cluster string) error {
 // TailNodeLog implements drivers.LogTailer.
 func (d *Driver) TailNodeLog(_ context.Context, n drivers.Node, _ int) string {
 	return "last lines of its log:\n  (no log: the fake driver runs nothing on node " + n.Name + ")"
+}
+
+// StreamNodeLog implements drivers.NodeLogStreamer with Logs; following
+// writes the log, then waits for ctx to end.
+func (d *Driver) StreamNodeLog(ctx context.Context, n drivers.Node, o drivers.NodeLogOptions, w io.Writer) error {
+	d.mu.Lock()
+	log, ok := d.Logs[n.Name]
+	d.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("node %s has no log", n.Name)
+	}
+	if o.Tail > 0 {
+		lines := strings.SplitAfter(log, "\n")
+		if lines[len(lines)-1] == "" {
+			lines = lines[:len(lines)-1]
+		}
+		log = strings.Join(lines[max(len(lines)-o.Tail, 0):], "")
+	}
+	if _, err := io.WriteString(w, log); err != nil {
+		return err
+	}
+	if o.Follow {
+		<-ctx.Done()
+	}
+	return nil
+}
+
+// CollectDiagnostics implements drivers.DiagnosticsCollector: it writes
+// Diagnostics, and notes every stopped node as missing its files.
+func (d *Driver) CollectDiagnostics(ctx context.Context, _ string, nodes []drivers.Node, sink drivers.DiagnosticsSink) {
+	d.mu.Lock()
+	paths := make([]string, 0, len(d.Diagnostics))
+	for p := range d.Diagnostics {
+		paths = append(paths, p)
+	}
+	files := d.Diagnostics
+	d.mu.Unlock()
+	sort.Strings(paths)
+	for _, p := range paths {
+		w, err := sink.Create(ctx, p)
+		if err == nil {
+			_, err = io.WriteString(w, files[p])
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			sink.Missing(p, err)
+		}
+	}
+	for _, n := range nodes {
+		if d.State(n.Name) != drivers.StateRunning {
+			sink.Missing("files of node "+n.Name, fmt.Errorf("node %s is stopped", n.Name))
+		}
+	}
 }
 
 // State is a node's state: Stopped unless started or set.

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,10 +35,11 @@ const (
 
 // The optional capabilities the driver has.
 var (
-	_ drivers.Driver         = (*Driver)(nil)
-	_ drivers.IPAllocator    = (*Driver)(nil)
-	_ drivers.LogTailer      = (*Driver)(nil)
-	_ drivers.NodeConfigurer = (*Driver)(nil)
+	_ drivers.Driver          = (*Driver)(nil)
+	_ drivers.IPAllocator     = (*Driver)(nil)
+	_ drivers.LogTailer       = (*Driver)(nil)
+	_ drivers.NodeConfigurer  = (*Driver)(nil)
+	_ drivers.NodeLogStreamer = (*Driver)(nil)
 )
 
 // Driver runs nodes as local processes.
@@ -110,6 +112,12 @@ func (d *Driver) LogPath(n drivers.Node) string { return nodeProc(n).logPath() }
 func (d *Driver) TailNodeLog(_ context.Context, n drivers.Node, lines int) string {
 	path := d.LogPath(n)
 	return "last lines of " + path + ":\n" + drivers.TailLog(path, lines)
+}
+
+// StreamNodeLog implements drivers.NodeLogStreamer: the node's log file
+// (a worker's is its node host's, which holds every worker of the cluster).
+func (d *Driver) StreamNodeLog(ctx context.Context, n drivers.Node, o drivers.NodeLogOptions, w io.Writer) error {
+	return drivers.StreamLogFile(ctx, d.LogPath(n), o, w)
 }
 
 // StartNode implements drivers.Driver.

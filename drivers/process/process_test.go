@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +119,53 @@ func TestArgsContain(t *testing.T) {
 	cmdline := []byte("/bin/minik-node\x00--config\x00/a/config.json\x00")
 	assert.True(t, argsContain(cmdline, []byte("/a/config.json")))
 	assert.False(t, argsContain(cmdline, []byte("/a/config")))
+}
+
+// lockedBuffer is written by a following stream while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestStreamNodeLogFollowsTheNodesLogFile(t *testing.T) {
+	d := New(nil)
+	dir := t.TempDir()
+	worker := drivers.Node{Cluster: "c", Name: "c-m02", Role: "worker", Dir: filepath.Join(dir, "nodes", "c-m02")}
+	var none strings.Builder
+	require.ErrorIs(t, d.StreamNodeLog(context.Background(), worker, drivers.NodeLogOptions{}, &none), os.ErrNotExist, "no log yet")
+
+	require.NoError(t, os.MkdirAll(filepath.Dir(d.LogPath(worker)), 0o700))
+	require.NoError(t, os.WriteFile(d.LogPath(worker), []byte("old\nnew\n"), 0o600))
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- d.StreamNodeLog(ctx, worker, drivers.NodeLogOptions{Follow: true, Tail: 1}, &out) }()
+	require.Eventually(t, func() bool { return out.String() == "new\n" }, 5*time.Second, 10*time.Millisecond)
+
+	f, err := os.OpenFile(d.LogPath(worker), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("appended by the node host\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.Eventually(t, func() bool { return out.String() == "new\nappended by the node host\n" }, 5*time.Second, 10*time.Millisecond)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("following did not stop with its context")
+	}
 }

@@ -597,7 +597,9 @@ func TestDockerBadInput(t *testing.T) {
 	t.Run("no engine", func(t *testing.T) {
 		h2 := *h
 		h2.env = append(append([]string{}, h.env...), "DOCKER_HOST=unix:///nonexistent/docker.sock")
-		stderr := h2.fails("start", "-p", "noengine", "--driver", "docker")
+		r := h2.run(time.Minute, "start", "-p", "noengine", "--driver", "docker")
+		require.Equal(t, 3, r.code, "no engine: the driver is unavailable, exit code 3 (docs/cli.md)")
+		stderr := r.stderr
 		require.Contains(t, stderr, "DOCKER_HOST")
 		_, err := os.Stat(filepath.Join(h.home, "profiles", "noengine"))
 		require.True(t, os.IsNotExist(err), "no profile is left behind")

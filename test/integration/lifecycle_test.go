@@ -226,12 +226,19 @@ func TestBadInput(t *testing.T) {
 			require.Contains(t, stderr, tc.want)
 		})
 	}
+	t.Run("bad input has exit code 2", func(t *testing.T) {
+		for _, args := range [][]string{{"start", "--nodes", "0"}, {"start", "--driver", "kvm"}, {"start", "--bogus"}} {
+			require.Equal(t, 2, h.run(time.Minute, args...).code, args)
+		}
+	})
 
 	t.Run("node binary missing", func(t *testing.T) {
 		saved := h.env
 		defer func() { h.env = saved }()
 		h.env = append(append([]string{}, saved...), "MINIK_NODE_BINARY="+filepath.Join(t.TempDir(), "absent"))
-		stderr := h.fails("start", "-p", "nobin")
+		r := h.run(time.Minute, "start", "-p", "nobin")
+		require.Equal(t, 3, r.code, "a driver that cannot run nodes has exit code 3 (docs/cli.md)")
+		stderr := r.stderr
 		require.Contains(t, stderr, "MINIK_NODE_BINARY")
 		require.Contains(t, stderr, "make build")
 	})
