@@ -15,7 +15,8 @@ func newServiceCommand(env Env) *cobra.Command {
 		Short: "Print the URLs on which this machine reaches a Service",
 		Long: "Print one URL per TCP port of the Service: its LoadBalancer address, else its ClusterIP, which this\n" +
 			"machine reaches directly on the cluster's network (docker driver); then, without --url, one URL per\n" +
-			"Ingress rule that sends to it, on the Ingress's address, with the Ingress and the rule's host after it.\n" +
+			"Ingress rule that sends to it, on the Ingress's address, with the Ingress and the rule's host after it,\n" +
+			"and one per HTTPRoute match that sends to it, on the address of each Gateway that accepted the route.\n" +
 			"Pods of the process driver are simulated, so it refuses.",
 		Example: "  minik service web\n  curl $(minik service web -n shop --url)",
 		Args:    cobra.ExactArgs(1),

@@ -20,7 +20,8 @@ var ErrSimulatedService = errors.New("services of this cluster are simulated")
 
 // ServiceURLs are the URLs on which this machine reaches a Service: its
 // LoadBalancer addresses, or its ClusterIP, all on the cluster's own
-// network, one URL per TCP port.
+// network, one URL per TCP port; then those of the Ingress rules and
+// HTTPRoutes that send to it.
 func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name string) ([]string, error) {
 	if err := ValidateName(profile); err != nil {
 		return nil, err
@@ -36,9 +37,13 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if info := d.Info(); !info.ServicesReachable {
 		return nil, fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, info.Runtime)
 	}
-	client, err := newAdminClient(m.store.AdminKubeconfig(p.Name))
+	rc, err := adminRESTConfig(m.store.AdminKubeconfig(p.Name))
 	if err != nil {
 		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create admin client: %w", err)
 	}
 	svc, err := client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
@@ -81,7 +86,12 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if err != nil {
 		return nil, err
 	}
-	return append(urls, ing...), nil
+	routes, err := httpRouteURLs(ctx, rc, svc)
+	if err != nil {
+		return nil, err
+	}
+	urls = append(urls, ing...)
+	return append(urls, routes...), nil
 }
 
 // ingressURLs are the URLs of the Ingress rules that send to the Service,

@@ -13,6 +13,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"minik.dev/minik/drivers"
@@ -26,6 +27,19 @@ var ErrWaitTimeout = errors.New("timed out")
 
 // newAdminClient builds a client from the profile's admin kubeconfig.
 func newAdminClient(path string) (kubernetes.Interface, error) {
+	rc, err := adminRESTConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("create admin client: %w", err)
+	}
+	return client, nil
+}
+
+// adminRESTConfig is the client config of the profile's admin kubeconfig.
+func adminRESTConfig(path string) (*rest.Config, error) {
 	rc, err := clientcmd.BuildConfigFromFlags("", path)
 	if err != nil {
 		return nil, fmt.Errorf("load admin kubeconfig: %w", err)
@@ -33,11 +47,7 @@ func newAdminClient(path string) (kubernetes.Interface, error) {
 	rc.Timeout = 5 * time.Second
 	rc.UserAgent = "minik"
 	rc.QPS, rc.Burst = 100, 200
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("create admin client: %w", err)
-	}
-	return client, nil
+	return rc, nil
 }
 
 // waitAPIServer polls /readyz; a node that stops meanwhile fails the wait at

@@ -116,7 +116,7 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		go func() {
 			rc, err := adminConfig(cfg)
 			if err == nil {
-				err = gateway.Run(ctx, rc, admin)
+				err = gateway.Run(ctx, rc, admin, cfg.Name)
 			}
 			if err != nil && ctx.Err() == nil {
 				klog.ErrorS(err, "run the gateway controller")

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensions "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,8 +34,9 @@ import (
 )
 
 // Run installs the CRDs and the GatewayClass and keeps the statuses until
-// ctx is done.
-func Run(ctx context.Context, rc *rest.Config, client kubernetes.Interface) error {
+// ctx is done. It begins once node nodeName is Ready and the default
+// ServiceAccount exists (see waitSettled).
+func Run(ctx context.Context, rc *rest.Config, client kubernetes.Interface, nodeName string) error {
 	ext, err := apiextensions.NewForConfig(rc)
 	if err != nil {
 		return fmt.Errorf("create the apiextensions client: %w", err)
@@ -45,6 +45,7 @@ func Run(ctx context.Context, rc *rest.Config, client kubernetes.Interface) erro
 	if err != nil {
 		return fmt.Errorf("create the gateway client: %w", err)
 	}
+	waitSettled(ctx, client, nodeName, settleTimeout)
 	if err := installCRDs(ctx, ext); err != nil {
 		return err
 	}
@@ -54,58 +55,6 @@ func Run(ctx context.Context, rc *rest.Config, client kubernetes.Interface) erro
 	c := &controller{client: client, gw: gw}
 	return c.run(ctx)
 }
-
-// installCRDs creates the CRDs, or updates those of another bundle
-// version, and waits until they are served.
-func installCRDs(ctx context.Context, ext apiextensions.Interface) error {
-	crds, err := gateway.CRDs()
-	if err != nil {
-		return err
-	}
-	api := ext.ApiextensionsV1().CustomResourceDefinitions()
-	for _, crd := range crds {
-		err := retry(ctx, func() error {
-			old, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
-			if apierrors.IsNotFound(err) {
-				_, err = api.Create(ctx, crd, metav1.CreateOptions{})
-				return err
-			}
-			if err != nil {
-				return err
-			}
-			if old.Annotations[bundleVersionAnnotation] == crd.Annotations[bundleVersionAnnotation] {
-				return nil
-			}
-			crd.ResourceVersion = old.ResourceVersion
-			_, err = api.Update(ctx, crd, metav1.UpdateOptions{})
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("install CRD %s: %w", crd.Name, err)
-		}
-	}
-	for _, crd := range crds {
-		err := retry(ctx, func() error {
-			got, err := api.Get(ctx, crd.Name, metav1.GetOptions{})
-			if err != nil {
-				return err
-			}
-			for _, c := range got.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
-					return nil
-				}
-			}
-			return fmt.Errorf("CRD %s is not established yet", crd.Name)
-		})
-		if err != nil {
-			return fmt.Errorf("wait for CRD %s: %w", crd.Name, err)
-		}
-	}
-	klog.InfoS("gateway API CRDs installed", "version", gateway.BundleVersion)
-	return nil
-}
-
-const bundleVersionAnnotation = "gateway.networking.k8s.io/bundle-version"
 
 // retry calls f every 200ms until it succeeds, fails for good (the
 // object is invalid) or ctx is done.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/klog/v2"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -43,10 +44,16 @@ func newGatewayServer(ctx context.Context, p *Proxy, gw gwclient.Interface) (*ga
 		return nil, err
 	}
 	s := &gatewayServer{p: p, in: in, servers: map[string]*gatewayPort{}}
-	in.Start(ctx)
 	go func() {
+		// The control plane installs the CRDs only once the cluster has
+		// settled. Informers started before would back off exponentially
+		// (up to 30 s) on the missing resources and serve the first Gateway
+		// that much later.
+		if !waitGatewayAPI(ctx, gw) {
+			return
+		}
+		in.Start(ctx)
 		defer in.Shutdown()
-		// The CRDs may not be there yet: the informers retry until they are.
 		if !in.WaitForCacheSync(ctx) {
 			return
 		}
@@ -67,6 +74,32 @@ func newGatewayServer(ctx context.Context, p *Proxy, gw gwclient.Interface) (*ga
 		}
 	}()
 	return s, nil
+}
+
+// waitGatewayAPI waits until the Gateway API kinds minik serves can be
+// listed; false when ctx is done first.
+func waitGatewayAPI(ctx context.Context, gw gwclient.Interface) bool {
+	one := metav1.ListOptions{Limit: 1}
+	for {
+		_, err := gw.GatewayV1().GatewayClasses().List(ctx, one)
+		if err == nil {
+			_, err = gw.GatewayV1().Gateways("").List(ctx, one)
+		}
+		if err == nil {
+			_, err = gw.GatewayV1().HTTPRoutes("").List(ctx, one)
+		}
+		if err == nil {
+			_, err = gw.GatewayV1().ReferenceGrants("").List(ctx, one)
+		}
+		if err == nil {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // reconcile serves what the model says; false when a port could not be

@@ -216,6 +216,11 @@ func TestGatewayDocker(t *testing.T) {
 	require.NoError(t, err)
 	parent := routeAccepted(t, ctx, gc, "site")
 	require.Equal(t, gwv1.ObjectName("site"), parent.ParentRef.Name)
+	// minik service lists the route's URLs that send to the Service.
+	urls := h.ok(time.Minute, "service", "-p", profile, "canary")
+	require.Contains(t, urls, "http://"+addr+"/exact (httproute site, exact path, Host: site.example)")
+	require.Contains(t, urls, "http://"+addr+"/split (httproute site, Host: site.example)")
+	require.NotContains(t, urls, "/old", "a rule that sends to no backend")
 
 	client := &http.Client{Timeout: 3 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(method, path string, hdr map[string]string) (*http.Response, string, error) {
