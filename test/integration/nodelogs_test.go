@@ -94,7 +94,19 @@ func TestNodeLogsDocker(t *testing.T) {
 	t.Run("the node's /var/log through the kubelet API", func(t *testing.T) {
 		listing := raw("/api/v1/nodes/" + worker + "/proxy/logs/containers/")
 		require.Regexp(t, `talker_default_say-[0-9a-f]{64}\.log`, listing)
-		require.NotContains(t, listing, "collector_logging", "each node holds its own pods' logs only")
+		// Each node holds its own pods' logs only: the worker has its own
+		// shipper's, not the control-plane node's shipper's.
+		shippers, err := c.CoreV1().Pods("logging").List(ctx, metav1.ListOptions{LabelSelector: "app=logshipper"})
+		require.NoError(t, err)
+		require.Len(t, shippers.Items, 2)
+		for _, p := range shippers.Items {
+			link := p.Name + "_logging_shipper-"
+			if p.Spec.NodeName == worker {
+				require.Contains(t, listing, link)
+			} else {
+				require.NotContains(t, listing, link)
+			}
+		}
 		logFile := raw(fmt.Sprintf("/api/v1/nodes/%s/proxy/logs/pods/default_talker_%s/say/0.log", worker, pod.UID))
 		require.Regexp(t, `^\d{4}-\d\d-\d\dT\S+Z stdout F `+regexp.QuoteMeta(word)+"\n$", logFile)
 		require.Contains(t, raw("/api/v1/nodes/"+worker+"/proxy/logs/"), "minik-node.log")
