@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,8 +22,10 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	vmimage "minik.dev/minik/node-image/vm"
+	"minik.dev/minik/node-image/vm/guest"
 )
 
 // need returns the named programs' paths; a missing one skips the test,
@@ -46,7 +52,7 @@ func need(t *testing.T, programs ...string) map[string]string {
 // are empty and whose qemu.conf is the test's: nothing is shared with a
 // libvirtd the machine may run. It
 // returns a connection; cleanup stops everything.
-func startLibvirtd(t *testing.T) *libvirt.Libvirt {
+func startLibvirtd(t *testing.T) (*libvirt.Libvirt, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
@@ -100,7 +106,37 @@ func startLibvirtd(t *testing.T) *libvirt.Libvirt {
 		return l.ConnectToURI(libvirt.QEMUSystem) == nil
 	}, 60*time.Second, 100*time.Millisecond, "libvirtd did not answer: %s", &log)
 	t.Cleanup(func() { _ = l.Disconnect() })
-	return l
+	return l, ns
+}
+
+// dialIn connects to addr from inside the network namespace ns: the
+// socket is made on a thread that entered it, and keeps its namespace.
+func dialIn(ctx context.Context, ns, addr string) (net.Conn, error) {
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		// Never unlocked: the thread ends with this goroutine, and its
+		// namespace with it.
+		runtime.LockOSThread()
+		f, err := os.Open("/run/netns/" + ns)
+		if err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- result{nil, err}
+			return
+		}
+		var d net.Dialer
+		c, err := d.DialContext(ctx, "tcp", addr)
+		ch <- result{c, err}
+	}()
+	r := <-ch
+	return r.c, r.err
 }
 
 // TestBootNodeImageWithLibvirt makes a cluster network and a node domain
@@ -119,7 +155,7 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 		t.Skip("MINIK_TEST_KERNEL_DEB names no Debian kernel package")
 	}
 	bins := need(t, "qemu-system-x86_64", "qemu-img")
-	l := startLibvirtd(t)
+	l, ns := startLibvirtd(t)
 	dir := t.TempDir()
 
 	k, err := vmimage.UnpackDeb(deb, filepath.Join(dir, "kernel"))
@@ -152,10 +188,11 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	assert.Equal(t, "kvmtest", nl.Cluster)
 
 	console := filepath.Join(dir, "console.log")
+	node := guest.Network{Address: netip.MustParsePrefix("172.30.0.2/16"), Gateway: netip.MustParseAddr("172.30.0.1"), Hostname: "kvmtest"}
 	domXML, err := DomainXML(DomainSpec{
 		Labels: Labels{Cluster: "kvmtest", Node: "kvmtest", Role: "control-plane"},
 		Name:   "minik-kvmtest", MemoryMiB: 512, CPUs: 1, Accel: AccelTCG,
-		Kernel: k.Image, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 quiet",
+		Kernel: k.Image, Initrd: initrd, Cmdline: "console=ttyS0 panic=-1 quiet " + node.Cmdline(),
 		DataDisk: disk, Network: "minik-kvmtest", MAC: MAC("kvmtest", "kvmtest"), ConsoleLog: console,
 	})
 	require.NoError(t, err)
@@ -171,10 +208,36 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	require.True(t, ok, "libvirt keeps minik's labels: %s", gotDom)
 	assert.Equal(t, "control-plane", dl.Role)
 
-	// The test init powers the VM off once it has reported; a transient
-	// domain then disappears.
+	// The node answers on its address, through the cluster's bridge, from
+	// the namespace the network lives in.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	web := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) { return dialIn(ctx, ns, addr) },
+	}}
+	get := func(path string) (string, error) {
+		resp, err := web.Get("http://" + node.Address.Addr().String() + ":8080" + path)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return string(body), err
+	}
+	var hello string
+	for ctx.Err() == nil {
+		if hello, err = get("/"); err == nil {
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	require.NoError(t, err, "the node did not answer on %s", node.Address.Addr())
+	assert.Equal(t, "hello from kvmtest\n", hello)
+	answered := time.Since(start)
+	_, err = get("/poweroff")
+	require.NoError(t, err)
+
+	// The test init powers the VM off; a transient domain then disappears.
 	for ctx.Err() == nil {
 		doms, _, err := l.ConnectListAllDomains(1, 0)
 		require.NoError(t, err)
@@ -184,12 +247,14 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	require.NoError(t, ctx.Err(), "the VM did not power off")
-	t.Logf("libvirt created the domain in %s; it booted and powered off in %s (TCG)", created.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("libvirt created the domain in %s; the node answered on its address after %s and was off after %s (TCG)",
+		created.Round(time.Millisecond), answered.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	text, err := os.ReadFile(console)
 	require.NoError(t, err)
 	assert.Contains(t, string(text), "minik-init: loaded")
 	assert.Contains(t, string(text), "minik-init: kernel "+k.Release)
 	assert.NotContains(t, string(text), "minik-init: error")
+	assert.Contains(t, string(text), "minik-init: network ")
 	for _, m := range []string{"virtio_net", "bridge", "overlay"} {
 		assert.True(t, strings.Contains(string(text), " "+m), "module %s loaded: %s", m, text)
 	}
