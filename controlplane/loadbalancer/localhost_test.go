@@ -49,7 +49,7 @@ func TestPublishedPorts(t *testing.T) {
 		network.MustParsePort("80/tcp"):   {{HostIP: lo, HostPort: "80"}},
 		network.MustParsePort("9000/udp"): {{HostIP: lo, HostPort: "32771"}},
 		// Not published (yet), or not on loopback: left out.
-		network.MustParsePort("443/tcp"): {},
+		network.MustParsePort("443/tcp"):  {},
 		network.MustParsePort("8080/tcp"): {{HostIP: netip.MustParseAddr("0.0.0.0"), HostPort: "8080"}},
 	}
 	got := publishedPorts(pm)
