@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -145,11 +146,8 @@ func (l *Localhost) Ensure(ctx context.Context, s *corev1.Service, ip string) er
 		}
 	}
 	if id == "" {
-		// The Service's own ports when the host has them free, else any.
-		if id, err = l.run(ctx, s, rules, hash, true); err != nil {
-			if id, err = l.run(ctx, s, rules, hash, false); err != nil {
-				return err
-			}
+		if id, err = l.start(ctx, s, rules, hash); err != nil {
+			return err
 		}
 	}
 	res, err := l.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
@@ -178,9 +176,54 @@ func (l *Localhost) annotate(ctx context.Context, s *corev1.Service, value strin
 	return nil
 }
 
-// run creates and starts a forwarder; with same, each port is published
-// on the same host port, else on one the engine picks.
-func (l *Localhost) run(ctx context.Context, s *corev1.Service, rules []forward.Rule, hash string, same bool) (string, error) {
+// start runs a forwarder with each port on the same host port when the
+// host has it free, else on one the engine picks: the engine names the
+// port it could not bind, which then goes to the engine's choice, one at a
+// time; an error that names none sends them all.
+func (l *Localhost) start(ctx context.Context, s *corev1.Service, rules []forward.Rule, hash string) (string, error) {
+	anyPort := map[string]bool{}
+	for {
+		id, err := l.run(ctx, s, rules, hash, anyPort)
+		if err == nil {
+			return id, nil
+		}
+		if len(anyPort) == len(rules) {
+			return "", err
+		}
+		if r, ok := takenPort(err, rules, anyPort); ok {
+			anyPort[r] = true
+			continue
+		}
+		for _, r := range rules {
+			anyPort[r.String()] = true
+		}
+	}
+}
+
+// takenPortRE finds the host port in the engine's "Bind for
+// 127.0.0.1:80 failed: port is already allocated" and the kernel's
+// "listen tcp4 127.0.0.1:80: bind: address already in use".
+var takenPortRE = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
+
+// takenPort is the rule, still on its own port, whose host port err says
+// is taken.
+func takenPort(err error, rules []forward.Rule, anyPort map[string]bool) (string, bool) {
+	m := takenPortRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "", false
+	}
+	port, _ := strconv.Atoi(m[1])
+	for _, r := range rules {
+		if r.Port == port && !anyPort[r.String()] {
+			return r.String(), true
+		}
+	}
+	return "", false
+}
+
+// run creates and starts a forwarder: a port of a rule in anyPort goes on
+// a host port the engine picks, any other on its own.
+func (l *Localhost) run(ctx context.Context, s *corev1.Service, rules []forward.Rule, hash string, anyPort map[string]bool) (string, error) {
 	cmd := []string{"/minik-node", "forward"}
 	if len(l.cfg.SandboxCommand) > 0 {
 		cmd = []string{l.cfg.SandboxCommand[0], "forward"}
@@ -195,7 +238,7 @@ func (l *Localhost) run(ctx context.Context, s *corev1.Service, rules []forward.
 		}
 		exposed[p] = struct{}{}
 		hp := ""
-		if same {
+		if !anyPort[r.String()] {
 			hp = strconv.Itoa(r.Port)
 		}
 		bindings[p] = []network.PortBinding{{HostIP: netip.MustParseAddr(Loopback), HostPort: hp}}

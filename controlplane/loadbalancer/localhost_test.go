@@ -1,6 +1,7 @@
 package loadbalancer
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -68,4 +69,36 @@ func TestStatusAddsLoopback(t *testing.T) {
 	require.Len(t, in, 2)
 	assert.Equal(t, "172.19.48.1", in[0].IP, "the pool's address first: the Ingress status takes it")
 	assert.Equal(t, Loopback, in[1].IP)
+}
+
+func TestTakenPort(t *testing.T) {
+	rules := []forward.Rule{
+		{Protocol: "tcp", Port: 80, Target: "172.19.48.1:80"},
+		{Protocol: "udp", Port: 80, Target: "172.19.48.1:80"},
+		{Protocol: "tcp", Port: 443, Target: "172.19.48.1:443"},
+	}
+	for _, tc := range []struct {
+		name    string
+		err     string
+		anyPort map[string]bool
+		want    string
+	}{
+		{name: "the engine's message", err: "Error response from daemon: failed to set up container networking: driver failed programming external connectivity on endpoint x: Bind for 127.0.0.1:443 failed: port is already allocated",
+			want: "tcp:443=172.19.48.1:443"},
+		{name: "the kernel's message", err: "listen tcp4 127.0.0.1:80: bind: address already in use", want: "tcp:80=172.19.48.1:80"},
+		{name: "a port already on any host port: the next rule of that port", err: "Bind for 127.0.0.1:80 failed: port is already allocated",
+			anyPort: map[string]bool{"tcp:80=172.19.48.1:80": true}, want: "udp:80=172.19.48.1:80"},
+		{name: "no port named", err: "no such image"},
+		{name: "a port of no rule", err: "Bind for 127.0.0.1:8080 failed: port is already allocated"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			anyPort := tc.anyPort
+			if anyPort == nil {
+				anyPort = map[string]bool{}
+			}
+			got, ok := takenPort(errors.New(tc.err), rules, anyPort)
+			assert.Equal(t, tc.want != "", ok)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
