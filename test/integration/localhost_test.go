@@ -140,6 +140,30 @@ func TestLoadBalancerLocalhostDocker(t *testing.T) {
 		})
 	})
 
+	t.Run("a Service that stops being a LoadBalancer loses its forwarder and annotation", func(t *testing.T) {
+		s, err := c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		s.Spec.Type = corev1.ServiceTypeClusterIP
+		_, err = c.CoreV1().Services("default").Update(ctx, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		eventually(t, time.Minute, "no forwarder and no annotation for web", func() (bool, string) {
+			n := forwarders(t, profile, "default/web")
+			s, err := c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			_, annotated := s.Annotations[annotationLocalhostPorts]
+			return len(n) == 0 && !annotated, fmt.Sprint(n, s.Annotations)
+		})
+		s, err = c.CoreV1().Services("default").Get(ctx, "web", metav1.GetOptions{})
+		require.NoError(t, err)
+		s.Spec.Type = corev1.ServiceTypeLoadBalancer
+		_, err = c.CoreV1().Services("default").Update(ctx, s, metav1.UpdateOptions{})
+		require.NoError(t, err)
+		localhostPorts(t, ctx, c, "web", 3)
+		require.Len(t, forwarders(t, profile, "default/web"), 1)
+	})
+
 	t.Run("deleting the Service removes its forwarder", func(t *testing.T) {
 		require.NoError(t, c.CoreV1().Services("default").Delete(ctx, "web", metav1.DeleteOptions{}))
 		eventually(t, time.Minute, "no forwarder for web", func() (bool, string) {
