@@ -14,9 +14,11 @@ func newServiceCommand(env Env) *cobra.Command {
 		Use:   "service NAME",
 		Short: "Print the URLs on which this machine reaches a Service",
 		Long: "Print one URL per TCP port of the Service: its LoadBalancer address, else its ClusterIP, which this\n" +
-			"machine reaches directly on the cluster's network (docker driver); then, without --url, one URL per\n" +
-			"Ingress rule that sends to it, on the Ingress's address, with the Ingress and the rule's host after it,\n" +
-			"and one per HTTPRoute match that sends to it, on the address of each Gateway that accepted the route.\n" +
+			"machine reaches directly on the cluster's network (docker driver), and 127.0.0.1 with the host port\n" +
+			"when the ports are published there too (Docker Desktop, or start --publish-localhost); then, without\n" +
+			"--url, one URL per Ingress rule that sends to it, on the Ingress's address, with the Ingress and the\n" +
+			"rule's host after it, and one per HTTPRoute match that sends to it, on the address of each Gateway\n" +
+			"that accepted the route.\n" +
 			"Pods of the process driver are simulated, so it refuses.",
 		Example: "  minik service web\n  curl $(minik service web -n shop --url)",
 		Args:    cobra.ExactArgs(1),

@@ -27,6 +27,7 @@ type startOptions struct {
 	eviction      time.Duration
 	manifests     string
 	retain        bool
+	localhost     bool
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -53,6 +54,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().DurationVar(&o.eviction, "pod-eviction-timeout", 0, "how long pods stay on a NotReady node before they are evicted (default 15s)")
 	cmd.Flags().StringVar(&o.manifests, "manifests", "", "folder of YAML, JSON and jsonnet files the cluster applies and keeps applied (default: the profile's manifests folder; only when creating)")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
+	cmd.Flags().BoolVar(&o.localhost, "publish-localhost", false, "also publish LoadBalancer Services' ports on 127.0.0.1, as on Docker Desktop, whose cluster networks this machine does not reach (docker driver; only when creating)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
 }
@@ -121,6 +123,7 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 
 		NodeMonitorGracePeriod: o.monitorGrace,
 		PodEvictionTimeout:     o.eviction,
+		PublishLocalhost:       o.localhost,
 	}
 	if o.manifests != "" {
 		// A relative folder is relative to where minik runs.

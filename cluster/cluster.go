@@ -180,6 +180,7 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	p.NodeMonitorGracePeriodSeconds = int(o.NodeMonitorGracePeriod.Seconds())
 	p.PodEvictionSeconds = int(o.PodEvictionTimeout.Seconds())
 	p.ManifestsDir = o.ManifestsDir
+	p.PublishLocalhost = o.PublishLocalhost
 	if cn, ok := d.(drivers.ClusterNetworks); ok {
 		if err := m.planNetwork(ctx, cn, p); err != nil {
 			return nil, err
@@ -554,7 +555,7 @@ func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 		Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json"),
 		ProfileDir: m.store.ProfileDir(p.Name), IP: n.IP, Subnet: p.Subnet, APIServerPort: p.APIServerPort,
 		ServiceCIDR: p.ServiceCIDR, DNSDomain: nodeconfig.DefaultDNSDomain,
-		ManifestsDir: p.ManifestsDir,
+		ManifestsDir: p.ManifestsDir, PublishLocalhost: p.PublishLocalhost,
 	}
 }
 

@@ -96,6 +96,10 @@ type StartOptions struct {
 	// ManifestsDir is the folder the control plane applies, when creating
 	// (an absolute path); "" for the profile's manifests folder.
 	ManifestsDir string
+	// PublishLocalhost also publishes LoadBalancer Services' ports on the
+	// host's 127.0.0.1 (docker driver), as minik does on its own for Docker
+	// Desktop; kept in the profile once set.
+	PublishLocalhost bool
 }
 
 // Validate returns an *InvalidOptionError for the first option out of

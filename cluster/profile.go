@@ -53,6 +53,9 @@ type Profile struct {
 	// ManifestsDir is the folder the control plane applies; "" for the
 	// profile's own manifests folder.
 	ManifestsDir string `json:"manifestsDir,omitempty"`
+	// PublishLocalhost: LoadBalancer Services are published on the host's
+	// 127.0.0.1 too.
+	PublishLocalhost bool `json:"publishLocalhost,omitempty"`
 }
 
 // NodeResources is a node's capacity.

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 // ErrSimulatedService is returned for a Service of a cluster whose pods are
@@ -70,13 +72,21 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 			ips = lb
 		}
 	}
+	// On 127.0.0.1 a port is on the host port the annotation says.
+	local, _ := nodeconfig.ParseLocalhostPorts(svc.Annotations[nodeconfig.AnnotationLocalhostPorts])
 	var urls []string
 	for _, ip := range ips {
 		for _, port := range svc.Spec.Ports {
 			if port.Protocol != "" && port.Protocol != corev1.ProtocolTCP {
 				continue
 			}
-			urls = append(urls, urlScheme(port)+"://"+net.JoinHostPort(ip, strconv.Itoa(int(port.Port))))
+			n := int(port.Port)
+			if parsed := net.ParseIP(ip); parsed != nil && parsed.IsLoopback() {
+				if n = nodeconfig.LocalhostHostPort(local, "tcp", n); n == 0 {
+					continue
+				}
+			}
+			urls = append(urls, urlScheme(port)+"://"+net.JoinHostPort(ip, strconv.Itoa(n)))
 		}
 	}
 	if len(urls) == 0 {

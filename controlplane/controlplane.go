@@ -104,7 +104,15 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	}
 	if lb := cfg.ControlPlane.LoadBalancerCIDR; lb != "" {
 		go func() {
-			if err := loadbalancer.Run(ctx, admin, cfg.Cluster, lb); err != nil && ctx.Err() == nil {
+			var localhost *loadbalancer.Localhost
+			if cfg.Docker != nil {
+				var err error
+				if localhost, err = loadbalancer.NewLocalhost(ctx, admin, cfg.Cluster, cfg.Name, *cfg.Docker); err != nil {
+					// The pool's addresses still serve hosts that route to the network.
+					klog.ErrorS(err, "publish LoadBalancer Services on 127.0.0.1")
+				}
+			}
+			if err := loadbalancer.Run(ctx, admin, cfg.Cluster, lb, localhost); err != nil && ctx.Err() == nil {
 				klog.ErrorS(err, "run the load balancer controller")
 			}
 		}()

@@ -52,6 +52,10 @@ type Node struct {
 	// the node's pod runtime.
 	ServiceCIDR string
 	DNSDomain   string
+	// PublishLocalhost asks for LoadBalancer Services' ports on the host's
+	// 127.0.0.1 too, for drivers whose host may not route to the cluster's
+	// network.
+	PublishLocalhost bool
 }
 
 // Info describes a driver: capabilities are data, not name checks.

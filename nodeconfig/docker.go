@@ -39,6 +39,11 @@ type DockerRuntime struct {
 	// ServeServices is set on the node that answers for ClusterIPs and
 	// cluster DNS (the control plane).
 	ServeServices bool `json:"serveServices,omitempty"`
+	// PublishLocalhost makes the control plane also publish every
+	// LoadBalancer Service's ports on the host's 127.0.0.1, as it does on
+	// its own when the engine is Docker Desktop (whose cluster networks the
+	// host does not route to).
+	PublishLocalhost bool `json:"publishLocalhost,omitempty"`
 }
 
 // NodeLogDir is a container node's log folder, as on a real node: the
@@ -89,6 +94,11 @@ const (
 	LabelHostPath = "dev.minik.hostpath"
 	// LabelPersistentVolume is the PersistentVolume a volume keeps the data of.
 	LabelPersistentVolume = "dev.minik.pv"
+	// LabelService is the namespace/name of the LoadBalancer Service a
+	// forwarder container publishes, and LabelServiceHash what it was made
+	// for (the Service's address and ports).
+	LabelService     = "dev.minik.service"
+	LabelServiceHash = "dev.minik.service.hash"
 )
 
 // Values of LabelKind.
@@ -98,6 +108,9 @@ const (
 	KindContainer = "container"
 	KindVolume    = "volume"
 	KindNetwork   = "network"
+	// KindForwarder publishes a LoadBalancer Service's ports on the host's
+	// 127.0.0.1; it belongs to the control-plane node, like a pod.
+	KindForwarder = "forwarder"
 )
 
 // SubnetLayout splits a cluster network into ranges that never overlap:

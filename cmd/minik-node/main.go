@@ -14,6 +14,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"minik.dev/minik/controlplane"
+	"minik.dev/minik/forward"
 	"minik.dev/minik/kubelet"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/version"
@@ -36,6 +37,19 @@ func run(ctx context.Context, args []string) error {
 		// network namespace until the runtime stops it.
 		<-ctx.Done()
 		return nil
+	}
+	if len(args) > 0 && args[0] == "forward" {
+		// A LoadBalancer Service's forwarder: the engine publishes its
+		// ports on the host's 127.0.0.1, it relays them to the Service.
+		rules := make([]forward.Rule, 0, len(args)-1)
+		for _, a := range args[1:] {
+			r, err := forward.ParseRule(a)
+			if err != nil {
+				return err
+			}
+			rules = append(rules, r)
+		}
+		return forward.Run(ctx, rules)
 	}
 	fs := flag.NewFlagSet("minik-node", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the node config file written by minik")

@@ -16,8 +16,9 @@ import (
 )
 
 // Run runs the upstream service controller with a pool of addresses from
-// cidr until ctx is done.
-func Run(ctx context.Context, client kubernetes.Interface, cluster, cidr string) error {
+// cidr until ctx is done. A non-nil localhost also publishes every
+// LoadBalancer Service on the host's 127.0.0.1.
+func Run(ctx context.Context, client kubernetes.Interface, cluster, cidr string, localhost *Localhost) error {
 	pool, err := NewPool(cidr)
 	if err != nil {
 		return err
@@ -25,7 +26,7 @@ func Run(ctx context.Context, client kubernetes.Interface, cluster, cidr string)
 	factory := informers.NewSharedInformerFactory(client, 0)
 	services := factory.Core().V1().Services()
 	nodes := factory.Core().V1().Nodes()
-	c, err := servicecontroller.New(&provider{lb: &loadBalancers{pool: pool}}, client, services, nodes, cluster, utilfeature.DefaultFeatureGate)
+	c, err := servicecontroller.New(&provider{lb: &loadBalancers{pool: pool, localhost: localhost}}, client, services, nodes, cluster, utilfeature.DefaultFeatureGate)
 	if err != nil {
 		return fmt.Errorf("create the service controller: %w", err)
 	}
@@ -44,7 +45,7 @@ func Run(ctx context.Context, client kubernetes.Interface, cluster, cidr string)
 			continue
 		}
 		for _, in := range s.Status.LoadBalancer.Ingress {
-			if in.IP != "" {
+			if in.IP != "" && in.IP != Loopback {
 				_, _ = pool.Allocate(s.Namespace+"/"+s.Name, in.IP)
 			}
 		}
@@ -75,6 +76,9 @@ func (p *provider) HasClusterID() bool                                          
 // Service's endpoints), so a change of nodes or ports needs nothing here.
 type loadBalancers struct {
 	pool *Pool
+	// localhost, when set, publishes each load balancer on the host's
+	// 127.0.0.1 too.
+	localhost *Localhost
 }
 
 var _ cloudprovider.LoadBalancer = (*loadBalancers)(nil)
@@ -88,31 +92,52 @@ func (l *loadBalancers) GetLoadBalancer(_ context.Context, _ string, s *corev1.S
 	if !ok {
 		return nil, false, nil
 	}
-	return status(format(a)), true, nil
+	return l.status(format(a)), true, nil
 }
 
 func (l *loadBalancers) GetLoadBalancerName(_ context.Context, cluster string, s *corev1.Service) string {
 	return cluster + "-" + s.Namespace + "-" + s.Name
 }
 
-func (l *loadBalancers) EnsureLoadBalancer(_ context.Context, _ string, s *corev1.Service, _ []*corev1.Node) (*corev1.LoadBalancerStatus, error) {
+func (l *loadBalancers) EnsureLoadBalancer(ctx context.Context, _ string, s *corev1.Service, _ []*corev1.Node) (*corev1.LoadBalancerStatus, error) {
 	ip, err := l.pool.Allocate(key(s), s.Spec.LoadBalancerIP)
 	if err != nil {
 		return nil, err
 	}
-	return status(ip), nil
+	// The service controller calls this again when the ports change, so
+	// the forwarder follows them.
+	if l.localhost != nil {
+		if err := l.localhost.Ensure(ctx, s, ip); err != nil {
+			return nil, err
+		}
+	}
+	return l.status(ip), nil
 }
 
 func (l *loadBalancers) UpdateLoadBalancer(context.Context, string, *corev1.Service, []*corev1.Node) error {
 	return nil
 }
 
-func (l *loadBalancers) EnsureLoadBalancerDeleted(_ context.Context, _ string, s *corev1.Service) error {
+func (l *loadBalancers) EnsureLoadBalancerDeleted(ctx context.Context, _ string, s *corev1.Service) error {
+	if l.localhost != nil {
+		if err := l.localhost.Remove(ctx, key(s)); err != nil {
+			return err
+		}
+		// A Service that is no longer a LoadBalancer keeps no stale ports;
+		// a deleted one has nothing to patch.
+		_ = l.localhost.annotate(ctx, s, "")
+	}
 	l.pool.Release(key(s))
 	return nil
 }
 
-func status(ip string) *corev1.LoadBalancerStatus {
+// status is a Service's addresses: the pool's, then the host's loopback
+// when its ports are published there.
+func (l *loadBalancers) status(ip string) *corev1.LoadBalancerStatus {
 	vip := corev1.LoadBalancerIPModeVIP
-	return &corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: ip, IPMode: &vip}}}
+	st := &corev1.LoadBalancerStatus{Ingress: []corev1.LoadBalancerIngress{{IP: ip, IPMode: &vip}}}
+	if l.localhost != nil {
+		st.Ingress = append(st.Ingress, corev1.LoadBalancerIngress{IP: Loopback, IPMode: &vip})
+	}
+	return st
 }

@@ -228,6 +228,8 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 		ServiceCIDR:    n.ServiceCIDR,
 		DNSDomain:      n.DNSDomain,
 		ServeServices:  n.Role == nodeconfig.RoleControlPlane,
+		// The control plane also turns it on for Docker Desktop.
+		PublishLocalhost: n.PublishLocalhost,
 	}
 	cfg.LogDir = nodeconfig.NodeLogDir
 	cfg.AgentLog = path.Join(nodeconfig.NodeLogDir, agentLogName)

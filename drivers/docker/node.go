@@ -352,7 +352,9 @@ func removePods(ctx context.Context, api *client.Client, n drivers.Node) error {
 
 func isPod(labels map[string]string) bool {
 	k := labels[nodeconfig.LabelKind]
-	return k == nodeconfig.KindSandbox || k == nodeconfig.KindContainer
+	// A Service's forwarder goes with the pods: the control plane makes
+	// it again when it starts.
+	return k == nodeconfig.KindSandbox || k == nodeconfig.KindContainer || k == nodeconfig.KindForwarder
 }
 
 // nodeFilter matches everything of one node of one cluster.
