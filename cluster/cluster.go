@@ -107,6 +107,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if o.CPUMillis != 0 || o.MemoryBytes != 0 || o.MaxPods != 0 {
 			return nil, fmt.Errorf("profile %s exists: node capacity (--cpus, --memory, --max-pods) applies only when a profile is created", p.Name)
 		}
+		if o.PublishLocalhost && !p.PublishLocalhost {
+			return nil, fmt.Errorf("profile %s exists without --publish-localhost, which applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, p.Name)
+		}
 		if err := m.updateEviction(p, o); err != nil {
 			return nil, err
 		}
