@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"minik.dev/minik/forward"
+	"minik.dev/minik/kubelet/engine"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -44,17 +45,9 @@ type Localhost struct {
 // NewLocalhost returns nil when the mode is off: it is on when cfg forces
 // it or when the engine is Docker Desktop.
 func NewLocalhost(ctx context.Context, kube kubernetes.Interface, cluster, node string, cfg nodeconfig.DockerRuntime) (*Localhost, error) {
-	opts := []client.Opt{client.FromEnv}
-	if cfg.Host != "" {
-		opts = append(opts, client.WithHost(cfg.Host))
-	}
-	cli, err := client.New(opts...)
+	cli, err := engine.Dial(ctx, cfg.Host)
 	if err != nil {
-		return nil, fmt.Errorf("connect to docker engine: %w", err)
-	}
-	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
-		_ = cli.Close()
-		return nil, fmt.Errorf("connect to docker engine: %w", err)
+		return nil, err
 	}
 	if !cfg.PublishLocalhost {
 		info, err := cli.Info(ctx, client.InfoOptions{})

@@ -37,9 +37,19 @@ type Engine struct {
 // API version is negotiated with a ping, so an engine that does not answer
 // fails here rather than on the first pod.
 func New(ctx context.Context, cluster, node string, cfg nodeconfig.DockerRuntime) (*Engine, error) {
+	cli, err := Dial(ctx, cfg.Host)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{cli: cli, cluster: cluster, node: node, cfg: cfg}, nil
+}
+
+// Dial connects to the engine at host ("" for DOCKER_HOST or the default
+// socket) and negotiates the API version with a ping.
+func Dial(ctx context.Context, host string) (*client.Client, error) {
 	opts := []client.Opt{client.FromEnv}
-	if cfg.Host != "" {
-		opts = append(opts, client.WithHost(cfg.Host))
+	if host != "" {
+		opts = append(opts, client.WithHost(host))
 	}
 	cli, err := client.New(opts...)
 	if err != nil {
@@ -49,7 +59,7 @@ func New(ctx context.Context, cluster, node string, cfg nodeconfig.DockerRuntime
 		_ = cli.Close()
 		return nil, fmt.Errorf("connect to docker engine: %w", err)
 	}
-	return &Engine{cli: cli, cluster: cluster, node: node, cfg: cfg}, nil
+	return cli, nil
 }
 
 // Close releases the engine connection.
