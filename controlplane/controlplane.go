@@ -77,6 +77,14 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err != nil {
 		return err
 	}
+	if cp := cfg.ControlPlane; cp.ListenAddress != "" && !net.ParseIP(cp.BindAddress).IsUnspecified() {
+		port := fmt.Sprint(cp.Port)
+		l, err := listenBoth(net.JoinHostPort(cp.BindAddress, port), net.JoinHostPort(cp.ListenAddress, port))
+		if err != nil {
+			return fmt.Errorf("listen for the apiserver: %w", err)
+		}
+		apiOpts.SecureServing.Listener = l
+	}
 	apiserverDone := make(chan struct{})
 	if err := startAPIServer(ctx, apiOpts, cfg.APIServerArgs(etcdURL, egressConfig), metrics, failed, apiserverDone); err != nil {
 		return err
@@ -98,6 +106,9 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	go runLoadController(ctx, admin)
+	if cfg.ControlPlane.JoinServer != "" {
+		go runJoin(ctx, cfg, admin, egressProxy)
+	}
 	go runStorage(ctx, cfg, admin)
 	if dir := cfg.ControlPlane.ManifestsDir; dir != "" {
 		go runManifests(ctx, cfg, dir)

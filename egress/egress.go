@@ -21,7 +21,10 @@ import (
 
 // Proxy is a running egress proxy.
 type Proxy struct {
-	allowed  []*net.IPNet
+	allowed []*net.IPNet
+	// hosts are single addresses allowed besides the networks: the real
+	// addresses of nodes that joined from other machines.
+	hosts    sync.Map
 	listener net.Listener
 	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	wg       sync.WaitGroup
@@ -77,8 +80,16 @@ func (p *Proxy) Allowed(ip net.IP) bool {
 			return true
 		}
 	}
-	return false
+	_, ok := p.hosts.Load(ip.String())
+	return ok
 }
+
+// AllowHost lets the proxy dial ip (a joined node's address) until
+// ForgetHost.
+func (p *Proxy) AllowHost(ip net.IP) { p.hosts.Store(ip.String(), struct{}{}) }
+
+// ForgetHost undoes AllowHost.
+func (p *Proxy) ForgetHost(ip net.IP) { p.hosts.Delete(ip.String()) }
 
 func (p *Proxy) handle(ctx context.Context, conn net.Conn) {
 	defer conn.Close()

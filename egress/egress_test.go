@@ -120,3 +120,16 @@ func TestBadCIDR(t *testing.T) {
 	_, err := Listen(filepath.Join(t.TempDir(), "x.sock"), []string{"nope"})
 	require.Error(t, err)
 }
+
+func TestAllowHost(t *testing.T) {
+	p, err := Listen(filepath.Join(t.TempDir(), "egress.sock"), []string{"172.30.0.0/16"})
+	require.NoError(t, err)
+	joined := net.ParseIP("10.77.0.2")
+	require.False(t, p.Allowed(joined))
+	p.AllowHost(joined)
+	require.True(t, p.Allowed(net.ParseIP("10.77.0.2").To16()), "the same address in either form")
+	require.False(t, p.Allowed(net.ParseIP("10.77.0.3")))
+	p.ForgetHost(joined)
+	require.False(t, p.Allowed(joined))
+	require.True(t, p.Allowed(net.ParseIP("172.30.1.1")))
+}

@@ -97,6 +97,15 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	klog.InfoS("node registered", "node", a.cfg.Name)
+	deleted := make(chan error, 1)
+	if a.cfg.Joined {
+		go func() {
+			if err := a.watchDeletion(ctx); err != nil {
+				deleted <- err
+				cancel()
+			}
+		}()
+	}
 	if err := a.reportStatus(ctx); err != nil {
 		klog.ErrorS(err, "report node status")
 	}
@@ -130,7 +139,13 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
-	return newServer(a.cfg, a.client, pods, rt).Serve(ctx)
+	err = newServer(a.cfg, a.client, pods, rt).Serve(ctx)
+	select {
+	case why := <-deleted:
+		return why
+	default:
+		return err
+	}
 }
 
 // newRuntime chooses the node's runtime from its (validated) config: the

@@ -78,9 +78,22 @@ func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods podSour
 // Serve listens until ctx is done.
 func (s *server) Serve(ctx context.Context) error {
 	p := pki.Layout(s.cfg.PKIDir)
-	cert, err := tls.LoadX509KeyPair(p.KubeletServingCert(s.cfg.Name), p.KubeletServingKey(s.cfg.Name))
-	if err != nil {
-		return fmt.Errorf("load kubelet serving cert: %w", err)
+	tlsConfig := &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
+	if s.cfg.Joined {
+		// A node from another machine has no certificate from minik: it
+		// asks the cluster for one, as the kubelet does with
+		// serverTLSBootstrap, and renews it the same way.
+		current, err := startServingCertificates(ctx, s.cfg, s.client)
+		if err != nil {
+			return err
+		}
+		tlsConfig.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return current() }
+	} else {
+		cert, err := tls.LoadX509KeyPair(p.KubeletServingCert(s.cfg.Name), p.KubeletServingKey(s.cfg.Name))
+		if err != nil {
+			return fmt.Errorf("load kubelet serving cert: %w", err)
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
 	}
 	caPEM, err := os.ReadFile(p.CACert)
 	if err != nil {
@@ -88,6 +101,7 @@ func (s *server) Serve(ctx context.Context) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
+	tlsConfig.ClientCAs = pool
 
 	mux := http.NewServeMux()
 	handle := func(route string, h http.Handler) { mux.Handle(route, s.metrics.observe(route, h)) }
@@ -117,13 +131,8 @@ func (s *server) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			ClientCAs:    pool,
-			ClientAuth:   tls.VerifyClientCertIfGiven,
-			MinVersion:   tls.VersionTLS12,
-		},
-		ErrorLog: nil,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          nil,
 	}
 	go func() {
 		<-ctx.Done()

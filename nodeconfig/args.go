@@ -38,6 +38,8 @@ func (c *Config) APIServerArgs(etcdURL, egressConfig string) []string {
 		"--service-account-issuer=" + c.ServiceAccountIssuer(),
 		"--service-cluster-ip-range=" + cp.ServiceCIDR,
 		"--authorization-mode=Node,RBAC",
+		// Nodes on other machines join with bootstrap tokens (minik-node join).
+		"--enable-bootstrap-token-auth=true",
 		"--enable-admission-plugins=NodeRestriction",
 		"--allow-privileged=true",
 		"--requestheader-client-ca-file=" + p.FrontProxyCACert,

@@ -74,6 +74,11 @@ type Config struct {
 	// the node log query; minik-node copies its output there unless its
 	// output already goes to that file.
 	AgentLog string `json:"agentLog,omitempty"`
+	// Joined marks a node that joined from another machine (minik-node
+	// join): its kubelet serving certificate comes through the
+	// CertificateSigningRequest API instead of files from minik, and the
+	// agent stops for good once its Node is deleted.
+	Joined bool `json:"joined,omitempty"`
 
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`
 }
@@ -83,6 +88,13 @@ type ControlPlane struct {
 	// BindAddress and Port are where the apiserver listens (127.0.0.1 unless asked otherwise).
 	BindAddress string `json:"bindAddress"`
 	Port        int    `json:"port"`
+	// ListenAddress, when set, is a second address the apiserver listens
+	// on (same port) besides BindAddress, for nodes on other machines; a
+	// node that binds every address (0.0.0.0) needs none.
+	ListenAddress string `json:"listenAddress,omitempty"`
+	// JoinServer is the apiserver's URL for other machines: cluster-info
+	// in kube-public names it, for minik-node join. Empty: none can join.
+	JoinServer  string `json:"joinServer,omitempty"`
 	ServiceCIDR string `json:"serviceCIDR"`
 	PodCIDR     string `json:"podCIDR"`
 	DNSDomain   string `json:"dnsDomain"`
@@ -145,6 +157,9 @@ func (c *Config) Validate() error {
 		if cp.Port <= 0 || cp.Port > 65535 {
 			return fmt.Errorf("node %s: apiserver port %d out of range", c.Name, cp.Port)
 		}
+		if cp.ListenAddress != "" && net.ParseIP(cp.ListenAddress) == nil {
+			return fmt.Errorf("node %s: listen address %q is not an IP address", c.Name, cp.ListenAddress)
+		}
 		for _, cidr := range []string{cp.ServiceCIDR, cp.PodCIDR} {
 			if _, _, err := net.ParseCIDR(cidr); err != nil {
 				return fmt.Errorf("node %s: %w", c.Name, err)
@@ -189,3 +204,16 @@ func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
 	}
 	return atomicfile.Write(path, data, mode)
 }
+
+// Joining nodes from other machines (minik-node join).
+const (
+	// JoinedLabel is on the Node of every node that joined from another
+	// machine: minik lists and deletes those through the API, not a driver.
+	JoinedLabel = "minik.dev/joined"
+	// JoinedHostLabel names the machine a joined node runs on.
+	JoinedHostLabel = "minik.dev/joined-host"
+	// JoinTokenGroup is the extra group of minik's bootstrap tokens: the
+	// control plane grants it what a joining node needs before it has
+	// credentials of its own.
+	JoinTokenGroup = "system:bootstrappers:minik:default-node-token"
+)

@@ -9,12 +9,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
 	"syscall"
+	"time"
 
 	"k8s.io/klog/v2"
 
 	"minik.dev/minik/controlplane"
 	"minik.dev/minik/forward"
+	"minik.dev/minik/join"
 	"minik.dev/minik/kubelet"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/version"
@@ -50,6 +54,13 @@ func run(ctx context.Context, args []string) error {
 			rules = append(rules, r)
 		}
 		return forward.Run(ctx, rules)
+	}
+	if len(args) > 0 && args[0] == "join" {
+		path, err := joinCluster(ctx, args[1:])
+		if err != nil || path == "" {
+			return err
+		}
+		args = []string{"--config", path}
 	}
 	fs := flag.NewFlagSet("minik-node", flag.ContinueOnError)
 	configPath := fs.String("config", "", "path of the node config file written by minik")
@@ -113,5 +124,56 @@ func run(ctx context.Context, args []string) error {
 		}
 		cancel()
 	}
+	if cfg.Joined && errors.Is(first, kubelet.ErrNodeDeleted) {
+		// `minik node delete` on the cluster's machine: this machine leaves.
+		if err := join.Leave(cfg.DataDir); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "minik-node: node %s was deleted from the cluster; removed its credentials from %s and stopped\n", cfg.Name, cfg.DataDir)
+		return nil
+	}
 	return first
+}
+
+// joinCluster runs `minik-node join`: it returns the config of the node
+// to run, or "" when there is nothing to run (--help).
+func joinCluster(ctx context.Context, args []string) (string, error) {
+	fs := flag.NewFlagSet("minik-node join", flag.ContinueOnError)
+	o := join.Options{}
+	fs.StringVar(&o.Server, "server", "", "the cluster's apiserver, https://ADDRESS:PORT (from `minik node join-command`)")
+	fs.StringVar(&o.Token, "token", "", "bootstrap token (from `minik node join-command`)")
+	fs.StringVar(&o.CACertHash, "ca-cert-hash", "", "sha256 hash of the cluster CA's public key (from `minik node join-command`)")
+	fs.StringVar(&o.Name, "name", join.DefaultName(), "node name")
+	fs.StringVar(&o.DataDir, "data-dir", defaultJoinDataDir(), "folder for the node's config, credentials and state")
+	fs.StringVar(&o.NodeIP, "node-ip", "", "the node's address (default: this machine's address towards the server)")
+	fs.IntVar(&o.KubeletPort, "kubelet-port", 10250, "port of the kubelet API")
+	fs.StringVar(&o.Runtime, "runtime", nodeconfig.RuntimeSim, "pod runtime: sim")
+	cpus := fs.Int("cpus", goruntime.NumCPU(), "CPUs the node reports")
+	memory := fs.Int64("memory-mib", 8192, "memory the node reports, in MiB")
+	fs.IntVar(&o.MaxPods, "max-pods", 110, "pods the node takes")
+	fs.DurationVar(&o.Timeout, "timeout", time.Minute, "how long to wait for discovery and for the certificate")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return "", nil
+		}
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("join takes no arguments, got %q", fs.Args())
+	}
+	o.CPUMillis = int64(*cpus) * 1000
+	o.MemoryBytes = *memory << 20
+	return join.Join(ctx, o)
+}
+
+// defaultJoinDataDir is root's /var/lib/minik-node, else a folder in the
+// user's home.
+func defaultJoinDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/minik-node"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".minik-node")
+	}
+	return ""
 }

@@ -1,0 +1,108 @@
+package kubelet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/util/certificate"
+	"k8s.io/klog/v2"
+
+	"minik.dev/minik/nodeconfig"
+)
+
+// ErrNodeDeleted ends the agent of a joined node whose Node was deleted
+// (`minik node delete`): it must not register again on its own.
+var ErrNodeDeleted = errors.New("this node was deleted from the cluster")
+
+// servingCertWait bounds the wait for the first serving certificate: the
+// control plane approves it as soon as the Node exists.
+const servingCertWait = 2 * time.Minute
+
+// ServingCertDir is where a joined node keeps its kubelet serving
+// certificates (kubelet-server-current.pem and its predecessors).
+func ServingCertDir(cfg *nodeconfig.Config) string {
+	return filepath.Join(cfg.DataDir, "pki")
+}
+
+// startServingCertificates gets this node's serving certificate through a
+// CertificateSigningRequest for the kubelet-serving signer and keeps it
+// renewed (client-go's certificate manager, as the kubelet uses); it
+// returns once there is one.
+func startServingCertificates(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface) (func() (*tls.Certificate, error), error) {
+	dir := ServingCertDir(cfg)
+	store, err := certificate.NewFileStore("kubelet-server", dir, dir, "", "")
+	if err != nil {
+		return nil, fmt.Errorf("open the serving certificate store: %w", err)
+	}
+	template := &x509.CertificateRequest{
+		Subject:     pkix.Name{CommonName: "system:node:" + cfg.Name, Organization: []string{"system:nodes"}},
+		DNSNames:    []string{cfg.Name},
+		IPAddresses: []net.IP{net.ParseIP(cfg.IP)},
+	}
+	m, err := certificate.NewManager(&certificate.Config{
+		ClientsetFn:      func(*tls.Certificate) (kubernetes.Interface, error) { return client, nil },
+		Template:         template,
+		SignerName:       certificatesv1.KubeletServingSignerName,
+		Usages:           []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageServerAuth},
+		CertificateStore: store,
+		Name:             "kubelet-server",
+		Ctx:              &ctx,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create the serving certificate manager: %w", err)
+	}
+	m.Start()
+	context.AfterFunc(ctx, m.Stop)
+	wait, cancel := context.WithTimeout(ctx, servingCertWait)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for m.Current() == nil {
+		select {
+		case <-wait.Done():
+			return nil, fmt.Errorf("no kubelet serving certificate after %s: the control plane approves a request only for this node's own name and addresses (%s, %s); see `kubectl get csr`", servingCertWait, cfg.Name, cfg.IP)
+		case <-tick.C:
+		}
+	}
+	klog.InfoS("kubelet serving certificate ready", "node", cfg.Name)
+	return func() (*tls.Certificate, error) {
+		if c := m.Current(); c != nil {
+			return c, nil
+		}
+		return nil, errors.New("no kubelet serving certificate")
+	}, nil
+}
+
+// watchDeletion returns ErrNodeDeleted once this node's Node is deleted,
+// or nil when ctx ends.
+func (a *Agent) watchDeletion(ctx context.Context) error {
+	selector := fields.OneTermEqualSelector("metadata.name", a.cfg.Name).String()
+	lw := cache.NewFilteredListWatchFromClient(a.client.CoreV1().RESTClient(), "nodes", "", func(o *metav1.ListOptions) {
+		o.FieldSelector = selector
+	})
+	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+		return e.Type == watch.Deleted, nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("watch node %s: %w", a.cfg.Name, err)
+	}
+	return ErrNodeDeleted
+}
