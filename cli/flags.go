@@ -21,6 +21,8 @@ var optionFlags = map[string]string{
 	"PodEvictionTimeout":     "--pod-eviction-timeout",
 	"Role":                   "--role",
 	"ManifestsDir":           "--manifests",
+	"ListenAddress":          "--listen-address",
+	"TTL":                    "--ttl",
 	"Tail":                   "--tail",
 }
 

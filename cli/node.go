@@ -15,7 +15,7 @@ import (
 func newNodeCommand(env Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "node",
-		Short: "List, add, stop, start and delete a cluster's nodes",
+		Short: "List, add, stop, start and delete a cluster's nodes, and let other machines join",
 		Args:  noArgs,
 	}
 	cmd.AddCommand(
@@ -24,6 +24,7 @@ func newNodeCommand(env Env) *cobra.Command {
 		newNodeStopCommand(env),
 		newNodeStartCommand(env),
 		newNodeDeleteCommand(env),
+		newNodeJoinCommand(env),
 	)
 	return cmd
 }
@@ -76,7 +77,11 @@ func printNodes(w io.Writer, infos []cluster.NodeInfo) error {
 		if n.Schedulable != nil && !*n.Schedulable {
 			ready += ",SchedulingDisabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, n.State, ready, n.IP, orDash(n.PodCIDR))
+		state := n.State
+		if n.Host != "" {
+			state += " (on " + n.Host + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, state, ready, n.IP, orDash(n.PodCIDR))
 	}
 	return tw.Flush()
 }
@@ -230,4 +235,37 @@ func withManager(env Env, output outputFlag, call func(*cluster.Manager) error) 
 	}
 	r.Close()
 	return err
+}
+
+func newNodeJoinCommand(env Env) *cobra.Command {
+	var profile string
+	var ttl time.Duration
+	var output outputFlag
+	cmd := &cobra.Command{
+		Use:   "join-command",
+		Short: "Print the command that joins another machine to the cluster as a node (needs --listen-address at start)",
+		Long: "Create a bootstrap token that expires after --ttl and print the `minik-node join` line to run on the other machine.\n" +
+			"The line carries the hash of the cluster CA's public key: the other machine trusts only that CA.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var jc *cluster.JoinCommand
+			err := withManager(env, output, func(m *cluster.Manager) error {
+				var err error
+				jc, err = m.NewJoinCommand(cmd.Context(), profile, ttl)
+				return err
+			})
+			if err != nil {
+				return commandError(err, "create a join command for %s", profile)
+			}
+			if output == "json" {
+				return json.NewEncoder(env.Stdout).Encode(jc)
+			}
+			fmt.Fprintln(env.Stdout, jc.Command)
+			return nil
+		},
+	}
+	addProfileFlag(cmd, &profile)
+	cmd.Flags().DurationVar(&ttl, "ttl", time.Hour, "how long the token may be used to join (1m to 168h)")
+	addOutputFlag(cmd, &output)
+	return cmd
 }

@@ -28,6 +28,7 @@ type startOptions struct {
 	manifests     string
 	retain        bool
 	localhost     bool
+	listen        string
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -55,6 +56,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&o.manifests, "manifests", "", "folder of YAML, JSON and jsonnet files the cluster applies and keeps applied (default: the profile's manifests folder; only when creating)")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
 	cmd.Flags().BoolVar(&o.localhost, "publish-localhost", false, "also publish LoadBalancer Services' ports on 127.0.0.1, as on Docker Desktop, whose cluster networks this machine does not reach (docker driver; only when creating)")
+	cmd.Flags().StringVar(&o.listen, "listen-address", "", "an address of this machine where the apiserver is also reachable, so other machines can join as nodes (`minik node join-command`); never set by default (only when creating)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
 }
@@ -124,6 +126,7 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 		NodeMonitorGracePeriod: o.monitorGrace,
 		PodEvictionTimeout:     o.eviction,
 		PublishLocalhost:       o.localhost,
+		ListenAddress:          o.listen,
 	}
 	if o.manifests != "" {
 		// A relative folder is relative to where minik runs.

@@ -45,7 +45,12 @@ func printStatus(w io.Writer, st *cluster.Status) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tROLE\tSTATE\tIP")
 	for _, n := range st.Nodes {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n.Name, n.Role, n.State, n.IP)
+		state := n.State
+		if n.Host != "" || n.Ready != "" {
+			// A joined node: where it runs and how it is.
+			state = fmt.Sprintf("%s (%s, on %s)", n.State, orDash(n.Ready), orDash(n.Host))
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", n.Name, n.Role, state, n.IP)
 	}
 	tw.Flush()
 }

@@ -107,6 +107,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if o.CPUMillis != 0 || o.MemoryBytes != 0 || o.MaxPods != 0 {
 			return nil, fmt.Errorf("profile %s exists: node capacity (--cpus, --memory, --max-pods) applies only when a profile is created", p.Name)
 		}
+		if o.ListenAddress != "" && o.ListenAddress != p.ListenAddress {
+			return nil, fmt.Errorf("profile %s exists with listen address %q; --listen-address applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, p.ListenAddress, p.Name)
+		}
 		if o.PublishLocalhost && !p.PublishLocalhost {
 			return nil, fmt.Errorf("profile %s exists without --publish-localhost, which applies only when a profile is created: delete it first (`minik delete -p %s`)", p.Name, p.Name)
 		}
@@ -184,6 +187,7 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	p.PodEvictionSeconds = int(o.PodEvictionTimeout.Seconds())
 	p.ManifestsDir = o.ManifestsDir
 	p.PublishLocalhost = o.PublishLocalhost
+	p.ListenAddress = o.ListenAddress
 	if cn, ok := d.(drivers.ClusterNetworks); ok {
 		if err := m.planNetwork(ctx, cn, p); err != nil {
 			return nil, err
@@ -299,6 +303,9 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		return err
 	}
 	cpRunning := running[p.ControlPlane().Name]
+	if !cpRunning && p.ListenAddress != "" && !portFreeOn(p.ListenAddress, p.APIServerPort) {
+		return fmt.Errorf("apiserver port %d is in use on %s by another program: stop it, or delete this cluster and create it with another --apiserver-port", p.APIServerPort, p.ListenAddress)
+	}
 	if !cpRunning && !portFree(p.APIServerPort) {
 		if o.APIServerPort != 0 {
 			return fmt.Errorf("apiserver port %d is in use by another program: choose another with --apiserver-port, or omit it for a free one", p.APIServerPort)
@@ -404,6 +411,9 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 		APIServerDNS: []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
 			"kubernetes.default.svc." + nodeconfig.DefaultDNSDomain, cp.Name},
 	}
+	if p.ListenAddress != "" {
+		spec.APIServerIPs = append(spec.APIServerIPs, net.ParseIP(p.ListenAddress))
+	}
 	for _, n := range p.Nodes {
 		spec.Nodes = append(spec.Nodes, pki.NodeSpec{Name: n.Name, IP: net.ParseIP(n.IP)})
 	}
@@ -502,6 +512,10 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 				EgressAllowCIDRs:              egress,
 				LoadBalancerCIDR:              lbCIDR,
 				ManifestsDir:                  manifestsView,
+				ListenAddress:                 p.ListenAddress,
+			}
+			if p.ListenAddress != "" {
+				cfg.ControlPlane.JoinServer = p.JoinServer()
 			}
 		}
 		if nc, ok := d.(drivers.NodeConfigurer); ok {
@@ -558,7 +572,7 @@ func (m *Manager) driverNode(p *Profile, n ProfileNode) drivers.Node {
 		Cluster: p.Name, Name: n.Name, Role: n.Role, Dir: dir, ConfigPath: filepath.Join(dir, "config.json"),
 		ProfileDir: m.store.ProfileDir(p.Name), IP: n.IP, Subnet: p.Subnet, APIServerPort: p.APIServerPort,
 		ServiceCIDR: p.ServiceCIDR, DNSDomain: nodeconfig.DefaultDNSDomain,
-		ManifestsDir: p.ManifestsDir, PublishLocalhost: p.PublishLocalhost,
+		ManifestsDir: p.ManifestsDir, PublishLocalhost: p.PublishLocalhost, ListenAddress: p.ListenAddress,
 	}
 }
 
@@ -742,8 +756,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+func portFree(port int) bool { return portFreeOn("127.0.0.1", port) }
+
+func portFreeOn(addr string, port int) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
 	if err != nil {
 		return false
 	}

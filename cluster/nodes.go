@@ -67,6 +67,8 @@ type NodeInfo struct {
 	PodCIDR string `json:"podCIDR,omitempty"`
 	// Schedulable is false for a cordoned node.
 	Schedulable *bool `json:"schedulable,omitempty"`
+	// Host is the machine a joined node runs on (State Joined).
+	Host string `json:"host,omitempty"`
 }
 
 // Nodes lists a profile's nodes; the Kubernetes view is included when the
@@ -180,6 +182,9 @@ func (m *Manager) DeleteNode(ctx context.Context, profile, node string) error {
 	defer lock.Unlock()
 	n, err := findNode(p, node)
 	if err != nil {
+		if joined, client := m.findJoinedNode(ctx, d, p, node); joined != nil {
+			return m.deleteJoinedNode(ctx, client, joined)
+		}
 		return err
 	}
 	if err := rejectControlPlane(p, n, "delete"); err != nil {
@@ -218,6 +223,23 @@ func (m *Manager) DeleteNode(ctx context.Context, profile, node string) error {
 	err = m.removeNode(ctx, d, p, n, client)
 	done(err)
 	return err
+}
+
+// findJoinedNode returns the Node called name when it joined from another
+// machine and the cluster runs, with a client to act on it.
+func (m *Manager) findJoinedNode(ctx context.Context, d drivers.Driver, p *Profile, name string) (*corev1.Node, kubernetes.Interface) {
+	if m.requireRunning(ctx, d, p) != nil {
+		return nil, nil
+	}
+	client, err := newAdminClient(m.store.AdminKubeconfig(p.Name))
+	if err != nil {
+		return nil, nil
+	}
+	n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+	if err != nil || n.Labels[nodeconfig.JoinedLabel] != "true" {
+		return nil, nil
+	}
+	return n, client
 }
 
 // openProfile takes the profile's lock and loads it and its driver.
@@ -377,6 +399,11 @@ func (m *Manager) nodeInfos(ctx context.Context, d drivers.Driver, p *Profile) [
 	if err != nil {
 		m.report.Note(fmt.Sprintf("the apiserver of %s does not answer, so nodes show only the driver's view: %v", p.Name, err))
 		return infos
+	}
+	for _, n := range joinedNodes(nodes) {
+		if !slices.ContainsFunc(infos, func(i NodeInfo) bool { return i.Name == n.Name }) {
+			infos = append(infos, joinedInfo(n))
+		}
 	}
 	addKubeView(infos, nodes)
 	return infos

@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,6 +56,8 @@ var optionWords = map[string]string{
 	"PodEvictionTimeout":     "pod eviction timeout",
 	"Role":                   "role",
 	"ManifestsDir":           "manifests folder",
+	"ListenAddress":          "listen address",
+	"TTL":                    "token lifetime",
 	"Tail":                   "tail",
 	"Path":                   "export path",
 }
@@ -100,6 +104,10 @@ type StartOptions struct {
 	// host's 127.0.0.1 (docker driver), as minik does on its own for Docker
 	// Desktop; kept in the profile once set.
 	PublishLocalhost bool
+	// ListenAddress is an address of this machine where the apiserver is
+	// also reachable, for nodes joining from other machines (when
+	// creating); "" keeps it on 127.0.0.1 only.
+	ListenAddress string
 }
 
 // Validate returns an *InvalidOptionError for the first option out of
@@ -141,7 +149,36 @@ func (o StartOptions) Validate() error {
 			return &InvalidOptionError{Field: "ManifestsDir", Value: d, Reason: "it is a file, not a folder"}
 		}
 	}
+	if a := o.ListenAddress; a != "" {
+		if err := checkListenAddress(a); err != nil {
+			return &InvalidOptionError{Field: "ListenAddress", Value: a, Reason: err.Error()}
+		}
+	}
 	return nil
+}
+
+// checkListenAddress accepts one address that this machine has, other
+// than loopback (always listened on) or "every address".
+func checkListenAddress(a string) error {
+	ip := net.ParseIP(a)
+	switch {
+	case ip == nil:
+		return errors.New("not an IP address")
+	case ip.IsUnspecified():
+		return errors.New("name one address of this machine, not every address")
+	case ip.IsLoopback():
+		return errors.New("the apiserver always listens on loopback; name an address other machines reach")
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return fmt.Errorf("list this machine's addresses: %w", err)
+	}
+	for _, addr := range addrs {
+		if n, ok := addr.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return nil
+		}
+	}
+	return errors.New("no interface of this machine has it (`ip -brief address` lists them)")
 }
 
 // AddNodeOptions say what node to add.

@@ -46,6 +46,10 @@ func TestStartOptionsValidate(t *testing.T) {
 		{"short grace period", func(o *StartOptions) { o.NodeMonitorGracePeriod = 500 * time.Millisecond }, "NodeMonitorGracePeriod", "invalid node monitor grace period 500ms: use at least 1s"},
 		{"negative grace period", func(o *StartOptions) { o.NodeMonitorGracePeriod = -time.Second }, "NodeMonitorGracePeriod", "invalid node monitor grace period -1s: use at least 1s"},
 		{"short eviction timeout", func(o *StartOptions) { o.PodEvictionTimeout = time.Millisecond }, "PodEvictionTimeout", "invalid pod eviction timeout 1ms: use at least 1s"},
+		{"listen address not an IP", func(o *StartOptions) { o.ListenAddress = "eth0" }, "ListenAddress", "invalid listen address eth0: not an IP address"},
+		{"listen on every address", func(o *StartOptions) { o.ListenAddress = "0.0.0.0" }, "ListenAddress", "not every address"},
+		{"listen on loopback", func(o *StartOptions) { o.ListenAddress = "127.0.0.1" }, "ListenAddress", "always listens on loopback"},
+		{"listen on another machine's address", func(o *StartOptions) { o.ListenAddress = "192.0.2.77" }, "ListenAddress", "no interface of this machine has it"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -56,6 +56,9 @@ type Profile struct {
 	// PublishLocalhost: LoadBalancer Services are published on the host's
 	// 127.0.0.1 too.
 	PublishLocalhost bool `json:"publishLocalhost,omitempty"`
+	// ListenAddress: the apiserver is also reachable on this address of
+	// the host, and nodes from other machines can join (minik-node join).
+	ListenAddress string `json:"listenAddress,omitempty"`
 }
 
 // NodeResources is a node's capacity.

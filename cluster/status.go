@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 
 	"minik.dev/minik/drivers"
 )
@@ -23,6 +24,10 @@ type NodeStatus struct {
 	Role  string `json:"role"`
 	State string `json:"state"`
 	IP    string `json:"ip"`
+	// Host and Ready are set for a node that joined from another machine:
+	// the machine it runs on and its Ready condition.
+	Host  string `json:"host,omitempty"`
+	Ready string `json:"ready,omitempty"`
 }
 
 // Status reports a profile's state as its driver sees it.
@@ -79,6 +84,18 @@ func (m *Manager) status(ctx context.Context, d drivers.Driver, p *Profile) *Sta
 			st.State = drivers.StateRunning
 		}
 		st.Nodes = append(st.Nodes, NodeStatus{Name: n.Name, Role: n.Role, State: state, IP: n.IP})
+	}
+	// Only a cluster that listens beyond loopback can have joined nodes:
+	// the others' status asks the driver alone.
+	if st.State == drivers.StateRunning && p.ListenAddress != "" {
+		nodes, err := m.listNodeObjects(ctx, p)
+		if err != nil {
+			m.report.Note(fmt.Sprintf("the apiserver of %s does not answer, so nodes joined from other machines are not listed: %v", p.Name, err))
+		}
+		for _, n := range joinedNodes(nodes) {
+			info := joinedInfo(n)
+			st.Nodes = append(st.Nodes, NodeStatus{Name: info.Name, Role: info.Role, State: info.State, IP: info.IP, Host: info.Host, Ready: readyState(n)})
+		}
 	}
 	return st
 }

@@ -56,6 +56,10 @@ type Node struct {
 	// 127.0.0.1 too, for drivers whose host may not route to the cluster's
 	// network.
 	PublishLocalhost bool
+	// ListenAddress is an address of the host where the apiserver is
+	// also published (the same port as on 127.0.0.1), for nodes that join
+	// from other machines; empty: loopback only.
+	ListenAddress string
 }
 
 // Info describes a driver: capabilities are data, not name checks.

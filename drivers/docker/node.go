@@ -201,7 +201,7 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeBind, Source: n.ManifestsDir, Target: nodeManifestsDir, ReadOnly: true})
 	}
 	if n.Role == nodeconfig.RoleControlPlane {
-		if err := publishAPIServer(cfg, host, n.APIServerPort); err != nil {
+		if err := publishAPIServer(cfg, host, n.APIServerPort, n.ListenAddress); err != nil {
 			return err
 		}
 	}
@@ -225,8 +225,9 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 	return nil
 }
 
-// publishAPIServer publishes the apiserver on the host's loopback only.
-func publishAPIServer(cfg *container.Config, host *container.HostConfig, hostPort int) error {
+// publishAPIServer publishes the apiserver on the host's loopback, and on
+// listen too when it is set (nodes joining from other machines).
+func publishAPIServer(cfg *container.Config, host *container.HostConfig, hostPort int, listen string) error {
 	if hostPort <= 0 || hostPort > 65535 {
 		return fmt.Errorf("control-plane node needs a host port for the apiserver, got %d", hostPort)
 	}
@@ -235,7 +236,15 @@ func publishAPIServer(cfg *container.Config, host *container.HostConfig, hostPor
 		return err
 	}
 	cfg.ExposedPorts = network.PortSet{port: {}}
-	host.PortBindings = network.PortMap{port: {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}}
+	bindings := []network.PortBinding{{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: strconv.Itoa(hostPort)}}
+	if listen != "" {
+		addr, err := netip.ParseAddr(listen)
+		if err != nil {
+			return fmt.Errorf("listen address: %w", err)
+		}
+		bindings = append(bindings, network.PortBinding{HostIP: addr, HostPort: strconv.Itoa(hostPort)})
+	}
+	host.PortBindings = network.PortMap{port: bindings}
 	return nil
 }
 
