@@ -12,9 +12,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 
 	"minik.dev/minik/drivers"
@@ -110,8 +112,9 @@ func New(cfg Config) *Driver {
 }
 
 var (
-	_ drivers.Driver         = (*Driver)(nil)
-	_ drivers.ClusterDeleter = (*Driver)(nil)
+	_ drivers.Driver          = (*Driver)(nil)
+	_ drivers.ClusterDeleter  = (*Driver)(nil)
+	_ drivers.ClusterNetworks = (*Driver)(nil)
 )
 
 // Info describes the driver.
@@ -304,4 +307,38 @@ func (d *Driver) List(ctx context.Context) ([]VM, error) {
 		out = append(out, VM{Name: r.Name, ID: r.ID, State: vmState(r.State), HyperVState: r.State, Labels: l})
 	}
 	return out, nil
+}
+
+// ChooseSubnet returns a private /16 for a new cluster's switch that
+// overlaps none of the host's networks (addresses and routes, so VPNs
+// and WSL's or Default Switch's networks count) nor any of taken.
+func (d *Driver) ChooseSubnet(ctx context.Context, taken []string) (string, error) {
+	var host []string
+	if err := run(ctx, d.cfg.Exec, HostNetworksScript(), &host); err != nil {
+		return "", fmt.Errorf("choose subnet: %w", err)
+	}
+	var used []netip.Prefix
+	for _, s := range append(host, taken...) {
+		if p, err := netip.ParsePrefix(s); err == nil && p.Addr().Is4() && p.Bits() > 0 {
+			used = append(used, p.Masked())
+		}
+	}
+	for _, c := range candidateSubnets() {
+		if !slices.ContainsFunc(used, c.Overlaps) {
+			return c.String(), nil
+		}
+	}
+	return "", errors.New("choose subnet: every candidate /16 (172.20-31.0.0, 10.200-254.0.0) overlaps a network of this host")
+}
+
+// candidateSubnets are the private /16s the docker driver picks from too.
+func candidateSubnets() []netip.Prefix {
+	var out []netip.Prefix
+	for b := 20; b <= 31; b++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(b), 0, 0}), 16))
+	}
+	for b := 200; b <= 254; b++ {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16))
+	}
+	return out
 }

@@ -251,3 +251,22 @@ func TestHealth(t *testing.T) {
 	assert.Contains(t, he.Fix, "powershell.exe")
 	assert.Equal(t, Name, New(Config{}).Info().Name)
 }
+
+func TestChooseSubnet(t *testing.T) {
+	ex := &fakeExec{}
+	ex.answer("host-networks", `{"result":["127.0.0.0/8","172.20.5.1/24","172.21.0.0/16","192.168.1.10/24","0.0.0.0/0","fe80::/64","garbage"]}`)
+	got, err := newDriver(ex, nil).ChooseSubnet(context.Background(), []string{"172.22.0.0/16"})
+	require.NoError(t, err)
+	assert.Equal(t, "172.23.0.0/16", got, "skips the host's networks, the default route aside, and taken ones")
+
+	var all []string
+	for _, c := range candidateSubnets() {
+		all = append(all, c.String())
+	}
+	ex.answer("host-networks", `{"result":[]}`)
+	_, err = newDriver(ex, nil).ChooseSubnet(context.Background(), all)
+	require.ErrorContains(t, err, "every candidate")
+	ex.answer("host-networks", `{"error":{"category":"PermissionDenied","fullyQualifiedErrorId":"x","exception":"x","message":"m","target":""}}`)
+	_, err = newDriver(ex, nil).ChooseSubnet(context.Background(), nil)
+	require.ErrorIs(t, err, ErrAccessDenied)
+}

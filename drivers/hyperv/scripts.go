@@ -126,6 +126,7 @@ func EnsureSwitchScript(s SwitchSpec) Script {
     $vnic = Hyper-V\Get-VMNetworkAdapter -ManagementOS | Where-Object { $_.SwitchName -eq $switchName } | Select-Object -First 1
     $adapter = $null
     if ($vnic) { $adapter = Get-NetAdapter | Where-Object { $_.DeviceID -eq $vnic.DeviceId } | Select-Object -First 1 }
+    if (-not $adapter) { $adapter = Get-NetAdapter | Where-Object { $_.Name -eq ('vEthernet (' + $switchName + ')') } | Select-Object -First 1 }
     if (-not $adapter) {
         Stop-Minik 'MinikHostAdapterMissing' ObjectNotFound ('the switch ' + $switchName + ' has no host network adapter') $switchName
     }
@@ -296,5 +297,14 @@ func ListVMsScript() Script {
 	return build("list-vms", true, nil, `    $result = @(Hyper-V\Get-VM | Where-Object { $_.Notes -and $_.Notes.Contains('dev.minik.cluster') } | ForEach-Object {
         @{ name = $_.Name; id = [string]$_.Id; state = [string]$_.State; notes = $_.Notes }
     })
+`)
+}
+
+// HostNetworksScript lists the host's IPv4 networks: its addresses with
+// their prefixes and its routes (VPNs), less the default route.
+func HostNetworksScript() Script {
+	return build("host-networks", false, nil, `    $addresses = @(Get-NetIPAddress -AddressFamily IPv4 | ForEach-Object { [string]$_.IPAddress + '/' + [string]$_.PrefixLength })
+    $routes = @(Get-NetRoute -AddressFamily IPv4 | Where-Object { $_.DestinationPrefix -ne '0.0.0.0/0' } | ForEach-Object { [string]$_.DestinationPrefix })
+    $result = @($addresses + $routes | Sort-Object -Unique)
 `)
 }

@@ -42,6 +42,7 @@ var (
 		DeleteVMScript("dev", "dev-m02", testNode, nodeDir+`\hyperv`, "minik-dev"),
 		DeleteClusterScript("dev"),
 		ListVMsScript(),
+		HostNetworksScript(),
 	}
 )
 

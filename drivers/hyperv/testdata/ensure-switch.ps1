@@ -33,6 +33,7 @@ try {
     $vnic = Hyper-V\Get-VMNetworkAdapter -ManagementOS | Where-Object { $_.SwitchName -eq $switchName } | Select-Object -First 1
     $adapter = $null
     if ($vnic) { $adapter = Get-NetAdapter | Where-Object { $_.DeviceID -eq $vnic.DeviceId } | Select-Object -First 1 }
+    if (-not $adapter) { $adapter = Get-NetAdapter | Where-Object { $_.Name -eq ('vEthernet (' + $switchName + ')') } | Select-Object -First 1 }
     if (-not $adapter) {
         Stop-Minik 'MinikHostAdapterMissing' ObjectNotFound ('the switch ' + $switchName + ' has no host network adapter') $switchName
     }
