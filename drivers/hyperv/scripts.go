@@ -248,7 +248,7 @@ func DeleteVMScript(cluster, name, notes, vmDir, switchName string) Script {
 		str("cluster", cluster), str("name", name), str("notes", notes), str("vmDir", vmDir), str("switchName", switchName),
 	}, `    $vm = Find-MinikVM $name $notes
     if ($vm) {
-        if ([string]$vm.State -ne 'Off') { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
+        if (@('Off', 'Saved') -notcontains [string]$vm.State) { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
         $disks = @(Hyper-V\Get-VMHardDiskDrive -VM $vm | ForEach-Object { $_.Path })
         Hyper-V\Remove-VM -VM $vm -Force
         foreach ($d in $disks) {
@@ -274,7 +274,7 @@ func DeleteVMScript(cluster, name, notes, vmDir, switchName string) Script {
 func DeleteClusterScript(cluster string) Script {
 	return build("delete-cluster", true, []assign{str("cluster", cluster)}, `    $removed = @()
     foreach ($vm in @(Hyper-V\Get-VM | Where-Object { Test-MinikLabels $_.Notes $cluster 'node' })) {
-        if ([string]$vm.State -ne 'Off') { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
+        if (@('Off', 'Saved') -notcontains [string]$vm.State) { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
         $disks = @(Hyper-V\Get-VMHardDiskDrive -VM $vm | ForEach-Object { $_.Path })
         Hyper-V\Remove-VM -VM $vm -Force
         foreach ($d in $disks) {

@@ -21,7 +21,7 @@ try {
     $cluster = 'dev'
     $removed = @()
     foreach ($vm in @(Hyper-V\Get-VM | Where-Object { Test-MinikLabels $_.Notes $cluster 'node' })) {
-        if ([string]$vm.State -ne 'Off') { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
+        if (@('Off', 'Saved') -notcontains [string]$vm.State) { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
         $disks = @(Hyper-V\Get-VMHardDiskDrive -VM $vm | ForEach-Object { $_.Path })
         Hyper-V\Remove-VM -VM $vm -Force
         foreach ($d in $disks) {

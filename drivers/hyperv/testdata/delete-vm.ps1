@@ -25,7 +25,7 @@ try {
     $switchName = 'minik-dev'
     $vm = Find-MinikVM $name $notes
     if ($vm) {
-        if ([string]$vm.State -ne 'Off') { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
+        if (@('Off', 'Saved') -notcontains [string]$vm.State) { Hyper-V\Stop-VM -VM $vm -TurnOff -Force }
         $disks = @(Hyper-V\Get-VMHardDiskDrive -VM $vm | ForEach-Object { $_.Path })
         Hyper-V\Remove-VM -VM $vm -Force
         foreach ($d in $disks) {
