@@ -76,7 +76,7 @@ func TestBootUnderOVMF(t *testing.T) {
 	ovmf := need(t, "MINIK_TEST_OVMF", "/usr/share/ovmf/OVMF.fd", ".ci/run installs Debian's ovmf")
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		need(t, "MINIK_TEST_QEMU", "", ".ci/run installs Debian's qemu-system-x86")
+		qemu = need(t, "MINIK_TEST_QEMU", "", ".ci/run installs Debian's qemu-system-x86")
 	}
 
 	dir := t.TempDir()
@@ -121,8 +121,9 @@ func TestBootUnderOVMF(t *testing.T) {
 	require.NoError(t, cmd.Start())
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
+	waited := false
 	defer func() {
-		if cmd.ProcessState == nil {
+		if !waited {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
@@ -134,6 +135,7 @@ func TestBootUnderOVMF(t *testing.T) {
 	for hello == "" {
 		select {
 		case err := <-exited:
+			waited = true
 			t.Fatalf("the VM stopped before it answered (%v):\n%s", err, console.String())
 		case <-ctx.Done():
 			t.Fatalf("the VM did not answer on its address:\n%s", console.String())
@@ -154,6 +156,7 @@ func TestBootUnderOVMF(t *testing.T) {
 	_ = resp.Body.Close()
 	select {
 	case err := <-exited:
+		waited = true
 		require.NoError(t, err, console.String())
 	case <-ctx.Done():
 		t.Fatalf("the VM did not power off:\n%s", console.String())
