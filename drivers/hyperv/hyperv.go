@@ -84,8 +84,9 @@ type Config struct {
 	// BootDisk writes a node's boot disk; the driver cannot create a node
 	// without it.
 	BootDisk func(ctx context.Context, r BootDiskRequest) error
-	// MemoryMiB and CPUs size every node's VM (defaults 2048 and 2).
-	MemoryMiB, CPUs uint
+	// MemoryMiB and CPUs size every node's VM (defaults 2048 and 2);
+	// DataDiskGiB its data disk (default 20, allocated as written).
+	MemoryMiB, CPUs, DataDiskGiB uint
 }
 
 // Driver makes nodes as Hyper-V VMs.
@@ -107,6 +108,9 @@ func New(cfg Config) *Driver {
 	cfg.MemoryMiB = (cfg.MemoryMiB + 1) &^ 1 // Hyper-V wants whole 2 MiB
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 2
+	}
+	if cfg.DataDiskGiB == 0 {
+		cfg.DataDiskGiB = 20
 	}
 	return &Driver{cfg: cfg}
 }
@@ -218,6 +222,7 @@ func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
 		dir := vmDir(n)
 		spec := VMSpec{Name: n.Name, Notes: notes, Switch: sw.Name, MAC: MAC(n.Cluster, n.Name), Dir: dir,
 			SourceVHD: winJoin(n.Dir, "boot.vhd"), BootDisk: winJoin(dir, "boot.vhdx"),
+			DataDisk: winJoin(dir, "data.vhdx"), DataDiskGiB: d.cfg.DataDiskGiB,
 			MemoryMiB: d.cfg.MemoryMiB, CPUs: d.cfg.CPUs, ComPipe: `\\.\pipe\minik-` + n.Name}
 		if err := d.cfg.BootDisk(ctx, BootDiskRequest{Node: n, Network: nw, Path: spec.SourceVHD}); err != nil {
 			return fmt.Errorf("start node %s: boot disk: %w", n.Name, err)

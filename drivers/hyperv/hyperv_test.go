@@ -94,6 +94,7 @@ func TestStartNodeCreates(t *testing.T) {
 	vm := ex.script("create-vm")
 	assert.Contains(t, vm, "$memoryBytes = 2147483648\n", "rounded up to whole 2 MiB")
 	assert.Contains(t, vm, "$mac = '"+MAC("dev", "dev-m02")+"'\n")
+	assert.Contains(t, vm, "$dataBytes = 21474836480\n")
 	assert.Contains(t, vm, `$bootDisk = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv\boot.vhdx')`)
 }
 

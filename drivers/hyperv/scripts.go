@@ -149,13 +149,17 @@ type VMSpec struct {
 	// Dir holds the VM's configuration and BootDisk, the VHDX that
 	// SourceVHD (the fixed VHD minik wrote) is converted to.
 	Dir, SourceVHD, BootDisk string
-	MemoryMiB, CPUs          uint
+	// DataDisk is the node's state across stop and start: a dynamic
+	// VHDX of DataDiskGiB, made when missing, kept when there.
+	DataDisk        string
+	DataDiskGiB     uint
+	MemoryMiB, CPUs uint
 	// ComPipe is the named pipe of the VM's first serial port (its console).
 	ComPipe string
 }
 
 // CreateVMScript makes a Generation 2 VM with Secure Boot off, static
-// memory, the boot disk first in the boot order, one network adapter on
+// memory, the boot disk first in the boot order, the data disk, one network adapter on
 // the cluster's switch with a static MAC, and COM1 on a named pipe. A VM
 // of that name with minik's notes is left as it is; one without them is
 // an error (MinikVMNameInUse), as is a missing switch (MinikSwitchMissing).
@@ -164,6 +168,7 @@ func CreateVMScript(s VMSpec) Script {
 	return build("create-vm", true, []assign{
 		str("name", s.Name), str("notes", s.Notes), str("switchName", s.Switch), str("mac", s.MAC),
 		str("vmDir", s.Dir), str("sourceVhd", s.SourceVHD), str("bootDisk", s.BootDisk),
+		str("dataDisk", s.DataDisk), num("dataBytes", uint64(s.DataDiskGiB)<<30),
 		num("memoryBytes", uint64(s.MemoryMiB)<<20), num("cpus", s.CPUs), str("comPipe", s.ComPipe),
 	}, `    $existing = @(Hyper-V\Get-VM | Where-Object { $_.Name -eq $name })
     $mine = @($existing | Where-Object { $_.Notes -ceq $notes })
@@ -177,6 +182,7 @@ func CreateVMScript(s VMSpec) Script {
         }
         New-Item -ItemType Directory -Force -Path $vmDir | Out-Null
         $vm = $null
+        $newData = $false
         try {
             if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
             Hyper-V\Convert-VHD -Path $sourceVhd -DestinationPath $bootDisk -VHDType Dynamic
@@ -185,11 +191,17 @@ func CreateVMScript(s VMSpec) Script {
             Hyper-V\Set-VMFirmware -VM $vm -EnableSecureBoot Off
             $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -Passthru
             Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
+            if (-not (Test-Path -LiteralPath $dataDisk)) {
+                Hyper-V\New-VHD -Path $dataDisk -SizeBytes $dataBytes -Dynamic | Out-Null
+                $newData = $true
+            }
+            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk
             Hyper-V\Set-VMNetworkAdapter -VM $vm -StaticMacAddress $mac
             Hyper-V\Set-VMComPort -VM $vm -Number 1 -Path $comPipe
         } catch {
             if ($vm) { Hyper-V\Remove-VM -VM $vm -Force }
             if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
+            if ($newData -and (Test-Path -LiteralPath $dataDisk)) { Remove-Item -LiteralPath $dataDisk -Force }
             throw
         }
         Remove-Item -LiteralPath $sourceVhd -Force

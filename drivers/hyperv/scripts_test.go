@@ -35,6 +35,7 @@ var (
 		EnsureSwitchScript(SwitchSpec{Cluster: "dev", Name: "minik-dev", Notes: Labels{Cluster: "dev", Kind: "network"}.Notes(), HostIP: "172.30.0.1", PrefixLength: 16}),
 		CreateVMScript(VMSpec{Name: "dev-m02", Notes: testNode, Switch: "minik-dev", MAC: MAC("dev", "dev-m02"),
 			Dir: nodeDir + `\hyperv`, SourceVHD: nodeDir + `\boot.vhd`, BootDisk: nodeDir + `\hyperv\boot.vhdx`,
+			DataDisk: nodeDir + `\hyperv\data.vhdx`, DataDiskGiB: 20,
 			MemoryMiB: 2048, CPUs: 2, ComPipe: `\\.\pipe\minik-dev-m02`}),
 		VMStateScript("dev-m02", testNode),
 		StartVMScript("dev-m02", testNode),

@@ -25,6 +25,8 @@ try {
     $vmDir = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv')
     $sourceVhd = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\boot.vhd')
     $bootDisk = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv\boot.vhdx')
+    $dataDisk = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv\data.vhdx')
+    $dataBytes = 21474836480
     $memoryBytes = 2147483648
     $cpus = 2
     $comPipe = '\\.\pipe\minik-dev-m02'
@@ -40,6 +42,7 @@ try {
         }
         New-Item -ItemType Directory -Force -Path $vmDir | Out-Null
         $vm = $null
+        $newData = $false
         try {
             if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
             Hyper-V\Convert-VHD -Path $sourceVhd -DestinationPath $bootDisk -VHDType Dynamic
@@ -48,11 +51,17 @@ try {
             Hyper-V\Set-VMFirmware -VM $vm -EnableSecureBoot Off
             $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -Passthru
             Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
+            if (-not (Test-Path -LiteralPath $dataDisk)) {
+                Hyper-V\New-VHD -Path $dataDisk -SizeBytes $dataBytes -Dynamic | Out-Null
+                $newData = $true
+            }
+            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk
             Hyper-V\Set-VMNetworkAdapter -VM $vm -StaticMacAddress $mac
             Hyper-V\Set-VMComPort -VM $vm -Number 1 -Path $comPipe
         } catch {
             if ($vm) { Hyper-V\Remove-VM -VM $vm -Force }
             if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
+            if ($newData -and (Test-Path -LiteralPath $dataDisk)) { Remove-Item -LiteralPath $dataDisk -Force }
             throw
         }
         Remove-Item -LiteralPath $sourceVhd -Force
