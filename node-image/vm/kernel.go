@@ -117,36 +117,42 @@ func hostKernelNewest(bootDir, modulesDir string) (Kernel, error) {
 // package into cacheDir (boot/ and lib/modules/, as in the package) and
 // returns that kernel. Unpacking again overwrites.
 func UnpackDeb(deb, cacheDir string) (Kernel, error) {
+	err := readDebData(deb, func(tr *tar.Reader) error { return untarKernel(tr, cacheDir) })
+	if err != nil {
+		return Kernel{}, fmt.Errorf("kernel package %s: %w", deb, err)
+	}
+	k, err := hostKernelNewest(filepath.Join(cacheDir, "boot"), filepath.Join(cacheDir, "lib", "modules"))
+	if err != nil {
+		return Kernel{}, fmt.Errorf("kernel package %s holds no kernel: %w", deb, err)
+	}
+	k.Source = "the kernel package " + deb + ", unpacked in " + cacheDir
+	return k, nil
+}
+
+// readDebData hands the files of a Debian package (its data.tar.xz) to fn.
+func readDebData(deb string, fn func(*tar.Reader) error) error {
 	f, err := os.Open(deb)
 	if err != nil {
-		return Kernel{}, fmt.Errorf("kernel package: %w", err)
+		return err
 	}
 	defer f.Close()
 	r := ar.NewReader(f)
 	for {
 		h, err := r.Next()
 		if errors.Is(err, io.EOF) {
-			return Kernel{}, fmt.Errorf("kernel package %s: no data.tar.xz: is it a Debian package?", deb)
+			return fmt.Errorf("no data.tar.xz: is it a Debian package?")
 		}
 		if err != nil {
-			return Kernel{}, fmt.Errorf("kernel package %s: %w", deb, err)
+			return err
 		}
 		if strings.TrimSuffix(h.Name, "/") != "data.tar.xz" {
 			continue
 		}
 		xr, err := xz.NewReader(r)
 		if err != nil {
-			return Kernel{}, fmt.Errorf("kernel package %s: %w", deb, err)
+			return err
 		}
-		if err := untarKernel(tar.NewReader(xr), cacheDir); err != nil {
-			return Kernel{}, fmt.Errorf("kernel package %s: %w", deb, err)
-		}
-		k, err := hostKernelNewest(filepath.Join(cacheDir, "boot"), filepath.Join(cacheDir, "lib", "modules"))
-		if err != nil {
-			return Kernel{}, fmt.Errorf("kernel package %s holds no kernel: %w", deb, err)
-		}
-		k.Source = "the kernel package " + deb + ", unpacked in " + cacheDir
-		return k, nil
+		return fn(tar.NewReader(xr))
 	}
 }
 

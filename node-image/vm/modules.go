@@ -20,6 +20,12 @@ var NodeModules = []string{
 	"nf_tables", "nft_compat", "nf_nat", "nf_conntrack",
 }
 
+// HyperVModules are what a node needs on Hyper-V besides NodeModules: the
+// VMBus, its network and SCSI devices, and the integration services
+// (shutdown, time sync, heartbeat) through which Stop-VM asks the guest
+// to shut down.
+var HyperVModules = []string{"hv_vmbus", "hv_netvsc", "hv_storvsc", "hv_utils"}
+
 // Module is one loadable module of a kernel.
 type Module struct {
 	Name string

@@ -112,6 +112,14 @@ func TestResolveModules(t *testing.T) {
 		assert.Contains(t, pos, want)
 	}
 
+	hv, err := ResolveModules(k.ModulesDir, HyperVModules)
+	require.NoError(t, err)
+	var hvNames []string
+	for _, m := range hv {
+		hvNames = append(hvNames, m.Name)
+	}
+	assert.Subset(t, hvNames, HyperVModules, "the Debian cloud kernel has Hyper-V's drivers as modules")
+
 	_, err = ResolveModules(k.ModulesDir, []string{"no_such_module"})
 	require.ErrorContains(t, err, "module no_such_module is not in")
 	// Built in: not a file to load, not an error.
