@@ -281,6 +281,7 @@ func buildAPIServer(opts apiserveroptions.CompletedOptions, metrics *metricsAPI)
 	if err != nil {
 		return nil, fmt.Errorf("configure kube-apiserver: %w", err)
 	}
+	replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic)
 	// The aggregator's chain is the one requests pass through; the servers
 	// it delegates to get them after its filters, without their own.
 	buildChain := config.Aggregator.GenericConfig.BuildHandlerChainFunc
@@ -305,6 +306,10 @@ func buildAPIServer(opts apiserveroptions.CompletedOptions, metrics *metricsAPI)
 		return nil, fmt.Errorf("create kube-apiserver: the aggregator delegates to %T, not a generic API server", aggregator.GenericAPIServer.NextDelegate())
 	}
 	metrics.install(kube)
+	// The top of the chain runs every post-start hook and owns /readyz.
+	if err := addBootstrapHooks(aggregator.GenericAPIServer); err != nil {
+		return nil, err
+	}
 	prepared, err := aggregator.PrepareRun()
 	if err != nil {
 		return nil, fmt.Errorf("prepare kube-apiserver: %w", err)
