@@ -98,6 +98,7 @@ func run(ctx context.Context, args []string) error {
 		}
 		defer stopLog()
 	}
+	startProfile()
 	klog.InfoS("starting node", "node", cfg.Name, "cluster", cfg.Cluster, "role", cfg.Role, "version", version.Version)
 
 	ctx, cancel := context.WithCancel(ctx)

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"runtime/pprof"
+	"strconv"
+	"time"
+
+	"k8s.io/klog/v2"
+)
+
+// profileEnv names a file for a CPU profile of the first seconds of the
+// node (profileSecondsEnv, default 5): where start time goes (make bench).
+const (
+	profileEnv        = "MINIK_NODE_CPUPROFILE"
+	profileSecondsEnv = "MINIK_NODE_CPUPROFILE_SECONDS"
+)
+
+// startProfile starts the profile when asked; it stops on its own.
+func startProfile() {
+	path := os.Getenv(profileEnv)
+	if path == "" {
+		return
+	}
+	seconds, err := strconv.Atoi(os.Getenv(profileSecondsEnv))
+	if err != nil || seconds <= 0 {
+		seconds = 5
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		klog.ErrorS(err, "create CPU profile")
+		return
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		klog.ErrorS(err, "start CPU profile")
+		f.Close()
+		return
+	}
+	time.AfterFunc(time.Duration(seconds)*time.Second, func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	})
+}
