@@ -193,9 +193,23 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 			return nil, err
 		}
 	}
+	if err := m.planNodes(d, p, n); err != nil {
+		// The reserved network goes with the profile that failed.
+		if cd, ok := d.(drivers.ClusterDeleter); ok && p.Subnet != "" {
+			if derr := cd.DeleteCluster(context.WithoutCancel(ctx), o.Profile); derr != nil {
+				return nil, fmt.Errorf("%w; removing its network failed too: %w", err, derr)
+			}
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// planNodes gives the new profile p its n nodes and saves it.
+func (m *Manager) planNodes(d drivers.Driver, p *Profile, n int) error {
 	taken, err := m.takenIPs()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for i := 0; i < n; i++ {
 		role := nodeconfig.RoleWorker
@@ -204,19 +218,20 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 		}
 		node := p.newNode(nodeName(p.Name, i), role, "")
 		if node.IP, err = m.nodeIP(d, p, taken); err != nil {
-			return nil, err
+			return err
 		}
 		taken[node.IP] = true
 		p.Nodes = append(p.Nodes, node)
 	}
-	if err := m.store.Save(p); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return m.store.Save(p)
 }
 
+// maxSubnetAttempts bounds how often a start chooses again when parallel
+// starts keep taking its choice.
+const maxSubnetAttempts = 10
+
 // planNetwork gives a new profile its own subnet, split into node, Service
-// and pod ranges.
+// and pod ranges; a driver that can reserves it at once.
 func (m *Manager) planNetwork(ctx context.Context, cn drivers.ClusterNetworks, p *Profile) error {
 	var taken []string
 	names, err := m.store.Names()
@@ -228,9 +243,25 @@ func (m *Manager) planNetwork(ctx context.Context, cn drivers.ClusterNetworks, p
 			taken = append(taken, other.Subnet)
 		}
 	}
-	subnet, err := cn.ChooseSubnet(ctx, taken)
-	if err != nil {
-		return fmt.Errorf("choose cluster network: %w", err)
+	var subnet string
+	for attempt := 0; ; attempt++ {
+		subnet, err = cn.ChooseSubnet(ctx, taken)
+		if err != nil {
+			return fmt.Errorf("choose cluster network: %w", err)
+		}
+		r, ok := cn.(drivers.SubnetReserver)
+		if !ok {
+			break
+		}
+		err = r.ReserveSubnet(ctx, p.Name, subnet)
+		if err == nil {
+			break
+		}
+		// Another minik took it between choosing and reserving: choose again.
+		if !errors.Is(err, drivers.ErrSubnetTaken) || attempt == maxSubnetAttempts {
+			return fmt.Errorf("reserve cluster network: %w", err)
+		}
+		taken = append(taken, subnet)
 	}
 	layout, err := nodeconfig.SplitSubnet(subnet)
 	if err != nil {

@@ -125,6 +125,18 @@ type ClusterNetworks interface {
 	ChooseSubnet(ctx context.Context, taken []string) (string, error)
 }
 
+// SubnetReserver is implemented by ClusterNetworks drivers whose backend
+// can hold a chosen subnet at once (a docker network), so that two minik
+// processes choosing at the same time do not both take it.
+type SubnetReserver interface {
+	// ReserveSubnet makes subnet the cluster's; ErrSubnetTaken when
+	// something else took it since it was chosen.
+	ReserveSubnet(ctx context.Context, cluster, subnet string) error
+}
+
+// ErrSubnetTaken: a chosen subnet was taken before it could be reserved.
+var ErrSubnetTaken = errors.New("subnet taken meanwhile")
+
 // ClusterDeleter is implemented by drivers that make things per cluster
 // besides nodes (networks, volumes, pod containers): DeleteCluster removes
 // everything labelled with the cluster, whatever state it is in.

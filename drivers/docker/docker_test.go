@@ -376,6 +376,26 @@ func TestChooseSubnetAvoidsWhatIsInUse(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// Two clusters that chose the same subnet at once (parallel starts with
+// their own MINIK_HOMEs): the engine gives it to the first reservation and
+// the second is told to choose again.
+func TestReserveSubnet(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	require.NoError(t, e.d.ReserveSubnet(ctx, e.cluster, e.subnet))
+	require.NoError(t, e.d.ReserveSubnet(ctx, e.cluster, e.subnet), "reserving its own again is fine")
+
+	other := "test-" + randomHex(t)
+	t.Cleanup(func() { _ = e.d.DeleteCluster(context.Background(), other) })
+	err := e.d.ReserveSubnet(ctx, other, e.subnet)
+	require.ErrorIs(t, err, drivers.ErrSubnetTaken)
+
+	next, err := e.d.ChooseSubnet(ctx, nil)
+	require.NoError(t, err)
+	require.NotEqual(t, e.subnet, next)
+	require.NoError(t, e.d.ReserveSubnet(ctx, other, next))
+}
+
 func TestNamesTakenByOthers(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()

@@ -134,7 +134,21 @@ func (d *Driver) enginePrefixes(ctx context.Context) ([]netip.Prefix, error) {
 // clusterNetwork is the cluster's network as the engine has it.
 type clusterNetwork struct{ name, id string }
 
+// ReserveSubnet implements drivers.SubnetReserver: it creates the
+// cluster's network on subnet now, so that the engine, which refuses
+// overlapping networks, settles a race between minik processes choosing
+// at the same time (parallel CI jobs, each with its own MINIK_HOME).
+func (d *Driver) ReserveSubnet(ctx context.Context, cluster, subnet string) error {
+	api, err := d.client()
+	if err != nil {
+		return err
+	}
+	_, err = d.ensureNetwork(ctx, api, drivers.Node{Cluster: cluster, Subnet: subnet})
+	return err
+}
+
 // ensureNetwork creates the cluster's network unless it exists as it should.
+// A subnet another network took meanwhile is drivers.ErrSubnetTaken.
 func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n drivers.Node) (clusterNetwork, error) {
 	nw := clusterNetwork{name: NetworkName(n.Cluster)}
 	layout, err := nodeconfig.SplitSubnet(n.Subnet)
@@ -177,6 +191,9 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 		if id, checkErr := checkNetwork(ctx, api, nw.name, n.Cluster, want); checkErr == nil && id != "" {
 			nw.id = id
 			return nw, nil
+		}
+		if strings.Contains(err.Error(), "Pool overlaps") {
+			err = fmt.Errorf("%w: %w", drivers.ErrSubnetTaken, err)
 		}
 		return nw, fmt.Errorf("create network %s (%s): %w", nw.name, n.Subnet, err)
 	}
