@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/duration"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 // age is kubectl's short age ("5m", "3d4h"); "<unknown>" for a zero time.
@@ -194,11 +196,21 @@ func nodeRoles(n *corev1.Node) string {
 			roles = append(roles, r)
 		}
 	}
-	if len(roles) == 0 {
-		return "<none>"
+	s := "<none>"
+	if len(roles) > 0 {
+		sort.Strings(roles)
+		s = strings.Join(roles, ",")
 	}
-	sort.Strings(roles)
-	return strings.Join(roles, ",")
+	// A node that joined from another machine (minik-node join) says where
+	// it runs: no driver of this machine runs it.
+	if n.Labels[nodeconfig.JoinedLabel] == "true" {
+		host := n.Labels[nodeconfig.JoinedHostLabel]
+		if host == "" {
+			host = "another machine"
+		}
+		s += " (joined, on " + host + ")"
+	}
+	return s
 }
 
 // eventTime is when an event last happened.
