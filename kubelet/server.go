@@ -111,6 +111,7 @@ func (s *server) Serve(ctx context.Context) error {
 	handle("/logs/", s.guard("log", http.HandlerFunc(s.nodeLogs)))
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
+	handle("/metrics/cadvisor", s.guard("metrics", http.HandlerFunc(s.cadvisorMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))

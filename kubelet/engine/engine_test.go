@@ -665,15 +665,17 @@ func (v *testEnv) testStats(t *testing.T) {
 	spec, _ := pod(t, e)
 	spec.Image, spec.Args = v.image, []string{"serve"}
 	id := run(t, e, spec)
-	var cpu, ws uint64
+	var st Stats
 	require.Eventually(t, func() bool {
 		var err error
-		cpu, ws, err = e.Stats(ctx, id)
+		st, err = e.Stats(ctx, id)
 		require.NoError(t, err)
-		return cpu > 0 && ws > 0
+		return st.CPUNanos > 0 && st.WorkingSet > 0
 	}, 20*time.Second, 200*time.Millisecond)
-	t.Logf("cpu %dns, working set %d bytes", cpu, ws)
-	assert.Less(t, ws, uint64(1<<30), "a tiny Go server uses far less than 1GiB")
+	t.Logf("stats %+v", st)
+	assert.Less(t, st.WorkingSet, uint64(1<<30), "a tiny Go server uses far less than 1GiB")
+	assert.GreaterOrEqual(t, st.MemoryUsage, st.WorkingSet)
+	require.NotNil(t, st.Network, "the pod's interface, which the container shares with its sandbox")
 }
 
 func (v *testEnv) testImages(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moby/moby/api/pkg/stdcopy"
@@ -197,25 +198,76 @@ func (e *Engine) stream(ctx context.Context, att client.HijackedResponse, stdin 
 // nanoseconds and its memory working set, which is usage minus inactive
 // file pages as the kubelet computes it (cgroup v1 calls them
 // total_inactive_file, v2 inactive_file).
-func (e *Engine) Stats(ctx context.Context, id string) (cpuNanos uint64, workingSet uint64, err error) {
+func (e *Engine) Stats(ctx context.Context, id string) (Stats, error) {
 	res, err := e.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})
 	if err != nil {
-		return 0, 0, wrap(err, "read stats of %s", id)
+		return Stats{}, wrap(err, "read stats of %s", id)
 	}
 	defer res.Body.Close()
 	var s container.StatsResponse
 	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		return 0, 0, fmt.Errorf("read stats of %s: %w", id, err)
+		return Stats{}, fmt.Errorf("read stats of %s: %w", id, err)
 	}
-	usage := s.MemoryStats.Usage
+	return statsOf(s), nil
+}
+
+// Stats is one sample of a container's counters.
+type Stats struct {
+	CPUNanos uint64
+	// WorkingSet is usage less inactive file pages, as the kubelet counts it.
+	WorkingSet, MemoryUsage, RSS uint64
+	// Network is the sum over the container's interfaces (an app
+	// container reports its sandbox's, which it shares); nil when the
+	// engine reports none.
+	Network *NetworkStats
+	// ReadBytes and WriteBytes are the block I/O of the container.
+	ReadBytes, WriteBytes uint64
+}
+
+// NetworkStats are interface counters.
+type NetworkStats struct {
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
+}
+
+func statsOf(s container.StatsResponse) Stats {
+	out := Stats{CPUNanos: s.CPUStats.CPUUsage.TotalUsage, MemoryUsage: s.MemoryStats.Usage}
 	inactive, ok := s.MemoryStats.Stats["total_inactive_file"]
 	if !ok {
 		inactive = s.MemoryStats.Stats["inactive_file"]
 	}
-	if inactive < usage {
-		workingSet = usage - inactive
+	if inactive < out.MemoryUsage {
+		out.WorkingSet = out.MemoryUsage - inactive
 	}
-	return s.CPUStats.CPUUsage.TotalUsage, workingSet, nil
+	// cgroup v2 calls it anon, v1 rss.
+	if rss, ok := s.MemoryStats.Stats["anon"]; ok {
+		out.RSS = rss
+	} else {
+		out.RSS = s.MemoryStats.Stats["rss"]
+	}
+	if len(s.Networks) > 0 {
+		n := &NetworkStats{}
+		for _, i := range s.Networks {
+			n.RxBytes += i.RxBytes
+			n.RxPackets += i.RxPackets
+			n.RxErrors += i.RxErrors
+			n.RxDropped += i.RxDropped
+			n.TxBytes += i.TxBytes
+			n.TxPackets += i.TxPackets
+			n.TxErrors += i.TxErrors
+			n.TxDropped += i.TxDropped
+		}
+		out.Network = n
+	}
+	for _, b := range s.BlkioStats.IoServiceBytesRecursive {
+		switch strings.ToLower(b.Op) {
+		case "read":
+			out.ReadBytes += b.Value
+		case "write":
+			out.WriteBytes += b.Value
+		}
+	}
+	return out
 }
 
 // Event is a start, die or oom of one of this node's pod containers.

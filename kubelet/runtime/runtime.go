@@ -94,6 +94,25 @@ type ContainerUsage struct {
 	CPUUsageCoreNanoSeconds uint64
 	MemoryWorkingSetBytes   uint64
 	StartTime               time.Time
+	// ID and Image name the container as cAdvisor labels it; what a
+	// runtime does not know stays zero and is left out of /metrics/cadvisor.
+	ID, Image        string
+	MemoryUsageBytes uint64
+	MemoryRSSBytes   uint64
+	// FSReadBytes and FSWriteBytes are the container's block I/O.
+	FSReadBytes, FSWriteBytes uint64
+}
+
+// NetworkStats is implemented by runtimes whose pods have real networks.
+type NetworkStats interface {
+	PodNetworks() []PodNetworkUsage
+}
+
+// PodNetworkUsage is one pod's network counters (its sandbox's interface).
+type PodNetworkUsage struct {
+	Namespace, Pod, SandboxID, Interface    string
+	RxBytes, RxPackets, RxErrors, RxDropped uint64
+	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
 // ErrNotSupported is wrapped by errors for what a runtime cannot do.

@@ -457,6 +457,26 @@ func TestDockerCluster(t *testing.T) {
 		require.NoError(t, c.CoreV1().Pods("default").Delete(ctx, "reader", metav1.DeleteOptions{}))
 	})
 
+	t.Run("cAdvisor metrics from the engine", func(t *testing.T) {
+		p := podsOf(t, ctx, c, "web")[0]
+		eventually(t, time.Minute, "cAdvisor series of "+p.Name, func() (bool, string) {
+			out := kubectl("get", "--raw", "/api/v1/nodes/"+p.Spec.NodeName+"/proxy/metrics/cadvisor")
+			cpu, labels, ok := cadvisorValue(t, out, "container_cpu_usage_seconds_total", map[string]string{"namespace": "default", "pod": p.Name, "container": "app"})
+			if !ok || cpu <= 0 {
+				return false, "no CPU series of the pod yet"
+			}
+			require.Equal(t, image, labels["image"])
+			require.NotEmpty(t, labels["name"])
+			mem, _, ok := cadvisorValue(t, out, "container_memory_working_set_bytes", map[string]string{"pod": p.Name, "container": "app"})
+			if !ok || mem <= 0 {
+				return false, "no memory series yet"
+			}
+			// The host asked the pod for a page above: its sandbox received bytes.
+			rx, _, ok := cadvisorValue(t, out, "container_network_receive_bytes_total", map[string]string{"pod": p.Name, "container": "POD", "interface": "eth0"})
+			return ok && rx > 0, "no network series yet"
+		})
+	})
+
 	t.Run("host network", func(t *testing.T) {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "hostnet"},

@@ -178,7 +178,20 @@ func TestMetrics(t *testing.T) {
 			assert.Contains(t, out, `kubelet_node_name{node="`+n+`"} 1`)
 			out = kubectl("get", "--raw", "/api/v1/nodes/"+n+"/proxy/metrics/resource")
 			assert.Contains(t, out, "node_cpu_usage_seconds_total ", n)
+			out = kubectl("get", "--raw", "/api/v1/nodes/"+n+"/proxy/metrics/cadvisor")
+			_, _, ok := cadvisorValue(t, out, "container_cpu_usage_seconds_total", map[string]string{"id": "/"})
+			assert.True(t, ok, "the node's own CPU series on %s", n)
 		}
+		// A running pod's simulated use, under cAdvisor's names and labels.
+		pods, err := c.CoreV1().Pods("default").List(ctx, metav1.ListOptions{FieldSelector: "status.phase=Running"})
+		require.NoError(t, err)
+		require.NotEmpty(t, pods.Items)
+		p := pods.Items[0]
+		out := kubectl("get", "--raw", "/api/v1/nodes/"+p.Spec.NodeName+"/proxy/metrics/cadvisor")
+		cpu, labels, ok := cadvisorValue(t, out, "container_cpu_usage_seconds_total", map[string]string{"namespace": "default", "pod": p.Name, "container": p.Spec.Containers[0].Name})
+		require.True(t, ok, "a series of pod %s: %s", p.Name, out)
+		assert.Greater(t, cpu, 0.0)
+		assert.Equal(t, p.Spec.Containers[0].Image, labels["image"])
 	})
 
 	t.Run("stopped node: metrics absent, APIService stays Available", func(t *testing.T) {

@@ -35,7 +35,7 @@ type Engine interface {
 	Logs(ctx context.Context, id string, o engine.LogOptions, stdout, stderr io.Writer) error
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) (int, error)
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) error
-	Stats(ctx context.Context, id string) (cpuNanos, workingSet uint64, err error)
+	Stats(ctx context.Context, id string) (engine.Stats, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

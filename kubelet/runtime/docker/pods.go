@@ -113,6 +113,7 @@ type containerStats struct {
 	cpuNanos  uint64
 	nanoCores uint64
 	memory    uint64
+	engine    engine.Stats
 }
 
 // New returns the docker runtime of a node on eng, which stays the

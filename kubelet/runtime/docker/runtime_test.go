@@ -167,8 +167,9 @@ func (f *fakeEngine) Exec(_ context.Context, id string, cmd []string, _ io.Reade
 func (f *fakeEngine) Attach(context.Context, string, io.Reader, io.Writer, io.Writer, bool, <-chan engine.Size) error {
 	return nil
 }
-func (f *fakeEngine) Stats(context.Context, string) (uint64, uint64, error) {
-	return 1e9, 32 << 20, nil
+func (f *fakeEngine) Stats(context.Context, string) (engine.Stats, error) {
+	return engine.Stats{CPUNanos: 1e9, WorkingSet: 32 << 20, MemoryUsage: 40 << 20, RSS: 30 << 20,
+		Network: &engine.NetworkStats{RxBytes: 1000, TxBytes: 2000, RxPackets: 10, TxPackets: 20}, ReadBytes: 4096, WriteBytes: 8192}, nil
 }
 
 // exit ends a running container with code.

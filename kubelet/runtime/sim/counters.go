@@ -106,6 +106,8 @@ func (r *Runtime) Usage(now time.Time) []runtime.ContainerUsage {
 				Namespace: rec.pod.Namespace, Pod: rec.pod.Name, Container: cs.Name,
 				CPUNanoCores: u.CPUNanoCores, CPUUsageCoreNanoSeconds: u.CPUUsageCoreNanoSeconds,
 				MemoryWorkingSetBytes: u.MemoryWorkingSetBytes, StartTime: u.StartTime,
+				// A simulated container's memory is all working set.
+				ID: cs.ContainerID, Image: cs.Image, MemoryUsageBytes: u.MemoryWorkingSetBytes,
 			})
 		}
 		for name := range rec.counters {
