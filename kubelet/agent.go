@@ -93,6 +93,11 @@ func (a *Agent) Run(ctx context.Context) error {
 	if a.runtimeVersion, err = rt.Version(ctx); err != nil {
 		return err
 	}
+	listener, err := listenKubelet(a.cfg)
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
 	if err := a.register(ctx); err != nil {
 		return err
 	}
@@ -139,7 +144,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
-	err = newServer(a.cfg, a.client, pods, rt).Serve(ctx)
+	err = newServer(a.cfg, a.client, pods, rt).Serve(ctx, listener)
 	select {
 	case why := <-deleted:
 		return why

@@ -76,7 +76,8 @@ func newServer(cfg *nodeconfig.Config, client kubernetes.Interface, pods podSour
 }
 
 // Serve listens until ctx is done.
-func (s *server) Serve(ctx context.Context) error {
+func (s *server) Serve(ctx context.Context, l net.Listener) error {
+	defer l.Close()
 	p := pki.Layout(s.cfg.PKIDir)
 	tlsConfig := &tls.Config{ClientAuth: tls.VerifyClientCertIfGiven, MinVersion: tls.VersionTLS12}
 	if s.cfg.Joined {
@@ -124,11 +125,6 @@ func (s *server) Serve(ctx context.Context) error {
 		}
 	}
 
-	addr := net.JoinHostPort(s.cfg.IP, strconv.Itoa(s.cfg.KubeletPort))
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen for the kubelet API on %s: %w", addr, err)
-	}
 	srv := &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -141,7 +137,7 @@ func (s *server) Serve(ctx context.Context) error {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	klog.InfoS("serving the kubelet API", "address", addr)
+	klog.InfoS("serving the kubelet API", "address", l.Addr().String())
 	if err := srv.ServeTLS(l, "", ""); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve the kubelet API: %w", err)
 	}
@@ -298,4 +294,15 @@ func (s *server) exec(w http.ResponseWriter, r *http.Request) {
 	}
 	remotecommandserver.ServeExec(w, r, s.streams, parts[0]+"/"+parts[1], "", parts[2], cmd, opts,
 		4*time.Hour, remotecommandserver.DefaultStreamCreationTimeout, remotecommandserver.SupportedStreamingProtocols)
+}
+
+// listenKubelet takes the node's kubelet API address. The agent does it
+// before it registers: a node whose address is taken must not look Ready.
+func listenKubelet(cfg *nodeconfig.Config) (net.Listener, error) {
+	addr := net.JoinHostPort(cfg.IP, strconv.Itoa(cfg.KubeletPort))
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for the kubelet API on %s: %w", addr, err)
+	}
+	return l, nil
 }

@@ -3,6 +3,7 @@ package process
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"strconv"
@@ -45,12 +46,19 @@ func processMatches(pid int, match []byte) bool {
 }
 
 // AllocateIP implements drivers.IPAllocator. On Linux all of 127.0.0.0/8 is
-// local, so every node owns an address 127.0.N.1 and keeps the kubelet's
-// standard port without clashing with other nodes or clusters.
+// local, so every node owns an address 127.0.X.Y and keeps the kubelet's
+// standard port without clashing with other nodes or clusters. taken holds
+// the nodes of this MINIK_HOME; clusters of other homes (parallel CI jobs)
+// are avoided by skipping addresses whose kubelet port is in use, and the
+// search starts at a random address, so that two starts at the same
+// instant rarely try the same one.
 func (d *Driver) AllocateIP(taken map[string]bool) (string, error) {
-	for n := 2; n < 255*255; n++ {
+	const first, count = 2, 255*255 - 2
+	start := rand.IntN(count)
+	for i := range count {
+		n := first + (start+i)%count
 		ip := net.IPv4(127, 0, byte(n/255), byte(n%255)).String()
-		if n%255 == 0 || taken[ip] {
+		if n%255 == 0 || taken[ip] || !kubeletPortFree(ip) {
 			continue
 		}
 		return ip, nil
@@ -60,3 +68,17 @@ func (d *Driver) AllocateIP(taken map[string]bool) (string, error) {
 
 // reload asks a node host to look at its desired nodes now.
 func reload(pid int) error { return syscall.Kill(pid, syscall.SIGHUP) }
+
+// kubeletPort is where every process node serves the kubelet API, on its
+// own loopback address.
+const kubeletPort = 10250
+
+// kubeletPortFree says whether the kubelet port of ip can be bound now.
+func kubeletPortFree(ip string) bool {
+	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(kubeletPort)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,12 @@ func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
 		return fmt.Errorf("start node %s: %w", n.Name, err)
 	}
 	p := nodeProc(n)
+	// A node that does not run yet needs its kubelet port: another program
+	// on it (a cluster of another MINIK_HOME) would take its kubelet API.
+	if st, err := d.NodeState(ctx, n); err == nil && st != drivers.StateRunning && n.IP != "" && !kubeletPortFree(n.IP) {
+		return fmt.Errorf("start node %s: %s is in use by another program (a cluster of another MINIK_HOME?): stop it, or delete this cluster and create it again to get a free address",
+			n.Name, net.JoinHostPort(n.IP, strconv.Itoa(kubeletPort)))
+	}
 	if !hosted(n) {
 		if err := d.spawn(p); err != nil {
 			return fmt.Errorf("start node %s: %w", n.Name, err)

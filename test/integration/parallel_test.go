@@ -16,13 +16,21 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// TestParallelDockerClusters starts three docker clusters at once, each
-// from its own MINIK_HOME (parallel CI jobs) and all into one kubeconfig
-// that also holds another tool's context, then deletes them at once: no
-// clash of subnets, ports, names or kubeconfig entries, nothing left.
-func TestParallelDockerClusters(t *testing.T) {
-	requireEngine(t)
-	keepNodeImages(t)
+// TestParallelClusters starts three clusters at once, each from its own
+// MINIK_HOME (parallel CI jobs) and all into one kubeconfig that also holds
+// another tool's context, then deletes them at once: no clash of subnets,
+// node addresses, ports, names or kubeconfig entries, every node's kubelet
+// API its own, nothing left. Docker and process drivers.
+func TestParallelClusters(t *testing.T) {
+	t.Run("docker", func(t *testing.T) {
+		requireEngine(t)
+		keepNodeImages(t)
+		testParallelClusters(t, "docker")
+	})
+	t.Run("process", func(t *testing.T) { testParallelClusters(t, "process") })
+}
+
+func testParallelClusters(t *testing.T, driver string) {
 	const n = 3
 	shared := filepath.Join(t.TempDir(), "kubeconfig")
 	seedKubeconfig(t, shared)
@@ -60,8 +68,10 @@ func TestParallelDockerClusters(t *testing.T) {
 		return results
 	}
 
-	started := all(func(i int) []string { return []string{"start", "-p", profileN(i), "--driver", "docker", "-o", "json"} })
-	subnets, ports := map[string]bool{}, map[string]bool{}
+	started := all(func(i int) []string {
+		return []string{"start", "-p", profileN(i), "--driver", driver, "--nodes", "2", "-o", "json"}
+	})
+	subnets, ports, nodeIPs := map[string]bool{}, map[string]bool{}, map[string]bool{}
 	for i, r := range started {
 		require.Equal(t, 0, r.code, "start %s: %s", profileN(i), r.stderr)
 		var p struct {
@@ -71,24 +81,36 @@ func TestParallelDockerClusters(t *testing.T) {
 		data, err := os.ReadFile(filepath.Join(hs[i].home, "profiles", profileN(i), "profile.json"))
 		require.NoError(t, err)
 		require.NoError(t, json.Unmarshal(data, &p))
-		require.False(t, subnets[p.Subnet], "subnet %s given twice", p.Subnet)
+		require.False(t, p.Subnet != "" && subnets[p.Subnet], "subnet %s given twice", p.Subnet)
 		require.False(t, ports[fmt.Sprint(p.APIServerPort)], "port %d given twice", p.APIServerPort)
 		subnets[p.Subnet], ports[fmt.Sprint(p.APIServerPort)] = true, true
-		require.Equal(t, "Running", hs[i].status(profileN(i)).State)
+		st := hs[i].status(profileN(i))
+		require.Equal(t, "Running", st.State)
+		for _, node := range st.Nodes {
+			require.False(t, nodeIPs[node.IP], "node address %s given twice", node.IP)
+			nodeIPs[node.IP] = true
+		}
 	}
 	cfg, err := clientcmd.LoadFromFile(shared)
 	require.NoError(t, err)
 	for i := range hs {
 		require.Contains(t, cfg.Contexts, profileN(i))
-		hs[i].ok(time.Minute, "kubectl", "-p", profileN(i), "--", "get", "nodes")
+		// Each node's kubelet API answers for its own node.
+		for _, node := range []string{profileN(i), profileN(i) + "-m02"} {
+			out := hs[i].ok(time.Minute, "kubectl", "-p", profileN(i), "--", "get", "--raw", "/api/v1/nodes/"+node+"/proxy/metrics")
+			require.Contains(t, out, `kubelet_node_name{node="`+node+`"} 1`)
+		}
 	}
 	require.Contains(t, cfg.Contexts, "other", "another tool's context survives")
 
 	deleted := all(func(i int) []string { return []string{"delete", "-p", profileN(i)} })
 	for i, r := range deleted {
 		require.Equal(t, 0, r.code, "delete %s: %s", profileN(i), r.stderr)
-		require.Empty(t, docker(t, "ps", "-aq", "--filter", "label="+labelCluster+"="+profileN(i)))
-		require.Empty(t, docker(t, "network", "ls", "-q", "--filter", "label="+labelCluster+"="+profileN(i)))
+		if driver == "docker" {
+			require.Empty(t, docker(t, "ps", "-aq", "--filter", "label="+labelCluster+"="+profileN(i)))
+			require.Empty(t, docker(t, "network", "ls", "-q", "--filter", "label="+labelCluster+"="+profileN(i)))
+		}
+		require.Empty(t, hs[i].nodePIDs(), "no node process of %s is left", profileN(i))
 	}
 	cfg, err = clientcmd.LoadFromFile(shared)
 	require.NoError(t, err)
