@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -81,18 +80,6 @@ func TestHealthWithoutEngineSaysWhereAndWhatToDo(t *testing.T) {
 	assert.Contains(t, he.Problem, sock)
 	assert.Contains(t, he.Fix, "start the Docker Engine, or set DOCKER_HOST")
 	assert.Equal(t, "docs/drivers/docker.md", he.Doc)
-}
-
-func TestCandidateSubnets(t *testing.T) {
-	c := candidateSubnets()
-	require.Len(t, c, 12+55)
-	assert.Equal(t, "172.20.0.0/16", c[0].String())
-	assert.Equal(t, "172.31.0.0/16", c[11].String())
-	assert.Equal(t, "10.200.0.0/16", c[12].String())
-	assert.Equal(t, "10.254.0.0/16", c[len(c)-1].String())
-	assert.True(t, overlapsAny(c[0], []netip.Prefix{netip.MustParsePrefix("172.16.0.0/12")}))
-	assert.True(t, overlapsAny(c[0], []netip.Prefix{netip.MustParsePrefix("172.20.5.1/32")}))
-	assert.False(t, overlapsAny(c[0], []netip.Prefix{netip.MustParsePrefix("172.21.0.0/16")}))
 }
 
 func TestConfigPathInNode(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -19,83 +18,22 @@ import (
 // ChooseSubnet implements drivers.ClusterNetworks: the first candidate /16
 // that overlaps none of the engine's networks, the host's addresses and taken.
 func (d *Driver) ChooseSubnet(ctx context.Context, taken []string) (string, error) {
-	used, err := d.usedPrefixes(ctx, taken)
+	used, err := drivers.TakenPrefixes(taken)
 	if err != nil {
 		return "", fmt.Errorf("choose subnet: %w", err)
 	}
-	for _, c := range candidateSubnets() {
-		if !overlapsAny(c, used) {
-			return c.String(), nil
-		}
-	}
-	return "", errors.New("choose subnet: every candidate /16 (172.20-31.0.0, 10.200-254.0.0) overlaps a network in use; delete unused docker networks")
-}
-
-// candidateSubnets are private /16s that engines and VPNs rarely use by
-// default (docker takes 172.17-19 and 192.168 first).
-func candidateSubnets() []netip.Prefix {
-	var out []netip.Prefix
-	for b := 20; b <= 31; b++ {
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(b), 0, 0}), 16))
-	}
-	for b := 200; b <= 254; b++ {
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16))
-	}
-	return out
-}
-
-func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
-	for _, u := range used {
-		if p.Overlaps(u) {
-			return true
-		}
-	}
-	return false
-}
-
-// usedPrefixes collects every IPv4 range a new cluster network must avoid.
-func (d *Driver) usedPrefixes(ctx context.Context, taken []string) ([]netip.Prefix, error) {
-	var used []netip.Prefix
-	for _, s := range taken {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return nil, fmt.Errorf("parse taken subnet %q: %w", s, err)
-		}
-		used = append(used, p.Masked())
-	}
-	host, err := hostPrefixes()
+	host, err := drivers.HostPrefixes()
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("choose subnet: %w", err)
 	}
-	used = append(used, host...)
 	engine, err := d.enginePrefixes(ctx)
 	if err != nil {
-		return nil, err
+		return "", fmt.Errorf("choose subnet: %w", err)
 	}
-	return append(used, engine...), nil
-}
-
-// hostPrefixes lists the host's own IPv4 networks: a cluster network on
-// one of them would shadow it.
-func hostPrefixes() ([]netip.Prefix, error) {
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		return nil, fmt.Errorf("list host addresses: %w", err)
+	if p, ok := drivers.FreeSubnet(append(append(used, host...), engine...)); ok {
+		return p.String(), nil
 	}
-	var out []netip.Prefix
-	for _, a := range addrs {
-		ipn, ok := a.(*net.IPNet)
-		if !ok || ipn.IP.To4() == nil {
-			continue
-		}
-		ip, _ := netip.AddrFromSlice(ipn.IP.To4())
-		ones, bits := ipn.Mask.Size()
-		if bits == 128 {
-			ones -= 96 // an IPv4 address with an IPv6-sized mask
-		}
-		out = append(out, netip.PrefixFrom(ip, ones).Masked())
-	}
-	return out, nil
+	return "", errors.New("choose subnet: every candidate /16 (172.20-31.0.0, 10.200-254.0.0) overlaps a network in use; delete unused docker networks")
 }
 
 // enginePrefixes lists the subnets of all the engine's networks.

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"net/netip"
 	"runtime"
-	"slices"
 	"strings"
 
 	"minik.dev/minik/drivers"
@@ -328,22 +327,8 @@ func (d *Driver) ChooseSubnet(ctx context.Context, taken []string) (string, erro
 			used = append(used, p.Masked())
 		}
 	}
-	for _, c := range candidateSubnets() {
-		if !slices.ContainsFunc(used, c.Overlaps) {
-			return c.String(), nil
-		}
+	if p, ok := drivers.FreeSubnet(used); ok {
+		return p.String(), nil
 	}
 	return "", errors.New("choose subnet: every candidate /16 (172.20-31.0.0, 10.200-254.0.0) overlaps a network of this host")
-}
-
-// candidateSubnets are the private /16s the docker driver picks from too.
-func candidateSubnets() []netip.Prefix {
-	var out []netip.Prefix
-	for b := 20; b <= 31; b++ {
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{172, byte(b), 0, 0}), 16))
-	}
-	for b := 200; b <= 254; b++ {
-		out = append(out, netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(b), 0, 0}), 16))
-	}
-	return out
 }

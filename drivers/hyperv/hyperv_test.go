@@ -261,7 +261,7 @@ func TestChooseSubnet(t *testing.T) {
 	assert.Equal(t, "172.23.0.0/16", got, "skips the host's networks, the default route aside, and taken ones")
 
 	var all []string
-	for _, c := range candidateSubnets() {
+	for _, c := range drivers.CandidateSubnets() {
 		all = append(all, c.String())
 	}
 	ex.answer("host-networks", `{"result":[]}`)
