@@ -311,8 +311,13 @@ func (a *Agent) labels() map[string]string {
 }
 
 // reportStatus writes capacity, addresses, node info and conditions.
+// NodeRestriction admission compares taints before the apiserver checks
+// the resourceVersion: when the node controller changes a taint between
+// our read and our write, the write is Forbidden rather than a Conflict,
+// so both mean "read again" (the agent itself never changes taints).
 func (a *Agent) reportStatus(ctx context.Context) error {
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	stale := func(err error) bool { return apierrors.IsConflict(err) || apierrors.IsForbidden(err) }
+	return retry.OnError(retry.DefaultRetry, stale, func() error {
 		node, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
 		if err != nil {
 			return fmt.Errorf("get node: %w", err)
