@@ -42,11 +42,15 @@ type Spec struct {
 	Modules []Module
 	// Files are added as they are.
 	Files []File
+	// Uncompressed leaves the archive as it is: a large init (minik-node)
+	// boots faster when the kernel need not inflate it under emulation.
+	Uncompressed bool
 }
 
-// WriteInitramfs writes a gzip-compressed cpio (newc) archive for the
-// kernel to unpack as its first root: the init program, the modules and
-// their load order, the folders the guest mounts on, and spec's files.
+// WriteInitramfs writes a gzip-compressed (unless spec.Uncompressed) cpio
+// (newc) archive for the kernel to unpack as its first root: the init
+// program, the modules and their load order, the folders the guest mounts
+// on, and spec's files.
 func WriteInitramfs(w io.Writer, spec Spec) error {
 	files := []File{{Path: InitPath, Mode: 0o755, Source: spec.Init}}
 	var order strings.Builder
@@ -57,15 +61,34 @@ func WriteInitramfs(w io.Writer, spec Spec) error {
 	}
 	files = append(files, File{Path: ModulesOrderPath, Mode: 0o644, Data: []byte(order.String())})
 	files = append(files, spec.Files...)
-
+	mountPoints := []string{"/dev", "/proc", "/sys", "/run", "/tmp", "/etc", "/newroot"}
+	if spec.Uncompressed {
+		return writeCPIO(w, files, mountPoints)
+	}
 	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
 	if err != nil {
 		return err
 	}
-	cw := cpio.NewWriter(zw)
+	if err := writeCPIO(zw, files, mountPoints); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// WriteFiles writes an uncompressed cpio archive of files and their
+// folders. Appended to an initramfs, it adds to what the kernel unpacks
+// (the kernel reads archives one after another), so a per-node part need
+// not copy the shared one.
+func WriteFiles(w io.Writer, files []File) error {
+	return writeCPIO(w, files, nil)
+}
+
+func writeCPIO(w io.Writer, files []File, extraDirs []string) error {
+	var err error
+	cw := cpio.NewWriter(w)
 	// Parents before children; the kernel needs no other order.
 	dirs := map[string]bool{}
-	for _, d := range []string{"/dev", "/proc", "/sys", "/run", "/tmp", "/etc", "/newroot"} {
+	for _, d := range extraDirs {
 		dirs[d] = true
 	}
 	for _, f := range files {
@@ -104,5 +127,5 @@ func WriteInitramfs(w io.Writer, spec Spec) error {
 	if err := cw.Close(); err != nil {
 		return fmt.Errorf("write initramfs: %w", err)
 	}
-	return zw.Close()
+	return nil
 }

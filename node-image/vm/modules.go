@@ -12,11 +12,14 @@ import (
 )
 
 // NodeModules are the modules a node needs beyond what the kernel has
-// built in: virtio disks and network, overlay for container images,
-// bridge and veth for pod networks, netfilter for Services.
+// built in: virtio disks, network and entropy, overlay for container
+// images, bridge and veth for pod networks, netfilter for Services, and the
+// ACPI power button (as an input device) through which libvirt asks a
+// node to shut down.
 var NodeModules = []string{
-	"virtio_pci", "virtio_blk", "virtio_net", "virtio_console",
+	"virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng",
 	"overlay", "bridge", "br_netfilter", "veth",
+	"button", "evdev",
 	"nf_tables", "nft_compat", "nf_nat", "nf_conntrack",
 }
 

@@ -191,6 +191,46 @@ func TestWriteInitramfs(t *testing.T) {
 	assert.True(t, slices.IsSorted(dirs), "parents come before their children")
 }
 
+// readCPIO returns the names and contents of an uncompressed archive's
+// entries (folders with a trailing /).
+func readCPIO(t *testing.T, data []byte) map[string]string {
+	t.Helper()
+	r := cpio.NewReader(bytes.NewReader(data))
+	out := map[string]string{}
+	for {
+		h, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err)
+		if h.Mode.IsDir() {
+			out[h.Name+"/"] = ""
+			continue
+		}
+		b, err := io.ReadAll(r)
+		require.NoError(t, err)
+		out[h.Name] = string(b)
+	}
+}
+
+// An uncompressed initramfs and a per-node archive after it: each is a
+// whole archive the kernel unpacks in turn, 4-byte aligned.
+func TestWriteUncompressedAndAppended(t *testing.T) {
+	dir := t.TempDir()
+	initBin := filepath.Join(dir, "init")
+	require.NoError(t, os.WriteFile(initBin, []byte("#!init"), 0o755))
+	var base, node bytes.Buffer
+	require.NoError(t, WriteInitramfs(&base, Spec{Init: initBin, Uncompressed: true}))
+	require.NoError(t, WriteFiles(&node, []File{{Path: "/minik/nodes/n1/config.json", Mode: 0o600, Data: []byte("{}")}}))
+
+	assert.True(t, bytes.HasPrefix(base.Bytes(), []byte("070701")), "a newc archive, not gzip")
+	assert.Zero(t, base.Len()%4)
+	assert.Zero(t, node.Len()%4)
+	assert.Equal(t, "#!init", readCPIO(t, base.Bytes())["init"])
+	got := readCPIO(t, node.Bytes())
+	assert.Equal(t, map[string]string{"minik/": "", "minik/nodes/": "", "minik/nodes/n1/": "", "minik/nodes/n1/config.json": "{}"}, got)
+}
+
 // TestBootUnderQEMU boots the kernel with an initramfs of this package
 // under QEMU (software emulation: no /dev/kvm needed) and reads what its
 // init program reports on the serial console.

@@ -53,3 +53,14 @@ func (n Network) Cmdline() string {
 	}
 	return s
 }
+
+// CmdlineValue returns the value of key=VALUE on the kernel command line,
+// or "" when the key is not there.
+func CmdlineValue(cmdline, key string) string {
+	for _, field := range strings.Fields(cmdline) {
+		if k, v, ok := strings.Cut(field, "="); ok && k == key {
+			return v
+		}
+	}
+	return ""
+}

@@ -24,3 +24,11 @@ func TestParseCmdline(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+func TestCmdlineValue(t *testing.T) {
+	line := "console=ttyS0 minik.config=/minik/nodes/a/config.json quiet"
+	assert.Equal(t, "/minik/nodes/a/config.json", CmdlineValue(line, "minik.config"))
+	assert.Equal(t, "ttyS0", CmdlineValue(line, "console"))
+	assert.Empty(t, CmdlineValue(line, "quiet"), "a flag has no value")
+	assert.Empty(t, CmdlineValue(line, "minik.ip"))
+}
