@@ -20,11 +20,18 @@ import (
 	"minik.dev/minik/forward"
 	"minik.dev/minik/join"
 	"minik.dev/minik/kubelet"
+	vmimage "minik.dev/minik/node-image/vm"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/version"
 )
 
 func main() {
+	if os.Getpid() == 1 && os.Args[0] == vmimage.InitPath {
+		// The init of a VM node (the kvm driver's initramfs); in a node
+		// container minik-node is process 1 too, under its own name.
+		vmInit()
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if err := run(ctx, os.Args[1:]); err != nil {
@@ -87,7 +94,13 @@ func run(ctx context.Context, args []string) error {
 	if *configPath == "" {
 		return errors.New("--config or --host-dir is required")
 	}
-	cfg, err := nodeconfig.Load(*configPath)
+	return runNode(ctx, *configPath)
+}
+
+// runNode runs the node whose config is at configPath until ctx is done
+// or one of its parts fails.
+func runNode(ctx context.Context, configPath string) error {
+	cfg, err := nodeconfig.Load(configPath)
 	if err != nil {
 		return err
 	}
