@@ -153,6 +153,10 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	if err != nil {
 		return nil, err
 	}
+	if info := d.Info(); info.HostReachesNodes && o.ListenAddress != "" {
+		return nil, &InvalidOptionError{Field: "ListenAddress", Value: o.ListenAddress,
+			Reason: "the " + info.Name + " driver publishes no apiserver port on this machine; joining other machines needs the process or docker driver"}
+	}
 	n := 1
 	if o.Nodes != nil {
 		n = *o.Nodes
@@ -201,6 +205,12 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 			}
 		}
 		return nil, err
+	}
+	if info := d.Info(); info.HostReachesNodes && info.NodeView != nil {
+		p.APIServerAddress = net.JoinHostPort(p.ControlPlane().IP, strconv.Itoa(info.NodeView.APIServerPort))
+		if err := m.store.Save(p); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -337,7 +347,7 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 	if !cpRunning && p.ListenAddress != "" && !portFreeOn(p.ListenAddress, p.APIServerPort) {
 		return fmt.Errorf("apiserver port %d is in use on %s by another program: stop it, or delete this cluster and create it with another --apiserver-port", p.APIServerPort, p.ListenAddress)
 	}
-	if !cpRunning && !portFree(p.APIServerPort) {
+	if !cpRunning && p.APIServerAddress == "" && !portFree(p.APIServerPort) {
 		if o.APIServerPort != 0 {
 			return fmt.Errorf("apiserver port %d is in use by another program: choose another with --apiserver-port, or omit it for a free one", p.APIServerPort)
 		}

@@ -38,8 +38,12 @@ type Profile struct {
 	CreatedAt         time.Time `json:"createdAt"`
 	KubernetesVersion string    `json:"kubernetesVersion"`
 	APIServerPort     int       `json:"apiServerPort"`
-	ServiceCIDR       string    `json:"serviceCIDR"`
-	PodCIDR           string    `json:"podCIDR"`
+	// APIServerAddress is where clients reach the apiserver (host:port)
+	// when the driver's nodes are reachable on their addresses; "" for
+	// 127.0.0.1:APIServerPort.
+	APIServerAddress string `json:"apiServerAddress,omitempty"`
+	ServiceCIDR      string `json:"serviceCIDR"`
+	PodCIDR          string `json:"podCIDR"`
 	// Subnet is the cluster's own network, for drivers that make one.
 	Subnet string `json:"subnet,omitempty"`
 	// Kubeconfig is the file minik merged the context into; delete cleans it.
@@ -121,6 +125,9 @@ func (p *Profile) ControlPlane() *ProfileNode {
 
 // APIServerURL is where clients reach the apiserver.
 func (p *Profile) APIServerURL() string {
+	if p.APIServerAddress != "" {
+		return "https://" + p.APIServerAddress
+	}
 	return fmt.Sprintf("https://127.0.0.1:%d", p.APIServerPort)
 }
 

@@ -77,6 +77,11 @@ type Info struct {
 	// NodeView is nil when nodes see the host's filesystem and network as
 	// they are (process); else it says how a node sees the profile.
 	NodeView *NodeView
+	// HostReachesNodes says that this machine reaches nodes on their
+	// addresses (a VM network's bridge): clients use the apiserver at the
+	// control-plane node's address and NodeView.APIServerPort, and no
+	// port of the host's 127.0.0.1 is published.
+	HostReachesNodes bool
 }
 
 // NodeView says how a node that is not the host (a container, a VM) sees
