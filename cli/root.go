@@ -24,6 +24,7 @@ import (
 	"minik.dev/minik/cluster"
 	"minik.dev/minik/drivers"
 	"minik.dev/minik/drivers/docker"
+	"minik.dev/minik/drivers/kvm"
 	"minik.dev/minik/drivers/process"
 	"minik.dev/minik/kubeconfig"
 )
@@ -177,7 +178,18 @@ func Registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		process.New(drivers.FindNodeBinary),
 		docker.New(drivers.FindNodeBinary),
+		kvm.New(drivers.FindNodeBinary, vmCacheDir),
 	)
+}
+
+// vmCacheDir is where VM drivers keep kernels and initramfs images: the
+// user's cache folder, shared by every MINIK_HOME.
+func vmCacheDir() (string, error) {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("find the cache folder for VM images: %w", err)
+	}
+	return filepath.Join(dir, "minik", "vm"), nil
 }
 
 func newManager(env Env, r cluster.Reporter) (*cluster.Manager, error) {

@@ -1,10 +1,7 @@
 package kvm
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"net"
 	"net/http"
@@ -14,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,89 +20,20 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"minik.dev/minik/drivers/kvm/kvmtest"
 	vmimage "minik.dev/minik/node-image/vm"
 	"minik.dev/minik/node-image/vm/guest"
 )
 
-// need returns the named programs' paths; a missing one skips the test,
-// except in CI, where .ci/run installs them and the test fails.
-func need(t *testing.T, programs ...string) map[string]string {
-	t.Helper()
-	paths := map[string]string{}
-	for _, p := range programs {
-		path, err := exec.LookPath(p)
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is missing: .ci/run installs Debian's libvirt-daemon-system and qemu-system-x86", p)
-			}
-			t.Skipf("%s is not installed", p)
-		}
-		paths[p] = path
-	}
-	return paths
-}
-
-// startLibvirtd runs a libvirtd of the test's own inside a network
-// namespace the test creates, so the cluster network it makes exists only
-// there, and in a mount namespace whose /run/libvirt and /var/lib/libvirt
-// are empty and whose qemu.conf is the test's: nothing is shared with a
-// libvirtd the machine may run. It
-// returns a connection; cleanup stops everything.
+// startLibvirtd starts a libvirtd of the test's own (kvmtest) and returns
+// a connection to it and its network namespace.
 func startLibvirtd(t *testing.T) (*libvirt.Libvirt, string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the libvirt test runs as root (network namespaces, libvirtd)")
-		}
-		t.Skip("needs root")
-	}
-	bins := need(t, "ip", "unshare", "libvirtd", "virtlogd")
-	id := make([]byte, 4)
-	_, _ = rand.Read(id)
-	ns := "minik-kvmtest-" + hex.EncodeToString(id)
-	dir := t.TempDir()
-	sockDir := filepath.Join(dir, "sock")
-	require.NoError(t, os.MkdirAll(sockDir, 0o755))
-	conf := filepath.Join(dir, "libvirtd.conf")
-	require.NoError(t, os.WriteFile(conf, []byte("unix_sock_dir = \""+sockDir+"\"\nunix_sock_group = \"root\"\n"), 0o644))
-	// QEMU runs as root: the test's files are in a folder only root reads.
-	qemuConf := filepath.Join(dir, "qemu.conf")
-	require.NoError(t, os.WriteFile(qemuConf, []byte("user = \"root\"\ngroup = \"root\"\n"), 0o644))
-
-	out, err := exec.Command(bins["ip"], "netns", "add", ns).CombinedOutput()
-	require.NoError(t, err, "ip netns add: %s", out)
-	t.Cleanup(func() { _ = exec.Command(bins["ip"], "netns", "del", ns).Run() })
-
-	script := "set -e; for d in /run/libvirt /var/lib/libvirt /var/log/libvirt /var/cache/libvirt; do mkdir -p $d; mount -t tmpfs tmpfs $d; done; " +
-		"mount --bind " + qemuConf + " /etc/libvirt/qemu.conf; ip link set lo up; virtlogd & exec libvirtd -f " + conf
-	cmd := exec.Command(bins["ip"], "netns", "exec", ns, bins["unshare"], "--mount", "--propagation", "private", "sh", "-c", script)
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-
-	sock := filepath.Join(sockDir, "libvirt-sock")
-	var l *libvirt.Libvirt
-	require.Eventually(t, func() bool {
-		if _, err := os.Stat(sock); err != nil {
-			return false
-		}
-		l = libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock), dialers.WithLocalTimeout(5*time.Second)))
-		return l.ConnectToURI(libvirt.QEMUSystem) == nil
-	}, 60*time.Second, 100*time.Millisecond, "libvirtd did not answer: %s", &log)
+	d := kvmtest.StartLibvirtd(t)
+	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(d.Socket), dialers.WithLocalTimeout(5*time.Second)))
+	require.Eventually(t, func() bool { return l.ConnectToURI(libvirt.QEMUSystem) == nil }, 60*time.Second, 200*time.Millisecond)
 	t.Cleanup(func() { _ = l.Disconnect() })
-	return l, ns
+	return l, d.Netns
 }
 
 // dialIn connects to addr from inside the network namespace ns: the
@@ -147,14 +74,8 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
 	}
-	deb := os.Getenv("MINIK_TEST_KERNEL_DEB")
-	if deb == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("MINIK_TEST_KERNEL_DEB is not set: .ci/run downloads a Debian kernel package and sets it")
-		}
-		t.Skip("MINIK_TEST_KERNEL_DEB names no Debian kernel package")
-	}
-	bins := need(t, "qemu-system-x86_64", "qemu-img")
+	deb := kvmtest.KernelDeb(t)
+	bins := kvmtest.Need(t, "qemu-system-x86_64", "qemu-img")
 	l, ns := startLibvirtd(t)
 	dir := t.TempDir()
 
@@ -172,8 +93,8 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, vmimage.WriteInitramfs(f, vmimage.Spec{Init: initBin, Kernel: k, Modules: mods}))
 	require.NoError(t, f.Close())
-	disk := filepath.Join(dir, "data.qcow2")
-	out, err = exec.Command(bins["qemu-img"], "create", "-q", "-f", "qcow2", disk, "1G").CombinedOutput()
+	disk := filepath.Join(dir, "data.img")
+	out, err = exec.Command(bins["qemu-img"], "create", "-q", "-f", "raw", disk, "1G").CombinedOutput()
 	require.NoError(t, err, "qemu-img: %s", out)
 
 	netXML, err := NetworkXML(NetworkSpec{Cluster: "kvmtest", Name: "minik-kvmtest", Subnet: netip.MustParsePrefix("172.30.0.0/16")})

@@ -1,8 +1,8 @@
-// Package kvm will be the kvm driver: nodes as libvirt domains booted from
-// the VM node image (node-image/vm). Today it holds what the driver tells
-// libvirt, and tests: the XML of a cluster's isolated network and of a
-// node's domain, with minik's labels in the domain's metadata so the
-// driver finds exactly what it made. No driver is registered yet.
+// Package kvm is the kvm driver: nodes as libvirt domains, booted directly
+// from a kernel and an initramfs whose /init is minik-node (node-image/vm),
+// on an isolated libvirt network per cluster, through libvirtd's RPC
+// protocol. minik's labels sit in each domain's and network's metadata so
+// the driver finds exactly what it made. Pods are simulated (sim runtime).
 package kvm
 
 import (
@@ -39,7 +39,10 @@ const (
 type DomainSpec struct {
 	Labels
 	// Name is the domain's name (the node's).
-	Name      string
+	Name string
+	// UUID is the defined domain's, when defining it again; "" lets
+	// libvirt choose one.
+	UUID      string
 	MemoryMiB uint
 	CPUs      uint
 	// Accel is AccelKVM or AccelTCG.
@@ -47,7 +50,8 @@ type DomainSpec struct {
 	// Kernel, Initrd and Cmdline boot the node directly, with no disk
 	// to boot from.
 	Kernel, Initrd, Cmdline string
-	// DataDisk is the node's disk (qcow2): its state across stop and start.
+	// DataDisk is the node's disk (raw, ext4): its state across stop and
+	// start.
 	DataDisk string
 	// Network is the cluster's libvirt network; MAC the node's address on it.
 	Network, MAC string
@@ -68,6 +72,7 @@ func DomainXML(s DomainSpec) (string, error) {
 	d := libvirtxml.Domain{
 		Type:     s.Accel,
 		Name:     s.Name,
+		UUID:     s.UUID,
 		Metadata: &libvirtxml.DomainMetadata{XML: string(meta)},
 		Memory:   &libvirtxml.DomainMemory{Value: s.MemoryMiB, Unit: "MiB"},
 		VCPU:     &libvirtxml.DomainVCPU{Value: s.CPUs},
@@ -79,12 +84,15 @@ func DomainXML(s DomainSpec) (string, error) {
 		},
 		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
 		OnPoweroff: "destroy",
-		OnReboot:   "restart",
-		OnCrash:    "destroy",
+		// minik-node as init never reboots: a reboot is a crash of
+		// init (a kernel panic), and the node stays off for its log to
+		// be read rather than loop.
+		OnReboot: "destroy",
+		OnCrash:  "destroy",
 		Devices: &libvirtxml.DomainDeviceList{
 			Disks: []libvirtxml.DomainDisk{{
 				Device: "disk",
-				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "qcow2", Cache: "unsafe"},
+				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw", Cache: "unsafe"},
 				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: s.DataDisk}},
 				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
 			}},

@@ -32,7 +32,7 @@ func nodeSpec(accel string) DomainSpec {
 		MemoryMiB: 2048, CPUs: 2, Accel: accel,
 		Kernel: "/home/u/.minik/cache/kernel/boot/vmlinuz-6.1.0-57-cloud-amd64", Initrd: "/home/u/.minik/profiles/dev/nodes/dev-m02/initrd.gz",
 		Cmdline:  "console=ttyS0 panic=-1 ip=172.30.0.3::172.30.0.1:255.255.0.0:dev-m02:eth0:off",
-		DataDisk: "/home/u/.minik/profiles/dev/nodes/dev-m02/data.qcow2",
+		DataDisk: "/home/u/.minik/profiles/dev/nodes/dev-m02/data.img",
 		Network:  "minik-dev", MAC: MAC("dev", "dev-m02"),
 		ConsoleLog: "/home/u/.minik/profiles/dev/nodes/dev-m02/console.log",
 	}

@@ -227,7 +227,7 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 	t.Run("bad input has exit code 2", func(t *testing.T) {
-		for _, args := range [][]string{{"start", "--nodes", "0"}, {"start", "--driver", "kvm"}, {"start", "--bogus"}} {
+		for _, args := range [][]string{{"start", "--nodes", "0"}, {"start", "--driver", "vbox"}, {"start", "--bogus"}} {
 			require.Equal(t, 2, h.run(time.Minute, args...).code, args)
 		}
 	})

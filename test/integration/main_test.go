@@ -49,6 +49,16 @@ type harness struct {
 	env        []string
 	home       string
 	kubeconfig string
+	// wrap runs minik under another command (such as `ip netns exec NS`).
+	wrap []string
+}
+
+// command is minik with args, under h.wrap.
+func (h *harness) command(ctx context.Context, args ...string) *exec.Cmd {
+	argv := append(append(append([]string{}, h.wrap...), h.minik), args...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = h.env
+	return cmd
 }
 
 func newHarness(t *testing.T) *harness {
@@ -73,9 +83,7 @@ func newHarness(t *testing.T) *harness {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		// Only this test's MINIK_HOME: never the user's clusters.
-		del := exec.CommandContext(ctx, h.minik, "delete", "--all")
-		del.Env = h.env
-		_ = del.Run()
+		_ = h.command(ctx, "delete", "--all").Run()
 		for _, pid := range h.nodePIDs() {
 			p, err := os.FindProcess(pid)
 			if err == nil {
@@ -96,8 +104,7 @@ func (h *harness) run(timeout time.Duration, args ...string) result {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, h.minik, args...)
-	cmd.Env = h.env
+	cmd := h.command(ctx, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

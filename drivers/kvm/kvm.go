@@ -1,0 +1,320 @@
+package kvm
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/digitalocean/go-libvirt"
+	"github.com/digitalocean/go-libvirt/socket/dialers"
+
+	"minik.dev/minik/drivers"
+	vmimage "minik.dev/minik/node-image/vm"
+	"minik.dev/minik/nodeconfig"
+)
+
+// Name is the driver's name.
+const Name = "kvm"
+
+const doc = "docs/drivers/kvm.md"
+
+// Where a node sees things: the profile is in the initramfs, the data
+// disk is mounted on nodeDataDir.
+const (
+	nodeProfileDir    = "/minik"
+	nodeDataDir       = "/var/lib/minik"
+	nodeManifestsDir  = "/minik-manifests"
+	nodeAPIServerPort = 6443
+	nodeDataDisk      = "/dev/vda"
+)
+
+// Environment variables that set the driver up, for the CLI and tests.
+const (
+	// EnvSocket is libvirtd's socket (default DefaultSocket).
+	EnvSocket = "MINIK_LIBVIRT_SOCKET"
+	// EnvKernel names the kernel: a vmlinuz-RELEASE with its modules in
+	// /lib/modules/RELEASE, or a Debian linux-image .deb.
+	EnvKernel = "MINIK_VM_KERNEL"
+	// EnvAccel is kvm or tcg, overriding what the driver detects.
+	EnvAccel = "MINIK_VM_ACCEL"
+)
+
+// DefaultSocket is where libvirtd's system instance listens.
+const DefaultSocket = "/var/run/libvirt/libvirt-sock"
+
+// VM sizes: the control plane runs etcd and the apiserver in memory, and
+// every node holds minik-node in its initramfs.
+const (
+	controlPlaneMemoryMiB = 2048
+	workerMemoryMiB       = 1024
+	nodeCPUs              = 2
+	dataDiskBytes         = 20 << 30
+)
+
+// Driver makes nodes as libvirt domains through libvirtd's RPC protocol
+// (pure Go: no libvirt library is needed on this machine).
+type Driver struct {
+	findBinary func() (string, error)
+	cacheDir   func() (string, error)
+	getenv     func(string) string
+
+	mu     sync.Mutex
+	kernel vmimage.Kernel
+	base   string // the shared initramfs: minik-node, modules
+	accel  string
+}
+
+// New returns the kvm driver: findBinary locates minik-node (the VMs'
+// init), cacheDir the folder kernels and initramfs images are kept in.
+func New(findBinary, cacheDir func() (string, error)) *Driver {
+	return &Driver{findBinary: findBinary, cacheDir: cacheDir, getenv: os.Getenv}
+}
+
+// Info implements drivers.Driver.
+func (d *Driver) Info() drivers.Info {
+	return drivers.Info{
+		Name:        Name,
+		Description: "nodes are libvirt VMs (QEMU, with KVM when the CPU has it) booted from a kernel and an initramfs made here (pods are simulated)",
+		Runtime:     nodeconfig.RuntimeSim,
+		// Never picked automatically: VMs are asked for.
+		Priority: -10,
+		NodeView: &drivers.NodeView{
+			ProfileDir:    nodeProfileDir,
+			DataDir:       nodeDataDir,
+			APIServerPort: nodeAPIServerPort,
+			ManifestsDir:  nodeManifestsDir,
+		},
+		HostReachesNodes: true,
+	}
+}
+
+func (d *Driver) socket() string {
+	if s := d.getenv(EnvSocket); s != "" {
+		return s
+	}
+	return DefaultSocket
+}
+
+// connect opens a connection to libvirtd's QEMU driver; the caller
+// disconnects.
+func (d *Driver) connect(ctx context.Context) (*libvirt.Libvirt, error) {
+	sock := d.socket()
+	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(sock), dialers.WithLocalTimeout(5*time.Second)))
+	done := make(chan error, 1)
+	go func() { done <- l.ConnectToURI(libvirt.QEMUSystem) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return nil, fmt.Errorf("connect to libvirtd at %s: %w", sock, err)
+		}
+		return l, nil
+	case <-ctx.Done():
+		go func() {
+			if <-done == nil {
+				_ = l.Disconnect()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+// Health implements drivers.Driver: libvirtd must answer on its socket,
+// and mkfs.ext4 must be there to format data disks.
+func (d *Driver) Health(ctx context.Context) error {
+	sock := d.socket()
+	if _, err := os.Stat(sock); err != nil {
+		return &drivers.HealthError{Driver: Name,
+			Problem: fmt.Sprintf("libvirtd is not running: no socket at %s", sock),
+			Fix:     "start it (`sudo systemctl start libvirtd`; without systemd, as root: `mkdir -p /run/libvirt; virtlogd -d; libvirtd -d`), or set " + EnvSocket + " to its socket",
+			Doc:     doc}
+	}
+	l, err := d.connect(ctx)
+	if err != nil {
+		fix := "check that libvirtd runs (`virsh -c qemu:///system version`)"
+		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
+			fix = "add yourself to the libvirt group (`sudo usermod -aG libvirt $USER`, then log in again)"
+		}
+		return &drivers.HealthError{Driver: Name, Problem: err.Error(), Fix: fix, Doc: doc}
+	}
+	_ = l.Disconnect()
+	if _, err := mkfsExt4(); err != nil {
+		return &drivers.HealthError{Driver: Name, Problem: err.Error(), Fix: "install e2fsprogs", Doc: doc}
+	}
+	return nil
+}
+
+// mkfsExt4 finds mkfs.ext4, which is in sbin folders that users' PATHs
+// often lack.
+func mkfsExt4() (string, error) {
+	if p, err := exec.LookPath("mkfs.ext4"); err == nil {
+		return p, nil
+	}
+	for _, p := range []string{"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4"} {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("mkfs.ext4 is not installed: the kvm driver formats each node's data disk with it")
+}
+
+// Prepare implements drivers.Preparer: it finds the kernel and writes the
+// initramfs shared by every node (minik-node as /init and the kernel's
+// modules), unless the cache holds it already.
+func (d *Driver) Prepare(ctx context.Context, progress func(msg string)) error {
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if _, err := d.image(ctx, progress); err != nil {
+		return fmt.Errorf("prepare kvm driver: %w", err)
+	}
+	return nil
+}
+
+// image returns the kernel and the shared initramfs, making them once per
+// driver.
+func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kernel, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.base != "" {
+		return d.kernel, nil
+	}
+	cache, err := d.cacheDir()
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
+	named := d.getenv(EnvKernel)
+	if named != "" && strings.HasSuffix(named, ".deb") {
+		if k, err := vmimage.FindKernel("", cache, vmimage.Host{}); err == nil && strings.Contains(filepath.Base(named), k.Release) {
+			named = "" // unpacked before: xz in Go takes half a minute
+		} else if progress != nil {
+			progress("unpacking kernel package " + named)
+		}
+	}
+	k, err := vmimage.FindKernel(named, cache, vmimage.DefaultHost)
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
+	if progress != nil {
+		progress(fmt.Sprintf("kernel %s, from %s", k.Release, k.Source))
+	}
+	bin, err := d.findBinary()
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
+	base, err := ensureInitramfs(ctx, cache, bin, k)
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
+	d.accel = d.chooseAccel(progress)
+	d.kernel, d.base = k, base
+	return k, nil
+}
+
+// chooseAccel is kvm when the CPU has vmx or svm and /dev/kvm opens, else
+// TCG (QEMU's emulation), unless EnvAccel says which.
+func (d *Driver) chooseAccel(progress func(string)) string {
+	switch strings.ToLower(d.getenv(EnvAccel)) {
+	case "kvm":
+		return AccelKVM
+	case "tcg", "qemu":
+		return AccelTCG
+	}
+	if reason := kvmUnusable(); reason != "" {
+		if progress != nil {
+			progress("no KVM here (" + reason + "): VMs run under QEMU's emulation (TCG), many times slower")
+		}
+		return AccelTCG
+	}
+	return AccelKVM
+}
+
+// kvmUnusable says why KVM cannot run guests here, or "".
+func kvmUnusable() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	virt := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "flags") {
+			fields := strings.Fields(line)
+			for _, fl := range fields {
+				if fl == "vmx" || fl == "svm" {
+					virt = true
+				}
+			}
+			break
+		}
+	}
+	if !virt {
+		return "the CPU shows no vmx or svm"
+	}
+	kvm, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return err.Error()
+	}
+	_ = kvm.Close()
+	return ""
+}
+
+// ensureInitramfs returns the shared initramfs for this minik-node and
+// kernel, writing it into cache when it is not there; older ones go.
+func ensureInitramfs(ctx context.Context, cache, bin string, k vmimage.Kernel) (string, error) {
+	st, err := os.Stat(bin)
+	if err != nil {
+		return "", fmt.Errorf("minik-node: %w", err)
+	}
+	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), k.Release, strings.Join(vmimage.NodeModules, ","))
+	path := filepath.Join(cache, "initramfs-"+key+".cpio")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	mods, err := vmimage.ResolveModules(k.ModulesDir, vmimage.NodeModules)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(cache, "initramfs-*.tmp")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	err = vmimage.WriteInitramfs(w, vmimage.Spec{Init: bin, Kernel: k, Modules: mods, Uncompressed: true})
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write the VM initramfs: %w", err)
+	}
+	// QEMU reads it as whatever user libvirt runs it as.
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", err
+	}
+	old, _ := filepath.Glob(filepath.Join(cache, "initramfs-*.cpio"))
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return "", err
+	}
+	for _, o := range old {
+		_ = os.Remove(o)
+	}
+	return path, nil
+}

@@ -1,0 +1,107 @@
+package integration
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"minik.dev/minik/drivers/kvm/kvmtest"
+)
+
+// TestKVM runs a 2-node cluster of libvirt VMs (QEMU under TCG on this
+// machine: its CPU cannot run KVM guests) booted from the Debian cloud
+// kernel and an initramfs whose /init is minik-node. libvirtd, its
+// networks and every minik command run in a network namespace the test
+// creates: the VMs' network exists only there.
+func TestKVM(t *testing.T) {
+	lv := kvmtest.StartLibvirtd(t)
+	deb := kvmtest.KernelDeb(t)
+	kvmtest.Need(t, "qemu-system-x86_64", "mkfs.ext4")
+	h := newHarness(t)
+	h.wrap = []string{"ip", "netns", "exec", lv.Netns}
+	h.env = append(h.env, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "MINIK_VM_KERNEL="+deb, "MINIK_DRIVER=kvm")
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(h.home, "profiles", "*", "nodes", "*", "vm", "console.log"))
+		for _, l := range logs {
+			data, _ := os.ReadFile(l)
+			lines := strings.Split(string(data), "\n")
+			t.Logf("%s (last lines):\n%s", l, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+		}
+	})
+
+	t.Run("bad input", func(t *testing.T) {
+		saved := h.env
+		h.env = append(append([]string{}, saved...), "MINIK_LIBVIRT_SOCKET="+filepath.Join(t.TempDir(), "absent"))
+		r := h.run(time.Minute, "start", "-p", "nolibvirt")
+		h.env = saved
+		assert.Equal(t, 3, r.code, "a driver that cannot run nodes has exit code 3")
+		assert.Contains(t, r.stderr, "libvirtd is not running")
+		assert.Contains(t, r.stderr, "libvirtd -d")
+
+		r = h.run(time.Minute, "start", "-p", "listens", "--listen-address", "192.0.2.1")
+		assert.NotEqual(t, 0, r.code)
+		assert.NoDirExists(t, filepath.Join(h.home, "profiles", "listens"))
+	})
+
+	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2")
+	t.Log(out)
+	st := h.status("vms")
+	require.Equal(t, "kvm", st.Driver)
+	require.True(t, strings.HasPrefix(st.APIServer, "https://172.") || strings.HasPrefix(st.APIServer, "https://10."),
+		"the kubeconfig names the control-plane VM's address: %s", st.APIServer)
+
+	kubectl := func(args ...string) string {
+		return h.ok(2*time.Minute, append([]string{"kubectl", "-p", "vms", "--"}, args...)...)
+	}
+	nodes := kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status} {end}")
+	assert.Contains(t, nodes, "vms=True")
+	assert.Contains(t, nodes, "vms-m02=True")
+
+	kubectl("create", "deployment", "web", "--image", "registry.invalid/web:1", "--replicas", "3")
+	kubectl("rollout", "status", "deployment/web", "--timeout", "2m")
+	// A pod's log comes from its node's kubelet API, which the apiserver
+	// (in the control-plane VM) reaches on the worker VM's address.
+	pods := strings.Fields(kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.name}@{.spec.nodeName} {end}"))
+	require.Len(t, pods, 3)
+	var onWorker string
+	for _, p := range pods {
+		if name, node, _ := strings.Cut(p, "@"); node == "vms-m02" {
+			onWorker = name
+		}
+	}
+	require.NotEmpty(t, onWorker, "the scheduler spreads pods over both nodes: %v", pods)
+	kubectl("logs", onWorker)
+
+	kubectl("create", "configmap", "kept", "--from-literal", "k=v")
+	h.ok(5*time.Minute, "stop", "-p", "vms")
+	st = h.status("vms")
+	for _, n := range st.Nodes {
+		assert.Equal(t, "Stopped", n.State, n.Name)
+	}
+	h.ok(10*time.Minute, "start", "-p", "vms")
+	assert.Equal(t, "v", kubectl("get", "configmap", "kept", "-o", "jsonpath={.data.k}"), "etcd's data lives on the control plane's data disk")
+	kubectl("wait", "--for", "condition=Ready", "node/vms-m02", "--timeout", "2m")
+
+	nodeLog := h.ok(time.Minute, "logs", "-p", "vms", "--node", "vms-m02")
+	assert.Contains(t, nodeLog, "starting node")
+
+	h.ok(5*time.Minute, "delete", "-p", "vms")
+	assert.NoDirExists(t, filepath.Join(h.home, "profiles", "vms"))
+	virsh := func(args ...string) string {
+		all := append([]string{"-c", "qemu:///system?socket=" + lv.Socket}, args...)
+		out, err := exec.Command("virsh", all...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+	assert.NotContains(t, virsh("list", "--all", "--name"), "vms")
+	assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-vms")
+}
