@@ -151,11 +151,27 @@ func ownDomain(l *libvirt.Libvirt, n drivers.Node) (libvirt.Domain, bool, error)
 		return dom, false, fmt.Errorf("read domain %s: %w", n.Name, err)
 	}
 	if lb, ok := DomainLabels(xml); !ok || lb.Cluster != n.Cluster || lb.Node != n.Name {
-		return dom, false, fmt.Errorf("a libvirt domain named %s exists and is not minik's node %s of cluster %s: rename or remove it (virsh undefine %s), or choose another profile name",
-			n.Name, n.Name, n.Cluster, n.Name)
+		return dom, false, &foreignError{fmt.Sprintf("a libvirt domain named %s exists and is not minik's node %s of cluster %s: rename or remove it (virsh undefine %s), or choose another profile name",
+			n.Name, n.Name, n.Cluster, n.Name)}
 	}
 	return dom, true, nil
 }
+
+// existingDomain is ownDomain for callers to whom a foreign domain of the
+// node's name just means the node does not exist: they never touch it.
+func existingDomain(l *libvirt.Libvirt, n drivers.Node) (libvirt.Domain, bool, error) {
+	dom, found, err := ownDomain(l, n)
+	var foreign *foreignError
+	if errors.As(err, &foreign) {
+		return dom, false, nil
+	}
+	return dom, found, err
+}
+
+// foreignError: a libvirt object of a node's or cluster's name is not minik's.
+type foreignError struct{ msg string }
+
+func (e *foreignError) Error() string { return e.msg }
 
 // checkMemory refuses a VM this machine has no memory left for.
 func checkMemory(mib uint) error {
@@ -316,7 +332,7 @@ func (d *Driver) StopNode(ctx context.Context, n drivers.Node) error {
 		return fmt.Errorf("stop node %s: %w", n.Name, err)
 	}
 	defer l.Disconnect()
-	dom, found, err := ownDomain(l, n)
+	dom, found, err := existingDomain(l, n)
 	if err != nil || !found {
 		return err
 	}
@@ -360,7 +376,7 @@ func (d *Driver) DeleteNode(ctx context.Context, n drivers.Node) error {
 		return fmt.Errorf("delete node %s: %w", n.Name, err)
 	}
 	defer l.Disconnect()
-	dom, found, err := ownDomain(l, n)
+	dom, found, err := existingDomain(l, n)
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", n.Name, err)
 	}
@@ -395,8 +411,11 @@ func (d *Driver) NodeState(ctx context.Context, n drivers.Node) (string, error) 
 		return "", fmt.Errorf("state of node %s: %w", n.Name, err)
 	}
 	defer l.Disconnect()
-	dom, found, err := ownDomain(l, n)
-	if err != nil || !found {
+	dom, found, err := existingDomain(l, n)
+	if err != nil {
+		return "", fmt.Errorf("state of node %s: %w", n.Name, err)
+	}
+	if !found {
 		return drivers.StateStopped, nil
 	}
 	state, _, err := l.DomainGetState(dom, 0)

@@ -38,6 +38,13 @@ func TestKVM(t *testing.T) {
 		}
 	})
 
+	virsh := func(args ...string) string {
+		all := append([]string{"-c", "qemu:///system?socket=" + lv.Socket}, args...)
+		out, err := exec.Command("virsh", all...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		return string(out)
+	}
+
 	t.Run("bad input", func(t *testing.T) {
 		saved := h.env
 		h.env = append(append([]string{}, saved...), "MINIK_LIBVIRT_SOCKET="+filepath.Join(t.TempDir(), "absent"))
@@ -50,6 +57,18 @@ func TestKVM(t *testing.T) {
 		r = h.run(time.Minute, "start", "-p", "listens", "--listen-address", "192.0.2.1")
 		assert.NotEqual(t, 0, r.code)
 		assert.NoDirExists(t, filepath.Join(h.home, "profiles", "listens"))
+
+		// A domain of the node's name that minik did not make is never
+		// touched, and the failed start leaves nothing of its own.
+		foreign := filepath.Join(t.TempDir(), "taken.xml")
+		require.NoError(t, os.WriteFile(foreign, []byte("<domain type='qemu'><name>taken</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"), 0o644))
+		virsh("define", foreign)
+		r = h.run(5*time.Minute, "start", "-p", "taken")
+		assert.NotEqual(t, 0, r.code)
+		assert.Contains(t, r.stderr, "a libvirt domain named taken exists and is not minik's")
+		assert.Contains(t, virsh("list", "--all", "--name"), "taken")
+		assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-taken", "the failed start removed its network")
+		virsh("undefine", "taken")
 	})
 
 	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2")
@@ -96,12 +115,6 @@ func TestKVM(t *testing.T) {
 
 	h.ok(5*time.Minute, "delete", "-p", "vms")
 	assert.NoDirExists(t, filepath.Join(h.home, "profiles", "vms"))
-	virsh := func(args ...string) string {
-		all := append([]string{"-c", "qemu:///system?socket=" + lv.Socket}, args...)
-		out, err := exec.Command("virsh", all...).CombinedOutput()
-		require.NoError(t, err, "%s", out)
-		return string(out)
-	}
 	assert.NotContains(t, virsh("list", "--all", "--name"), "vms")
 	assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-vms")
 }
