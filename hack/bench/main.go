@@ -44,7 +44,7 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "starts of each kind")
 	nodes := flag.Int("nodes", 1, "nodes per cluster")
 	minik := flag.String("minik", "bin/minik", "minik binary")
-	scenarios := flag.String("scenarios", "start,pods,nodes,claims,docker", "what to measure: start, pods, nodes, claims (process driver), docker")
+	scenarios := flag.String("scenarios", "start,pods,nodes,claims,docker,kvm", "what to measure: start, pods, nodes, claims (process driver), docker, kvm")
 	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
 	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
 	flag.Parse()
@@ -77,6 +77,8 @@ func run(ctx context.Context) error {
 			err = benchClaims(ctx, mk, dir, 100)
 		case "docker":
 			err = benchDocker(ctx, mk, dir, min(*runs, 3))
+		case "kvm":
+			err = benchKVM(ctx, *minik, env, dir, min(*runs, 3))
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}
