@@ -24,6 +24,8 @@ var optionFlags = map[string]string{
 	"ListenAddress":          "--listen-address",
 	"TTL":                    "--ttl",
 	"Tail":                   "--tail",
+	"VMKernel":               "--vm-kernel",
+	"VMAccel":                "--vm-accel",
 }
 
 // invalidFlagError is a cluster.InvalidOptionError told in flag names:

@@ -29,6 +29,8 @@ type startOptions struct {
 	retain        bool
 	localhost     bool
 	listen        string
+	vmKernel      string
+	vmAccel       string
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -56,6 +58,8 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&o.manifests, "manifests", "", "folder of YAML, JSON and jsonnet files the cluster applies and keeps applied (default: the profile's manifests folder; only when creating)")
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
 	cmd.Flags().BoolVar(&o.localhost, "publish-localhost", false, "also publish LoadBalancer Services' ports on 127.0.0.1, as on Docker Desktop, whose cluster networks this machine does not reach (docker driver; only when creating)")
+	cmd.Flags().StringVar(&o.vmKernel, "vm-kernel", "", "VM drivers (kvm): the kernel to boot nodes with, a vmlinuz-RELEASE (modules in /lib/modules/RELEASE) or a Debian linux-image .deb (default: one unpacked before, else the host's)")
+	cmd.Flags().StringVar(&o.vmAccel, "vm-accel", "", "VM drivers (kvm): kvm or tcg (QEMU's emulation); default: kvm when the CPU and /dev/kvm allow it")
 	cmd.Flags().StringVar(&o.listen, "listen-address", "", "an address of this machine where the apiserver is also reachable, so other machines can join as nodes (`minik node join-command`); never set by default (only when creating)")
 	addOutputFlag(cmd, &o.output)
 	return cmd
@@ -127,6 +131,8 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 		PodEvictionTimeout:     o.eviction,
 		PublishLocalhost:       o.localhost,
 		ListenAddress:          o.listen,
+		VMKernel:               o.vmKernel,
+		VMAccel:                o.vmAccel,
 	}
 	if o.manifests != "" {
 		// A relative folder is relative to where minik runs.

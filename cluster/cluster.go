@@ -116,6 +116,14 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if err := m.updateEviction(p, o); err != nil {
 			return nil, err
 		}
+		if d, err := m.drivers.Get(p.Driver); err == nil && (o.VMKernel != "" || o.VMAccel != "") {
+			if err := setVMOptions(d, p, o); err != nil {
+				return nil, err
+			}
+			if err := m.store.Save(p); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	d, err := m.drivers.Get(p.Driver)
@@ -151,6 +159,9 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	}
 	d, err := m.drivers.Select(ctx, name)
 	if err != nil {
+		return nil, err
+	}
+	if err := setVMOptions(d, &Profile{}, o); err != nil {
 		return nil, err
 	}
 	if info := d.Info(); info.HostReachesNodes && o.ListenAddress != "" {
@@ -192,6 +203,7 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	p.ManifestsDir = o.ManifestsDir
 	p.PublishLocalhost = o.PublishLocalhost
 	p.ListenAddress = o.ListenAddress
+	_ = setVMOptions(d, p, o) // checked above
 	if cn, ok := d.(drivers.ClusterNetworks); ok {
 		if err := m.planNetwork(ctx, cn, p); err != nil {
 			return nil, err
@@ -362,7 +374,7 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		}
 	}
 
-	if err := m.prepare(ctx, d); err != nil {
+	if err := m.prepare(ctx, d, p); err != nil {
 		return err
 	}
 	done := m.report.Step(StepCertificates)
@@ -407,7 +419,10 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 }
 
 // prepare runs the driver's one-time work, such as building its node image.
-func (m *Manager) prepare(ctx context.Context, d drivers.Driver) error {
+func (m *Manager) prepare(ctx context.Context, d drivers.Driver, p *Profile) error {
+	if vc, ok := d.(drivers.VMConfigurer); ok {
+		vc.ConfigureVMs(drivers.VMOptions{Kernel: p.VMKernel, Accel: p.VMAccel})
+	}
 	pr, ok := d.(drivers.Preparer)
 	if !ok {
 		return nil
@@ -416,6 +431,28 @@ func (m *Manager) prepare(ctx context.Context, d drivers.Driver) error {
 	err := pr.Prepare(ctx, m.report.Note)
 	done(err)
 	return err
+}
+
+// setVMOptions records o's VM options in p; they are for VM drivers only.
+func setVMOptions(d drivers.Driver, p *Profile, o StartOptions) error {
+	if _, ok := d.(drivers.VMConfigurer); !ok {
+		for field, v := range map[string]string{"VMKernel": o.VMKernel, "VMAccel": o.VMAccel} {
+			if v != "" {
+				return &InvalidOptionError{Field: field, Value: v, Reason: "the " + d.Info().Name + " driver makes no VMs"}
+			}
+		}
+		return nil
+	}
+	if o.VMKernel != "" {
+		p.VMKernel = o.VMKernel
+		if abs, err := filepath.Abs(o.VMKernel); err == nil {
+			p.VMKernel = abs
+		}
+	}
+	if o.VMAccel != "" {
+		p.VMAccel = o.VMAccel
+	}
+	return nil
 }
 
 // deleteCluster removes what the driver made for the cluster besides nodes.

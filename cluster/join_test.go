@@ -94,3 +94,15 @@ func TestListenAddressInConfigs(t *testing.T) {
 	require.True(t, slices.ContainsFunc(cert.IPAddresses, net.ParseIP("10.1.2.3").Equal), "the apiserver certificate names the listen address")
 	require.Equal(t, "10.1.2.3", m.driverNode(p, p.Nodes[0]).ListenAddress)
 }
+
+func TestVMOptionsNeedAVMDriver(t *testing.T) {
+	d := &fakedriver.Driver{}
+	home := t.TempDir()
+	m := New(Options{Home: home, Drivers: drivers.NewRegistry(d)})
+	_, err := m.Start(context.Background(), StartOptions{Profile: "dev", Driver: d.Info().Name, VMAccel: drivers.AccelTCG})
+	var invalid *InvalidOptionError
+	require.ErrorAs(t, err, &invalid)
+	require.Equal(t, "VMAccel", invalid.Field)
+	require.ErrorContains(t, err, "makes no VMs")
+	require.NoDirExists(t, m.store.ProfileDir("dev"), "nothing is made")
+}

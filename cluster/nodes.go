@@ -316,7 +316,7 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 
 // bringUpNode writes the configs, starts n and waits up to wait for it Ready.
 func (m *Manager) bringUpNode(ctx context.Context, d drivers.Driver, p *Profile, n ProfileNode, wait time.Duration) error {
-	if err := m.prepare(ctx, d); err != nil {
+	if err := m.prepare(ctx, d, p); err != nil {
 		return err
 	}
 	done := m.report.Step(StepCertificates)

@@ -11,6 +11,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"minik.dev/minik/drivers"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -60,6 +61,8 @@ var optionWords = map[string]string{
 	"TTL":                    "token lifetime",
 	"Tail":                   "tail",
 	"Path":                   "export path",
+	"VMKernel":               "VM kernel",
+	"VMAccel":                "VM accelerator",
 }
 
 func (e *InvalidOptionError) Error() string {
@@ -75,6 +78,10 @@ type StartOptions struct {
 	Profile string
 	// Driver is "" for auto-selection (or the existing profile's driver).
 	Driver string
+	// VMKernel and VMAccel choose how VM drivers boot nodes (see
+	// drivers.VMOptions); kept in the profile for later starts.
+	VMKernel string
+	VMAccel  string
 	// Retain keeps what a failed or interrupted start made, for a look.
 	Retain bool
 	// DefaultDriver is used instead of auto-selection when a profile is
@@ -152,6 +159,16 @@ func (o StartOptions) Validate() error {
 	if a := o.ListenAddress; a != "" {
 		if err := checkListenAddress(a); err != nil {
 			return &InvalidOptionError{Field: "ListenAddress", Value: a, Reason: err.Error()}
+		}
+	}
+	switch o.VMAccel {
+	case "", drivers.AccelKVM, drivers.AccelTCG:
+	default:
+		return &InvalidOptionError{Field: "VMAccel", Value: o.VMAccel, Reason: "use kvm or tcg, or leave it out to detect"}
+	}
+	if k := o.VMKernel; k != "" {
+		if fi, err := os.Stat(k); err != nil || fi.IsDir() {
+			return &InvalidOptionError{Field: "VMKernel", Value: k, Reason: "name a kernel file (vmlinuz-RELEASE) or a Debian linux-image .deb that exists"}
 		}
 	}
 	return nil

@@ -50,6 +50,10 @@ func TestStartOptionsValidate(t *testing.T) {
 		{"listen on every address", func(o *StartOptions) { o.ListenAddress = "0.0.0.0" }, "ListenAddress", "not every address"},
 		{"listen on loopback", func(o *StartOptions) { o.ListenAddress = "127.0.0.1" }, "ListenAddress", "always listens on loopback"},
 		{"listen on another machine's address", func(o *StartOptions) { o.ListenAddress = "192.0.2.77" }, "ListenAddress", "no interface of this machine has it"},
+		{"VM accelerators", func(o *StartOptions) { o.VMAccel = "tcg" }, "", ""},
+		{"unknown VM accelerator", func(o *StartOptions) { o.VMAccel = "hvf" }, "VMAccel", "invalid VM accelerator hvf: use kvm or tcg"},
+		{"missing VM kernel", func(o *StartOptions) { o.VMKernel = "/no/vmlinuz-6.1" }, "VMKernel", "invalid VM kernel /no/vmlinuz-6.1: name a kernel file"},
+		{"VM kernel is a folder", func(o *StartOptions) { o.VMKernel = os.TempDir() }, "VMKernel", "name a kernel file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -155,6 +155,27 @@ type Preparer interface {
 	Prepare(ctx context.Context, progress func(msg string)) error
 }
 
+// Accelerators a VM driver runs its nodes with.
+const (
+	AccelKVM = "kvm" // the CPU's virtualization, through /dev/kvm
+	AccelTCG = "tcg" // QEMU's emulation: slower, runs anywhere
+)
+
+// VMOptions choose how a VM driver boots its nodes; "" lets it choose.
+type VMOptions struct {
+	// Kernel is a kernel (vmlinuz-RELEASE, its modules in
+	// /lib/modules/RELEASE) or a Debian linux-image .deb.
+	Kernel string
+	// Accel is AccelKVM or AccelTCG.
+	Accel string
+}
+
+// VMConfigurer is implemented by drivers whose nodes are VMs: the cluster
+// hands them the profile's VM options before Prepare.
+type VMConfigurer interface {
+	ConfigureVMs(o VMOptions)
+}
+
 // NodeConfigurer is implemented by drivers that add to a node's config what
 // only they know, such as the pod runtime's engine, network and image.
 type NodeConfigurer interface {

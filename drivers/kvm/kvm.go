@@ -39,10 +39,12 @@ const (
 const (
 	// EnvSocket is libvirtd's socket (default DefaultSocket).
 	EnvSocket = "MINIK_LIBVIRT_SOCKET"
-	// EnvKernel names the kernel: a vmlinuz-RELEASE with its modules in
-	// /lib/modules/RELEASE, or a Debian linux-image .deb.
+	// EnvKernel names the kernel when the profile does not (--vm-kernel):
+	// a vmlinuz-RELEASE with its modules in /lib/modules/RELEASE, or a
+	// Debian linux-image .deb.
 	EnvKernel = "MINIK_VM_KERNEL"
-	// EnvAccel is kvm or tcg, overriding what the driver detects.
+	// EnvAccel is kvm or tcg when the profile does not say (--vm-accel),
+	// overriding what the driver detects.
 	EnvAccel = "MINIK_VM_ACCEL"
 )
 
@@ -64,6 +66,7 @@ type Driver struct {
 	findBinary func() (string, error)
 	cacheDir   func() (string, error)
 	getenv     func(string) string
+	vm         drivers.VMOptions
 
 	mu     sync.Mutex
 	kernel vmimage.Kernel
@@ -93,6 +96,14 @@ func (d *Driver) Info() drivers.Info {
 		},
 		HostReachesNodes: true,
 	}
+}
+
+// ConfigureVMs implements drivers.VMConfigurer: the profile's kernel and
+// accelerator, over EnvKernel and EnvAccel.
+func (d *Driver) ConfigureVMs(o drivers.VMOptions) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.vm = o
 }
 
 func (d *Driver) socket() string {
@@ -189,7 +200,10 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
-	named := d.getenv(EnvKernel)
+	named := d.vm.Kernel
+	if named == "" {
+		named = d.getenv(EnvKernel)
+	}
 	if named != "" && strings.HasSuffix(named, ".deb") {
 		if k, err := vmimage.FindKernel("", cache, vmimage.Host{}); err == nil && strings.Contains(filepath.Base(named), k.Release) {
 			named = "" // unpacked before: xz in Go takes half a minute
@@ -220,10 +234,14 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 // chooseAccel is kvm when the CPU has vmx or svm and /dev/kvm opens, else
 // TCG (QEMU's emulation), unless EnvAccel says which.
 func (d *Driver) chooseAccel(progress func(string)) string {
-	switch strings.ToLower(d.getenv(EnvAccel)) {
-	case "kvm":
+	choice := d.vm.Accel
+	if choice == "" {
+		choice = strings.ToLower(d.getenv(EnvAccel))
+	}
+	switch choice {
+	case drivers.AccelKVM:
 		return AccelKVM
-	case "tcg", "qemu":
+	case drivers.AccelTCG, "qemu":
 		return AccelTCG
 	}
 	if reason := kvmUnusable(); reason != "" {

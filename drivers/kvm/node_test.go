@@ -79,3 +79,16 @@ func TestNetworkPrefixes(t *testing.T) {
 	assert.Equal(t, []string{"192.168.122.0/24", "10.9.0.0/16"}, got)
 	assert.Empty(t, networkPrefixes("not xml"))
 }
+
+func TestChooseAccel(t *testing.T) {
+	env := map[string]string{}
+	d := New(nil, nil)
+	d.getenv = func(k string) string { return env[k] }
+	d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelTCG})
+	assert.Equal(t, AccelTCG, d.chooseAccel(nil))
+	d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelKVM})
+	assert.Equal(t, AccelKVM, d.chooseAccel(nil), "the profile's choice wins")
+	d.ConfigureVMs(drivers.VMOptions{})
+	env[EnvAccel] = "tcg"
+	assert.Equal(t, AccelTCG, d.chooseAccel(nil), "then the environment's")
+}

@@ -25,7 +25,7 @@ func TestKVM(t *testing.T) {
 	kvmtest.Need(t, "qemu-system-x86_64", "mkfs.ext4")
 	h := newHarness(t)
 	h.wrap = []string{"ip", "netns", "exec", lv.Netns}
-	h.env = append(h.env, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "MINIK_VM_KERNEL="+deb, "MINIK_DRIVER=kvm")
+	h.env = append(h.env, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "MINIK_DRIVER=kvm")
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -54,6 +54,16 @@ func TestKVM(t *testing.T) {
 		assert.Contains(t, r.stderr, "libvirtd is not running")
 		assert.Contains(t, r.stderr, "libvirtd -d")
 
+		for _, args := range [][]string{
+			{"start", "-p", "accel", "--vm-accel", "hvf"},
+			{"start", "-p", "nokernel", "--vm-kernel", filepath.Join(t.TempDir(), "vmlinuz-absent")},
+			{"start", "-p", "procvm", "--driver", "process", "--vm-accel", "tcg"},
+		} {
+			r := h.run(time.Minute, args...)
+			assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+			assert.Contains(t, r.stderr, "--vm-", args)
+		}
+
 		r = h.run(time.Minute, "start", "-p", "listens", "--listen-address", "192.0.2.1")
 		assert.NotEqual(t, 0, r.code)
 		assert.NoDirExists(t, filepath.Join(h.home, "profiles", "listens"))
@@ -63,7 +73,7 @@ func TestKVM(t *testing.T) {
 		foreign := filepath.Join(t.TempDir(), "taken.xml")
 		require.NoError(t, os.WriteFile(foreign, []byte("<domain type='qemu'><name>taken</name><memory unit='MiB'>64</memory><os><type>hvm</type></os></domain>"), 0o644))
 		virsh("define", foreign)
-		r = h.run(5*time.Minute, "start", "-p", "taken")
+		r = h.run(5*time.Minute, "start", "-p", "taken", "--vm-kernel", deb)
 		assert.NotEqual(t, 0, r.code)
 		assert.Contains(t, r.stderr, "a libvirt domain named taken exists and is not minik's")
 		assert.Contains(t, virsh("list", "--all", "--name"), "taken")
@@ -71,7 +81,7 @@ func TestKVM(t *testing.T) {
 		virsh("undefine", "taken")
 	})
 
-	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2")
+	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2", "--vm-kernel", deb, "--vm-accel", "tcg")
 	t.Log(out)
 	st := h.status("vms")
 	require.Equal(t, "kvm", st.Driver)
