@@ -113,6 +113,7 @@ func (s *server) Serve(ctx context.Context, l net.Listener) error {
 	handle("/metrics", s.guard("metrics", s.metrics.handler()))
 	handle("/metrics/resource", s.guard("metrics", http.HandlerFunc(s.resourceMetrics)))
 	handle("/metrics/cadvisor", s.guard("metrics", http.HandlerFunc(s.cadvisorMetrics)))
+	handle("/metrics/probes", s.guard("metrics", http.HandlerFunc(s.probeMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))

@@ -117,3 +117,19 @@ type PodNetworkUsage struct {
 
 // ErrNotSupported is wrapped by errors for what a runtime cannot do.
 var ErrNotSupported = errors.New("not supported")
+
+// ProbeKey names one series of the kubelet's prober_probe_total: a
+// probe of a container and one of its results.
+type ProbeKey struct {
+	Namespace, Pod, PodUID, Container string
+	// ProbeType is Liveness, Readiness or Startup.
+	ProbeType string
+	// Result is successful or failed.
+	Result string
+}
+
+// Prober is implemented by runtimes that run probes: how many times each
+// probe of a pod they run has had each result (a forgotten pod's go).
+type Prober interface {
+	ProbeCounts() map[ProbeKey]uint64
+}

@@ -475,6 +475,12 @@ func TestDockerCluster(t *testing.T) {
 			rx, _, ok := cadvisorValue(t, out, "container_network_receive_bytes_total", map[string]string{"pod": p.Name, "container": "POD", "interface": "eth0"})
 			return ok && rx > 0, "no network series yet"
 		})
+		// The kubelet's probe counters: the app's HTTP readiness probe runs every second.
+		out := kubectl("get", "--raw", "/api/v1/nodes/"+p.Spec.NodeName+"/proxy/metrics/probes")
+		n, _, ok := cadvisorValue(t, out, "prober_probe_total", map[string]string{"namespace": "default", "pod": p.Name, "pod_uid": string(p.UID),
+			"container": "app", "probe_type": "Readiness", "result": "successful"})
+		require.True(t, ok, "a readiness series of %s in /metrics/probes:\n%s", p.Name, out)
+		require.Positive(t, n)
 	})
 
 	t.Run("host network", func(t *testing.T) {

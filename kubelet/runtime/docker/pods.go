@@ -61,11 +61,14 @@ type Runtime struct {
 	stats map[string]containerStats // by container ID
 	// logs is the node's log folder, nil when the node keeps none.
 	logs *podlogs.Store
+	// probes counts probe results for /metrics/probes.
+	probes map[runtime.ProbeKey]uint64
 }
 
 var (
 	_ runtime.Runtime   = (*Runtime)(nil)
 	_ runtime.Streaming = (*Runtime)(nil)
+	_ runtime.Prober    = (*Runtime)(nil)
 )
 
 // dockerPod is what the runtime knows of one pod between syncs. Only the
@@ -326,6 +329,11 @@ func (m *Runtime) ForgetPod(ctx context.Context, uid types.UID) error {
 func (m *Runtime) removePod(ctx context.Context, uid types.UID) error {
 	m.mu.Lock()
 	rec := m.pods[uid]
+	for k := range m.probes {
+		if k.PodUID == string(uid) {
+			delete(m.probes, k)
+		}
+	}
 	m.mu.Unlock()
 	if rec != nil {
 		rec.cancel()

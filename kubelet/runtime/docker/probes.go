@@ -15,6 +15,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"minik.dev/minik/kubelet/runtime"
 )
 
 // startProbes runs a new container run's startup, liveness and readiness
@@ -113,6 +115,7 @@ func (m *Runtime) probeLoop(ctx context.Context, pod *corev1.Pod, spec *corev1.C
 		if ctx.Err() != nil {
 			return
 		}
+		m.countProbe(pod, spec.Name, kind, err == nil)
 		if err == nil {
 			oks, fails = oks+1, 0
 			if oks >= success && !report(true, true) {
@@ -222,4 +225,30 @@ func probePort(spec *corev1.Container, port intstr.IntOrString) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("container %s has no port named %q", spec.Name, port.StrVal)
+}
+
+// countProbe records a probe's result for /metrics/probes.
+func (m *Runtime) countProbe(pod *corev1.Pod, container, kind string, ok bool) {
+	result := "successful"
+	if !ok {
+		result = "failed"
+	}
+	k := runtime.ProbeKey{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: container, ProbeType: kind, Result: result}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.probes == nil {
+		m.probes = map[runtime.ProbeKey]uint64{}
+	}
+	m.probes[k]++
+}
+
+// ProbeCounts implements runtime.Prober.
+func (m *Runtime) ProbeCounts() map[runtime.ProbeKey]uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[runtime.ProbeKey]uint64, len(m.probes))
+	for k, v := range m.probes {
+		out[k] = v
+	}
+	return out
 }

@@ -381,6 +381,16 @@ func TestProbeTransitions(t *testing.T) {
 		waitWoken(t, h)
 		cs, _ = h.sync(t, pod)
 		assert.False(t, cs.Ready, "unready again when the probe fails")
+
+		// /metrics/probes counts each result, per probe, until the pod goes.
+		counts := h.rt.ProbeCounts()
+		key := runtime.ProbeKey{Namespace: pod.Namespace, Pod: pod.Name, PodUID: string(pod.UID), Container: "app", ProbeType: "Readiness"}
+		ok, failed := key, key
+		ok.Result, failed.Result = "successful", "failed"
+		assert.GreaterOrEqual(t, counts[ok], uint64(1), counts)
+		assert.GreaterOrEqual(t, counts[failed], uint64(1), counts)
+		require.NoError(t, h.rt.ForgetPod(context.Background(), pod.UID))
+		assert.Empty(t, h.rt.ProbeCounts())
 	})
 	t.Run("a failed liveness probe restarts the container", func(t *testing.T) {
 		h := newHarness(t)
