@@ -63,6 +63,10 @@ gateway-conformance: build ## run the Gateway API conformance suite (GATEWAY-HTT
 bench: build ## time minik start to ready (fresh and restart), by phase, and node RSS
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/bench
 
+.PHONY: reliability
+reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker); objects lost
+	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/reliability
+
 # vet builds with -trimpath as the build does, so a cold CI run compiles
 # the control plane once for both, not twice (~9 minutes on 2 cores).
 # The upstream suite, offline: FOCUS, SKIP, DRIVER and NODES select; the

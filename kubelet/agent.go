@@ -9,7 +9,9 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"os"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -346,7 +348,7 @@ func (a *Agent) setStatus(st *corev1.NodeStatus, now metav1.Time) {
 		MachineID:               a.cfg.Cluster + "-" + a.cfg.Name,
 		SystemUUID:              a.cfg.Cluster + "-" + a.cfg.Name,
 		BootID:                  a.cfg.Cluster + "-" + a.cfg.Name,
-		KernelVersion:           "minik",
+		KernelVersion:           kernelVersion(),
 		OSImage:                 "minik",
 		ContainerRuntimeVersion: a.runtimeVersion,
 		KubeletVersion:          KubeletVersion,
@@ -425,4 +427,15 @@ func (a *Agent) renewLease(ctx context.Context) error {
 		}
 		return nil
 	}
+}
+
+// kernelVersion is the release of the kernel the node runs on, as `uname
+// -r` prints it (a VM node's own; the host's for process and container
+// nodes), as the kubelet reports it; "minik" where there is none to read.
+func kernelVersion() string {
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil || len(strings.TrimSpace(string(b))) == 0 {
+		return "minik"
+	}
+	return strings.TrimSpace(string(b))
 }

@@ -94,6 +94,9 @@ func TestKVM(t *testing.T) {
 	nodes := kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status} {end}")
 	assert.Contains(t, nodes, "vms=True")
 	assert.Contains(t, nodes, "vms-m02=True")
+	// Each node runs on its VM's kernel, the Debian cloud kernel, not this machine's.
+	kernels := kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.status.nodeInfo.kernelVersion} {end}")
+	assert.Equal(t, 2, strings.Count(kernels, "-cloud-amd64"), kernels)
 
 	kubectl("create", "deployment", "web", "--image", "registry.invalid/web:1", "--replicas", "3")
 	kubectl("rollout", "status", "deployment/web", "--timeout", "2m")

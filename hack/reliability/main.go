@@ -1,0 +1,410 @@
+// Command reliability measures what a minik cluster survives, on each
+// driver asked for: stop/start cycles with a few hundred objects (soak),
+// kill -9 of every node (crash), and kill -9 in the middle of a burst of
+// writes. It counts objects lost and what is left behind, and prints a
+// table: test, runs, failures, objects lost, time.
+//
+// It runs the real bin/minik, as a user would, in a private MINIK_HOME.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one line of the result table.
+type row struct {
+	driver, test   string
+	runs, failures int
+	lost           int
+	took           time.Duration
+	note           string
+}
+
+type suite struct {
+	minik string
+	env   []string
+	home  string
+	kc    string
+	rows  []row
+}
+
+func run(ctx context.Context) error {
+	minik := flag.String("minik", "bin/minik", "minik binary")
+	driversFlag := flag.String("drivers", "process,docker", "drivers to test")
+	cycles := flag.Int("cycles", 20, "soak: stop/start cycles")
+	objects := flag.Int("objects", 200, "soak: objects of mixed kinds kept in the cluster")
+	writes := flag.Int("writes", 1000, "crash during writes: ConfigMaps written in the burst")
+	flag.Parse()
+
+	dir, err := os.MkdirTemp("", "minik-reliability-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	s := &suite{minik: *minik, home: filepath.Join(dir, "home"), kc: filepath.Join(dir, "kubeconfig")}
+	s.env = append(os.Environ(), "MINIK_HOME="+s.home, "KUBECONFIG="+s.kc)
+	defer func() { _ = s.cmd(context.Background(), "delete", "--all").Run() }()
+
+	for _, d := range strings.Split(*driversFlag, ",") {
+		if d == "docker" && exec.CommandContext(ctx, "docker", "version").Run() != nil {
+			fmt.Printf("docker: skipped, no Docker Engine answers\n\n")
+			continue
+		}
+		if err := s.driver(ctx, d, *cycles, *objects, *writes); err != nil {
+			return fmt.Errorf("%s: %w", d, err)
+		}
+	}
+	fmt.Printf("%-8s %-28s %5s %9s %13s %9s  %s\n", "driver", "test", "runs", "failures", "objects lost", "time", "")
+	for _, r := range s.rows {
+		fmt.Printf("%-8s %-28s %5d %9d %13d %8.1fs  %s\n", r.driver, r.test, r.runs, r.failures, r.lost, r.took.Seconds(), r.note)
+	}
+	return nil
+}
+
+func (s *suite) cmd(ctx context.Context, args ...string) *exec.Cmd {
+	c := exec.CommandContext(ctx, s.minik, args...)
+	c.Env = s.env
+	return c
+}
+
+func (s *suite) minikOK(ctx context.Context, args ...string) error {
+	if out, err := s.cmd(ctx, args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("minik %s: %w: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+func (s *suite) client(profile string) (kubernetes.Interface, error) {
+	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: s.kc},
+		&clientcmd.ConfigOverrides{CurrentContext: profile}).ClientConfig()
+	if err != nil {
+		return nil, err
+	}
+	rc.QPS, rc.Burst = 500, 1000
+	return kubernetes.NewForConfig(rc)
+}
+
+const ns = "reliability"
+
+func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writes int) error {
+	profile := "rel-" + driver
+	if err := s.minikOK(ctx, "start", "-p", profile, "--driver", driver, "--nodes", "2"); err != nil {
+		return err
+	}
+	defer func() { _ = s.cmd(context.Background(), "delete", "-p", profile).Run() }()
+	c, err := s.client(profile)
+	if err != nil {
+		return err
+	}
+	want, err := createObjects(ctx, c, objects)
+	if err != nil {
+		return err
+	}
+
+	// Soak: stop and start, counting objects and what a stop leaves.
+	soak := row{driver: driver, test: fmt.Sprintf("soak: stop/start, %d objects", len(want))}
+	var starts []time.Duration
+	began := time.Now()
+	for i := 0; i < cycles; i++ {
+		soak.runs++
+		if err := s.minikOK(ctx, "stop", "-p", profile); err != nil {
+			return err
+		}
+		if left := s.leftovers(ctx, driver, profile); left != "" {
+			soak.failures++
+			soak.note = "left after stop: " + left
+		}
+		t0 := time.Now()
+		if err := s.minikOK(ctx, "start", "-p", profile); err != nil {
+			soak.failures++
+			soak.note = err.Error()
+			continue
+		}
+		starts = append(starts, time.Since(t0))
+		lost, err := missing(ctx, c, want)
+		if err != nil {
+			return err
+		}
+		if lost > 0 {
+			soak.failures++
+			soak.lost += lost
+		}
+	}
+	soak.took = time.Since(began)
+	if len(starts) > 0 {
+		slices.Sort(starts)
+		soak.note = strings.TrimSpace(fmt.Sprintf("start median %.2fs, slowest %.2fs %s", starts[len(starts)/2].Seconds(), starts[len(starts)-1].Seconds(), soak.note))
+	}
+	s.rows = append(s.rows, soak)
+
+	// Crash: every node killed at once, then minik start.
+	crash := row{driver: driver, test: "crash: kill -9 every node", runs: 1}
+	began = time.Now()
+	if err := s.killNodes(ctx, driver, profile); err != nil {
+		return err
+	}
+	if err := s.minikOK(ctx, "start", "-p", profile); err != nil {
+		crash.failures++
+		crash.note = err.Error()
+	} else if crash.lost, err = missing(ctx, c, want); err != nil {
+		return err
+	} else if crash.lost > 0 {
+		crash.failures++
+	}
+	crash.took = time.Since(began)
+	s.rows = append(s.rows, crash)
+
+	// Crash in the middle of a burst of writes: every write the apiserver
+	// acknowledged must be there after the restart.
+	burst := row{driver: driver, test: fmt.Sprintf("crash during %d writes", writes), runs: 1}
+	began = time.Now()
+	acked, err := s.crashDuringWrites(ctx, c, driver, profile, writes)
+	if err != nil {
+		return err
+	}
+	if err := s.minikOK(ctx, "start", "-p", profile); err != nil {
+		burst.failures++
+		burst.note = err.Error()
+	} else {
+		lost, err := missing(ctx, c, acked)
+		if err != nil {
+			return err
+		}
+		burst.lost = lost
+		if lost > 0 {
+			burst.failures++
+		}
+		burst.note = fmt.Sprintf("%d writes acknowledged before the kill", len(acked))
+	}
+	burst.took = time.Since(began)
+	s.rows = append(s.rows, burst)
+	return nil
+}
+
+// key names an object: KIND/NAME.
+type key string
+
+// createObjects makes n objects of mixed kinds in the test namespace.
+func createObjects(ctx context.Context, c kubernetes.Interface, n int) ([]key, error) {
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return nil, err
+	}
+	var made []key
+	for i := 0; len(made) < n; i++ {
+		name := fmt.Sprintf("obj-%04d", i)
+		meta := metav1.ObjectMeta{Name: name, Namespace: ns}
+		var err error
+		var kind string
+		switch i % 5 {
+		case 0:
+			kind = "configmap"
+			_, err = c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: meta, Data: map[string]string{"i": strconv.Itoa(i)}}, metav1.CreateOptions{})
+		case 1:
+			kind = "secret"
+			_, err = c.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: meta, StringData: map[string]string{"i": strconv.Itoa(i)}}, metav1.CreateOptions{})
+		case 2:
+			kind = "serviceaccount"
+			_, err = c.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: meta}, metav1.CreateOptions{})
+		case 3:
+			kind = "service"
+			_, err = c.CoreV1().Services(ns).Create(ctx, &corev1.Service{ObjectMeta: meta, Spec: corev1.ServiceSpec{
+				Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}, metav1.CreateOptions{})
+		case 4:
+			kind = "role"
+			_, err = c.RbacV1().Roles(ns).Create(ctx, &rbacv1.Role{ObjectMeta: meta, Rules: []rbacv1.PolicyRule{{
+				APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}}}, metav1.CreateOptions{})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create %s %s: %w", kind, name, err)
+		}
+		made = append(made, key(kind+"/"+name))
+	}
+	return made, nil
+}
+
+// missing counts the objects of want that the cluster does not have.
+func missing(ctx context.Context, c kubernetes.Interface, want []key) (int, error) {
+	have := map[key]bool{}
+	o := metav1.ListOptions{}
+	cms, err := c.CoreV1().ConfigMaps(ns).List(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range cms.Items {
+		have[key("configmap/"+x.Name)] = true
+	}
+	secrets, err := c.CoreV1().Secrets(ns).List(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range secrets.Items {
+		have[key("secret/"+x.Name)] = true
+	}
+	sas, err := c.CoreV1().ServiceAccounts(ns).List(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range sas.Items {
+		have[key("serviceaccount/"+x.Name)] = true
+	}
+	svcs, err := c.CoreV1().Services(ns).List(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range svcs.Items {
+		have[key("service/"+x.Name)] = true
+	}
+	roles, err := c.RbacV1().Roles(ns).List(ctx, o)
+	if err != nil {
+		return 0, err
+	}
+	for _, x := range roles.Items {
+		have[key("role/"+x.Name)] = true
+	}
+	lost := 0
+	for _, k := range want {
+		if !have[k] {
+			lost++
+		}
+	}
+	return lost, nil
+}
+
+// crashDuringWrites writes ConfigMaps as fast as the apiserver takes them
+// and kills every node once a third are acknowledged; it returns the
+// acknowledged ones.
+func (s *suite) crashDuringWrites(ctx context.Context, c kubernetes.Interface, driver, profile string, n int) ([]key, error) {
+	acked := make(chan key, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("burst-%04d", i)
+			_, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": strconv.Itoa(i)}}, metav1.CreateOptions{})
+			if err != nil {
+				continue // the apiserver is gone: not acknowledged
+			}
+			acked <- key("configmap/" + name)
+		}
+	}()
+	deadline := time.After(2 * time.Minute)
+	for len(acked) < n/3 {
+		select {
+		case <-deadline:
+			return nil, errors.New("the write burst did not reach a third in 2 minutes")
+		case <-done:
+			return nil, errors.New("the write burst ended before the kill")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	if err := s.killNodes(ctx, driver, profile); err != nil {
+		return nil, err
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		return nil, errors.New("the writer did not notice the kill")
+	}
+	close(acked)
+	var out []key
+	for k := range acked {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// killNodes kills every node of the cluster without warning: kill -9 of
+// its minik-node processes, or of its node containers.
+func (s *suite) killNodes(ctx context.Context, driver, profile string) error {
+	switch driver {
+	case "docker":
+		ids, err := exec.CommandContext(ctx, "docker", "ps", "-q", "--filter", "label=dev.minik.cluster="+profile, "--filter", "label=dev.minik.kind=node").Output()
+		if err != nil {
+			return fmt.Errorf("list node containers: %w", err)
+		}
+		if f := strings.Fields(string(ids)); len(f) > 0 {
+			if out, err := exec.CommandContext(ctx, "docker", append([]string{"kill"}, f...)...).CombinedOutput(); err != nil {
+				return fmt.Errorf("docker kill: %w: %s", err, out)
+			}
+		}
+	default:
+		pids := s.nodePIDs()
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(s.nodePIDs()) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				return errors.New("minik-node processes outlived kill -9")
+			}
+		}
+	}
+	return nil
+}
+
+// nodePIDs are the minik-node processes whose command line names this
+// suite's MINIK_HOME.
+func (s *suite) nodePIDs() []int {
+	entries, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.Contains(string(cmdline), s.home) || !strings.Contains(string(cmdline), "minik-node") {
+			continue
+		}
+		out = append(out, pid)
+	}
+	sort.Ints(out)
+	return out
+}
+
+// leftovers says what a stopped cluster still runs: processes, or
+// running containers; "" when nothing.
+func (s *suite) leftovers(ctx context.Context, driver, profile string) string {
+	switch driver {
+	case "docker":
+		ids, err := exec.CommandContext(ctx, "docker", "ps", "-q", "--filter", "label=dev.minik.cluster="+profile).Output()
+		if err == nil && len(strings.Fields(string(ids))) > 0 {
+			return fmt.Sprintf("%d running containers", len(strings.Fields(string(ids))))
+		}
+	default:
+		if pids := s.nodePIDs(); len(pids) > 0 {
+			return fmt.Sprintf("minik-node processes %v", pids)
+		}
+	}
+	return ""
+}
