@@ -204,8 +204,10 @@ func ensureDataDisk(ctx context.Context, disk string) error {
 	if err := os.MkdirAll(filepath.Dir(disk), 0o755); err != nil {
 		return err
 	}
+	// Only its owner reads it (libvirt hands it to QEMU's user): it
+	// holds etcd, Secrets included.
 	tmp := disk + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
@@ -234,8 +236,10 @@ func (d *Driver) writeNodeInitramfs(n drivers.Node, dst string) error {
 	if err != nil {
 		return err
 	}
+	// It holds the profile's keys: only its owner reads it (libvirt
+	// hands it to QEMU's user while the VM runs).
 	tmp := dst + ".tmp"
-	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	out, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}

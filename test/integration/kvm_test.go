@@ -88,6 +88,14 @@ func TestKVM(t *testing.T) {
 	require.True(t, strings.HasPrefix(st.APIServer, "https://172.") || strings.HasPrefix(st.APIServer, "https://10."),
 		"the kubeconfig names the control-plane VM's address: %s", st.APIServer)
 
+	// The node's initramfs holds the profile's keys and its disk holds
+	// etcd: only their owner reads them.
+	for _, f := range []string{"initrd.cpio", "data.img"} {
+		fi, err := os.Stat(filepath.Join(h.home, "profiles", "vms", "nodes", "vms", "vm", f))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
+
 	kubectl := func(args ...string) string {
 		return h.ok(2*time.Minute, append([]string{"kubectl", "-p", "vms", "--"}, args...)...)
 	}
