@@ -171,8 +171,8 @@ func ensureClusterInfo(ctx context.Context, cfg *nodeconfig.Config, client kuber
 
 // runServingApprover approves kubelet serving certificate requests whose
 // names and addresses are those of the requesting node's Node object, and
-// denies those that ask for more. A request from a node not registered yet
-// waits for its Node.
+// denies those that ask for more. A request from a node not registered, or
+// not yet reporting its addresses, waits for them.
 func runServingApprover(ctx context.Context, client kubernetes.Interface, proxy *egress.Proxy) error {
 	factory := informers.NewSharedInformerFactory(client, 10*time.Minute)
 	csrs := factory.Certificates().V1().CertificateSigningRequests()
@@ -199,7 +199,19 @@ func runServingApprover(ctx context.Context, client kubernetes.Interface, proxy 
 				enqueue(c)
 			}
 		},
-		UpdateFunc: func(old, obj any) { allowJoined(proxy, old, obj) },
+		UpdateFunc: func(old, obj any) {
+			allowJoined(proxy, old, obj)
+			// A node's first status report brings its addresses, which
+			// the requests waiting for them are checked against.
+			if o, ok := old.(*corev1.Node); ok && len(o.Status.Addresses) == 0 {
+				if n, ok := obj.(*corev1.Node); ok && len(n.Status.Addresses) > 0 {
+					list, _ := csrs.Lister().List(labels.Everything())
+					for _, c := range list {
+						enqueue(c)
+					}
+				}
+			}
+		},
 		DeleteFunc: func(obj any) { allowJoined(proxy, obj, nil) },
 	}); err != nil {
 		return fmt.Errorf("watch Nodes: %w", err)
@@ -236,6 +248,11 @@ func runServingApprover(ctx context.Context, client kubernetes.Interface, proxy 
 			}
 			if err != nil {
 				return err
+			}
+			if len(node.Status.Addresses) == 0 {
+				// Registered, not reported yet: deciding now would deny
+				// the node's own addresses. Its first report requeues.
+				return nil
 			}
 			csr = csr.DeepCopy()
 			cond := certificatesv1.CertificateSigningRequestCondition{
