@@ -161,9 +161,6 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := setVMOptions(d, &Profile{}, o); err != nil {
-		return nil, err
-	}
 	if info := d.Info(); info.HostReachesNodes && o.ListenAddress != "" {
 		return nil, &InvalidOptionError{Field: "ListenAddress", Value: o.ListenAddress,
 			Reason: "the " + info.Name + " driver publishes no apiserver port on this machine; joining other machines needs the process or docker driver"}
@@ -203,7 +200,9 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	p.ManifestsDir = o.ManifestsDir
 	p.PublishLocalhost = o.PublishLocalhost
 	p.ListenAddress = o.ListenAddress
-	_ = setVMOptions(d, p, o) // checked above
+	if err := setVMOptions(d, p, o); err != nil {
+		return nil, err
+	}
 	if cn, ok := d.(drivers.ClusterNetworks); ok {
 		if err := m.planNetwork(ctx, cn, p); err != nil {
 			return nil, err
@@ -436,9 +435,9 @@ func (m *Manager) prepare(ctx context.Context, d drivers.Driver, p *Profile) err
 // setVMOptions records o's VM options in p; they are for VM drivers only.
 func setVMOptions(d drivers.Driver, p *Profile, o StartOptions) error {
 	if _, ok := d.(drivers.VMConfigurer); !ok {
-		for field, v := range map[string]string{"VMKernel": o.VMKernel, "VMAccel": o.VMAccel} {
-			if v != "" {
-				return &InvalidOptionError{Field: field, Value: v, Reason: "the " + d.Info().Name + " driver makes no VMs"}
+		for _, f := range [][2]string{{"VMKernel", o.VMKernel}, {"VMAccel", o.VMAccel}} {
+			if f[1] != "" {
+				return &InvalidOptionError{Field: f[0], Value: f[1], Reason: "the " + d.Info().Name + " driver makes no VMs"}
 			}
 		}
 		return nil
