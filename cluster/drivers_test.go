@@ -26,7 +26,7 @@ type configurer struct {
 func (c *configurer) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 	c.seen = append(c.seen, n)
 	cfg.Runtime = nodeconfig.RuntimeDocker
-	cfg.Docker = &nodeconfig.DockerRuntime{Network: "net-" + n.Cluster, SandboxImage: "image", ServiceCIDR: n.ServiceCIDR, DNSDomain: n.DNSDomain}
+	cfg.Docker = &nodeconfig.DockerRuntime{Network: "net-" + n.Cluster, SandboxImage: "image", ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: n.ServiceCIDR, DNSDomain: n.DNSDomain}}
 }
 
 // fullProfile is profile dev with a control plane and a worker that node
@@ -58,7 +58,7 @@ func TestNodeConfigsAreTheDriversToExtend(t *testing.T) {
 
 		cfg, err := nodeconfig.Load(filepath.Join(m.store.NodeDir("dev", n.Name), "config.json"))
 		require.NoError(t, err)
-		assert.Equal(t, &nodeconfig.DockerRuntime{Network: "net-dev", SandboxImage: "image", ServiceCIDR: "10.96.0.0/16", DNSDomain: "cluster.local"},
+		assert.Equal(t, &nodeconfig.DockerRuntime{Network: "net-dev", SandboxImage: "image", ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "10.96.0.0/16", DNSDomain: "cluster.local"}},
 			cfg.Docker, "the cluster adds nothing to what the driver configured")
 	}
 }

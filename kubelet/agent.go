@@ -137,11 +137,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			klog.ErrorS(err, "run pods")
 		}
 	}()
-	if a.cfg.Docker != nil && a.cfg.Docker.ServeServices {
+	if svc := a.cfg.Services(); svc != nil && svc.ServeServices {
 		if err := a.serveServices(ctx, &wg); err != nil {
 			return err
 		}
-	} else if a.cfg.Docker != nil {
+	} else if svc != nil {
 		a.serveNodePorts(ctx, &wg)
 	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
@@ -164,6 +164,13 @@ func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (
 			return nil, nil, err
 		}
 		return docker.New(eng, a.cfg, a.client, recorder), func() { _ = eng.Close() }, nil
+	}
+	if a.cfg.Runtime == nodeconfig.RuntimeRunc {
+		eng, err := newRuncEngine(ctx, a.cfg, a.waitPodCIDR)
+		if err != nil {
+			return nil, nil, err
+		}
+		return docker.New(eng, a.cfg, a.client, recorder), func() {}, nil
 	}
 	// Sim pods take their IPs from the node's podCIDR, which the
 	// controller-manager assigns once the node is registered.
@@ -191,17 +198,23 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("create gateway client: %w", err)
 	}
-	dnsIP, err := nodeconfig.ClusterDNSIP(a.cfg.Docker.ServiceCIDR)
+	svc := a.cfg.Services()
+	dnsIP, err := nodeconfig.ClusterDNSIP(svc.ServiceCIDR)
 	if err != nil {
 		return err
+	}
+	// The engine's own resolver, as every container on a user network
+	// has; a runc node has none, so names outside the cluster fail.
+	upstream := "127.0.0.11:53"
+	if a.cfg.Runtime == nodeconfig.RuntimeRunc {
+		upstream = ""
 	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		err := services.Run(ctx, services.Options{
-			Client: client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, DNSIP: dnsIP.String(), Domain: a.cfg.Docker.DNSDomain,
-			// The engine's own resolver, as every container on a user network has.
-			Upstream: "127.0.0.11:53",
+			Client: client, NodeIP: a.cfg.IP, NodeName: a.cfg.Name, DNSIP: dnsIP.String(), Domain: svc.DNSDomain,
+			Upstream: upstream,
 			Gateway:  gw,
 		})
 		if err != nil {

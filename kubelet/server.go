@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -115,6 +116,7 @@ func (s *server) Serve(ctx context.Context, l net.Listener) error {
 	handle("/metrics/cadvisor", s.guard("metrics", http.HandlerFunc(s.cadvisorMetrics)))
 	handle("/metrics/probes", s.guard("metrics", http.HandlerFunc(s.probeMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
+	handle("/images/load", s.guard("proxy", http.HandlerFunc(s.loadImages)))
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))
 		handle("/run/", s.guard("proxy", http.HandlerFunc(s.exec)))
@@ -225,6 +227,33 @@ func (s *server) authorize(ctx context.Context, who caller, verb, subresource st
 	s.authz[key] = authzEntry{allowed: sar.Status.Allowed, expires: s.now().Add(ttl)}
 	s.mu.Unlock()
 	return sar.Status.Allowed, nil
+}
+
+// loadImages takes a docker-save archive (POST body) into the node's
+// image store, for runtimes whose node keeps its own images, and answers
+// {"images": [names]}.
+func (s *server) loadImages(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "POST a docker-save archive", http.StatusMethodNotAllowed)
+		return
+	}
+	loader, ok := s.runtime.(runtime.ImageLoader)
+	if !ok {
+		http.Error(w, fmt.Sprintf("node %s runs %s pods, which take no images", s.cfg.Name, s.runtime.Name()), http.StatusNotImplemented)
+		return
+	}
+	names, err := loader.LoadImage(r.Context(), r.Body)
+	switch {
+	case errors.Is(err, runtime.ErrNotSupported):
+		http.Error(w, err.Error(), http.StatusNotImplemented)
+		return
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string][]string{"images": names})
 }
 
 // unsupported answers at once, for every runtime without streaming, what

@@ -14,7 +14,43 @@ import (
 const (
 	RuntimeSim    = "sim"
 	RuntimeDocker = "docker"
+	// RuntimeRunc runs pods with runc on the node itself (VM nodes).
+	RuntimeRunc = "runc"
 )
+
+// ServiceNetwork is what a runtime whose pods really run knows of the
+// cluster's Services: pods' environment and DNS, and which node answers
+// for ClusterIPs.
+type ServiceNetwork struct {
+	// ServiceCIDR is the cluster's Service range: pods get the
+	// kubernetes Service's address in their environment, and the cluster
+	// DNS is its tenth address.
+	ServiceCIDR string `json:"serviceCIDR,omitempty"`
+	// DNSDomain is the cluster's DNS zone (cluster.local).
+	DNSDomain string `json:"dnsDomain,omitempty"`
+	// ServeServices is set on the node that answers for ClusterIPs and
+	// cluster DNS (the control plane).
+	ServeServices bool `json:"serveServices,omitempty"`
+}
+
+// RuncRuntime configures the node agent's runc runtime: pods are runc
+// containers of the node itself, plugged into a bridge that holds the
+// node's interface on the cluster network, so pod addresses are on that
+// network as on the docker driver's.
+type RuncRuntime struct {
+	// Bridge is the node's bridge; Gateway the pods' default route; and
+	// PrefixLen the cluster network's prefix length.
+	Bridge    string `json:"bridge"`
+	Gateway   string `json:"gateway"`
+	PrefixLen int    `json:"prefixLen"`
+	// Binary is runc's path ("" looks in PATH).
+	Binary string `json:"binary,omitempty"`
+	// StateDir keeps images, containers and pod volumes; RunDir runc's
+	// state and the pods' namespaces.
+	StateDir string `json:"stateDir"`
+	RunDir   string `json:"runDir"`
+	ServiceNetwork
+}
 
 // DockerRuntime configures the node agent's docker runtime: pods are
 // containers of the engine that also runs the node.
@@ -30,15 +66,7 @@ type DockerRuntime struct {
 	// SandboxCommand parks the sandbox: it holds the pod's network
 	// namespace and does nothing else.
 	SandboxCommand []string `json:"sandboxCommand,omitempty"`
-	// ServiceCIDR is the cluster's Service range: pods get the
-	// kubernetes Service's address in their environment, and the cluster
-	// DNS is its tenth address.
-	ServiceCIDR string `json:"serviceCIDR,omitempty"`
-	// DNSDomain is the cluster's DNS zone (cluster.local).
-	DNSDomain string `json:"dnsDomain,omitempty"`
-	// ServeServices is set on the node that answers for ClusterIPs and
-	// cluster DNS (the control plane).
-	ServeServices bool `json:"serveServices,omitempty"`
+	ServiceNetwork
 	// PublishLocalhost makes the control plane also publish every
 	// LoadBalancer Service's ports on the host's 127.0.0.1, as it does on
 	// its own when the engine is Docker Desktop (whose cluster networks the

@@ -61,10 +61,13 @@ type Config struct {
 	MaxPods     int   `json:"maxPods"`
 	// Labels the node agent puts on its Node at registration.
 	Labels map[string]string `json:"labels,omitempty"`
-	// Runtime runs the node's pods: RuntimeSim (the default) or RuntimeDocker.
+	// Runtime runs the node's pods: RuntimeSim (the default),
+	// RuntimeDocker or RuntimeRunc.
 	Runtime string `json:"runtime,omitempty"`
 	// Docker configures the docker runtime.
 	Docker *DockerRuntime `json:"docker,omitempty"`
+	// Runc configures the runc runtime.
+	Runc *RuncRuntime `json:"runc,omitempty"`
 	// LogDir is the node's log folder (its /var/log), served by the
 	// kubelet API's /logs/; the docker runtime keeps pod logs in it as
 	// the kubelet does. Empty: the node keeps none (process nodes share
@@ -144,10 +147,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node %s: apiServer and kubeconfig are required", c.Name)
 	case c.CPUMillis <= 0 || c.MemoryBytes <= 0:
 		return fmt.Errorf("node %s: capacity must be positive (cpu %dm, memory %d)", c.Name, c.CPUMillis, c.MemoryBytes)
-	case c.Runtime != "" && c.Runtime != RuntimeSim && c.Runtime != RuntimeDocker:
-		return fmt.Errorf("node %s: runtime %q is neither %q nor %q", c.Name, c.Runtime, RuntimeSim, RuntimeDocker)
+	case c.Runtime != "" && c.Runtime != RuntimeSim && c.Runtime != RuntimeDocker && c.Runtime != RuntimeRunc:
+		return fmt.Errorf("node %s: runtime %q is not %q, %q or %q", c.Name, c.Runtime, RuntimeSim, RuntimeDocker, RuntimeRunc)
 	case c.Runtime == RuntimeDocker && (c.Docker == nil || c.Docker.Network == "" || c.Docker.SandboxImage == ""):
 		return fmt.Errorf("node %s: the docker runtime needs docker.network and docker.sandboxImage", c.Name)
+	case c.Runtime == RuntimeRunc && (c.Runc == nil || c.Runc.Bridge == "" || net.ParseIP(c.Runc.Gateway) == nil ||
+		c.Runc.PrefixLen <= 0 || c.Runc.PrefixLen > 32 || c.Runc.StateDir == "" || c.Runc.RunDir == ""):
+		return fmt.Errorf("node %s: the runc runtime needs runc.bridge, runc.gateway, runc.prefixLen, runc.stateDir and runc.runDir", c.Name)
 	}
 	if c.Role == RoleControlPlane {
 		cp := c.ControlPlane
@@ -165,6 +171,18 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("node %s: %w", c.Name, err)
 			}
 		}
+	}
+	return nil
+}
+
+// Services is the node's view of the cluster's Services when its runtime
+// runs pods for real; nil on the sim runtime.
+func (c *Config) Services() *ServiceNetwork {
+	switch {
+	case c.Docker != nil:
+		return &c.Docker.ServiceNetwork
+	case c.Runc != nil:
+		return &c.Runc.ServiceNetwork
 	}
 	return nil
 }

@@ -21,6 +21,21 @@ func validControlPlane() *Config {
 	}
 }
 
+func validRunc() *RuncRuntime {
+	return &RuncRuntime{Bridge: "minik0", Gateway: "172.20.0.1", PrefixLen: 16, StateDir: "/var/lib/minik/runc", RunDir: "/run/minik"}
+}
+
+func TestServices(t *testing.T) {
+	c := validControlPlane()
+	assert.Nil(t, c.Services(), "simulated pods have no Services of their own")
+	c.Runtime, c.Runc = RuntimeRunc, validRunc()
+	c.Runc.ServiceCIDR = "172.20.64.0/18"
+	require.NotNil(t, c.Services())
+	assert.Equal(t, "172.20.64.0/18", c.Services().ServiceCIDR)
+	c.Runtime, c.Runc, c.Docker = RuntimeDocker, nil, &DockerRuntime{ServiceNetwork: ServiceNetwork{DNSDomain: "cluster.local"}}
+	assert.Equal(t, "cluster.local", c.Services().DNSDomain)
+}
+
 func TestValidate(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -36,6 +51,12 @@ func TestValidate(t *testing.T) {
 		{"port out of range", func(c *Config) { c.ControlPlane.Port = 70000 }, "out of range"},
 		{"bad cidr", func(c *Config) { c.ControlPlane.PodCIDR = "10.0.0.0/99" }, "invalid CIDR"},
 		{"worker needs no control plane", func(c *Config) { c.Role = RoleWorker; c.ControlPlane = nil }, ""},
+		{"unknown runtime", func(c *Config) { c.Runtime = "crio" }, `runtime "crio" is not`},
+		{"runc", func(c *Config) { c.Runtime = RuntimeRunc; c.Runc = validRunc() }, ""},
+		{"runc without its section", func(c *Config) { c.Runtime = RuntimeRunc }, "runc runtime needs"},
+		{"runc without a bridge", func(c *Config) { c.Runtime = RuntimeRunc; c.Runc = validRunc(); c.Runc.Bridge = "" }, "runc.bridge"},
+		{"runc with a bad gateway", func(c *Config) { c.Runtime = RuntimeRunc; c.Runc = validRunc(); c.Runc.Gateway = "x" }, "runc.gateway"},
+		{"runc with a bad prefix", func(c *Config) { c.Runtime = RuntimeRunc; c.Runc = validRunc(); c.Runc.PrefixLen = 33 }, "runc.prefixLen"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -225,9 +225,11 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 		Network:        NetworkName(n.Cluster),
 		SandboxImage:   containerimage.Ref(d.version),
 		SandboxCommand: []string{"/minik-node", "pause"},
-		ServiceCIDR:    n.ServiceCIDR,
-		DNSDomain:      n.DNSDomain,
-		ServeServices:  n.Role == nodeconfig.RoleControlPlane,
+		ServiceNetwork: nodeconfig.ServiceNetwork{
+			ServiceCIDR:   n.ServiceCIDR,
+			DNSDomain:     n.DNSDomain,
+			ServeServices: n.Role == nodeconfig.RoleControlPlane,
+		},
 		// The control plane also turns it on for Docker Desktop.
 		PublishLocalhost: n.PublishLocalhost,
 	}

@@ -60,9 +60,9 @@ func TestConfigureNode(t *testing.T) {
 				Network:        "minik-dev",
 				SandboxImage:   "minik-node:v1.2.3",
 				SandboxCommand: []string{"/minik-node", "pause"},
-				ServiceCIDR:    "172.20.64.0/18",
-				DNSDomain:      "cluster.local",
-				ServeServices:  tc.serve,
+				ServiceNetwork: nodeconfig.ServiceNetwork{
+					ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local", ServeServices: tc.serve,
+				},
 			}, cfg.Docker)
 		})
 	}

@@ -115,6 +115,13 @@ type PodNetworkUsage struct {
 	TxBytes, TxPackets, TxErrors, TxDropped uint64
 }
 
+// ImageLoader is implemented by runtimes whose node keeps its own images:
+// LoadImage takes the images of a docker-save archive and returns their
+// names.
+type ImageLoader interface {
+	LoadImage(ctx context.Context, r io.Reader) ([]string, error)
+}
+
 // ErrNotSupported is wrapped by errors for what a runtime cannot do.
 var ErrNotSupported = errors.New("not supported")
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -141,7 +142,22 @@ func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, record
 }
 
 // Name implements runtime.Runtime.
-func (m *Runtime) Name() string { return "docker" }
+// It is the engine's kind: "docker", or "runc" for the runc engine.
+func (m *Runtime) Name() string {
+	if m.cfg.Runtime == nodeconfig.RuntimeRunc {
+		return nodeconfig.RuntimeRunc
+	}
+	return "docker"
+}
+
+// LoadImage implements runtime.ImageLoader for engines that load images.
+func (m *Runtime) LoadImage(ctx context.Context, r io.Reader) ([]string, error) {
+	l, ok := m.engine.(runtime.ImageLoader)
+	if !ok {
+		return nil, fmt.Errorf("load images on node %s: %w: its pods use the engine's own images", m.cfg.Name, runtime.ErrNotSupported)
+	}
+	return l.LoadImage(ctx, r)
+}
 
 // Version implements runtime.Runtime.
 func (m *Runtime) Version(ctx context.Context) (string, error) {
@@ -149,7 +165,7 @@ func (m *Runtime) Version(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "docker://" + v, nil
+	return m.Name() + "://" + v, nil
 }
 
 // Prepare implements runtime.Runtime. Containers left from before this
@@ -662,8 +678,8 @@ func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminate
 // HOSTNAME.SUBDOMAIN.NS.svc.DOMAIN name when it has a subdomain, and its
 // hostAliases.
 func (m *Runtime) podHosts(pod *corev1.Pod, spec *engine.SandboxSpec) {
-	if pod.Spec.Subdomain != "" && !pod.Spec.HostNetwork && m.cfg.Docker.DNSDomain != "" {
-		spec.Domainname = pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + m.cfg.Docker.DNSDomain
+	if svc := m.cfg.Services(); pod.Spec.Subdomain != "" && !pod.Spec.HostNetwork && svc != nil && svc.DNSDomain != "" {
+		spec.Domainname = pod.Spec.Subdomain + "." + pod.Namespace + ".svc." + svc.DNSDomain
 	}
 	// One line per alias, its names separated by tabs, as the kubelet
 	// writes them (the engine writes "IP<tab>NAME" for each entry).
@@ -678,7 +694,10 @@ func (m *Runtime) podHosts(pod *corev1.Pod, spec *engine.SandboxSpec) {
 // (ClusterFirst, the default), the engine's (Default), or only the pod's
 // dnsConfig (None).
 func (m *Runtime) podDNS(pod *corev1.Pod, spec *engine.SandboxSpec) {
-	d := m.cfg.Docker
+	d := m.cfg.Services()
+	if d == nil {
+		d = &nodeconfig.ServiceNetwork{}
+	}
 	policy := pod.Spec.DNSPolicy
 	if pod.Spec.HostNetwork && policy == corev1.DNSClusterFirst {
 		policy = corev1.DNSDefault

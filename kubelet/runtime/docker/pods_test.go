@@ -141,7 +141,7 @@ func stateOf(cs corev1.ContainerStatus) string {
 }
 
 func TestPodDNS(t *testing.T) {
-	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
+	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}}
 	tests := []struct {
 		name    string
 		policy  corev1.DNSPolicy
@@ -166,7 +166,7 @@ func TestPodDNS(t *testing.T) {
 }
 
 func TestPodHosts(t *testing.T) {
-	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
+	m := &Runtime{cfg: &nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}}
 	tests := []struct {
 		name       string
 		spec       corev1.PodSpec

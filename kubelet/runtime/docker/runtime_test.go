@@ -226,7 +226,7 @@ func newHarness(t *testing.T) *harness {
 	eng := newFakeEngine(clock.now)
 	events := record.NewFakeRecorder(100)
 	cfg := &nodeconfig.Config{Name: "n1", IP: "172.20.0.3", Runtime: nodeconfig.RuntimeDocker,
-		Docker: &nodeconfig.DockerRuntime{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}
+		Docker: &nodeconfig.DockerRuntime{ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
 	rt := New(eng, cfg, fake.NewClientset(), events)
 	rt.now = clock.now
 	woken := make(chan string, 100)

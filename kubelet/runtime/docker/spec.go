@@ -134,7 +134,8 @@ func (m *Runtime) environment(ctx context.Context, pod *corev1.Pod, rec *dockerP
 	}
 	// Every container learns where the apiserver is, as in-cluster
 	// clients expect (the kubelet sets these whatever enableServiceLinks).
-	if cidr := m.cfg.Docker.ServiceCIDR; cidr != "" {
+	if svc := m.cfg.Services(); svc != nil && svc.ServiceCIDR != "" {
+		cidr := svc.ServiceCIDR
 		if ip, err := nodeconfig.FirstServiceIP(cidr); err == nil {
 			set("KUBERNETES_SERVICE_HOST", ip.String())
 			set("KUBERNETES_SERVICE_PORT", "443")
