@@ -43,6 +43,10 @@ func bootVM() error {
 	if err := guest.Setup(); err != nil {
 		return err
 	}
+	// The kernel starts init with no PATH; the node runs runc by name.
+	if os.Getenv("PATH") == "" {
+		_ = os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	}
 	if _, err := guest.LoadModules(vmimage.ModulesOrderPath); err != nil {
 		return err
 	}

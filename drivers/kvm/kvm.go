@@ -33,6 +33,13 @@ const (
 	nodeManifestsDir  = "/minik-manifests"
 	nodeAPIServerPort = 6443
 	nodeDataDisk      = "/dev/vda"
+	// podBridge holds the node's interface and its pods' veths, so pod
+	// addresses are on the cluster network (the runc runtime's bridge).
+	podBridge = "minik0"
+	// nodeRuncState is runc's folder on the data disk (images, pods'
+	// writable layers and volumes); nodeRuncRun its runtime state.
+	nodeRuncState = nodeDataDir + "/runc"
+	nodeRuncRun   = "/run/minik"
 )
 
 // Environment variables that set the driver up, for the CLI and tests.
@@ -84,8 +91,11 @@ func New(findBinary, cacheDir func() (string, error)) *Driver {
 func (d *Driver) Info() drivers.Info {
 	return drivers.Info{
 		Name:        Name,
-		Description: "nodes are libvirt VMs (QEMU, with KVM when the CPU has it) booted from a kernel and an initramfs made here (pods are simulated)",
-		Runtime:     nodeconfig.RuntimeSim,
+		Description: "nodes are libvirt VMs (QEMU, with KVM when the CPU has it) booted from a kernel and an initramfs made here; pods are runc containers",
+		Runtime:     nodeconfig.RuntimeRunc,
+		// The host is on the VM network, where the control plane answers
+		// for ClusterIPs.
+		ServicesReachable: true,
 		// Never picked automatically: VMs are asked for.
 		Priority: -10,
 		NodeView: &drivers.NodeView{
@@ -224,7 +234,11 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
-	base, err := ensureInitramfs(ctx, cache, bin, k)
+	runc, err := exec.LookPath("runc")
+	if err != nil {
+		return vmimage.Kernel{}, errors.New("runc is not installed: the kvm driver puts the host's runc in its VMs to run pods (on Debian: apt-get install runc)")
+	}
+	base, err := ensureInitramfs(ctx, cache, bin, runc, k)
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
@@ -287,14 +301,19 @@ func kvmUnusable() string {
 	return ""
 }
 
-// ensureInitramfs returns the shared initramfs for this minik-node and
-// kernel, writing it into cache when it is not there; older ones go.
-func ensureInitramfs(ctx context.Context, cache, bin string, k vmimage.Kernel) (string, error) {
+// ensureInitramfs returns the shared initramfs for this minik-node, runc
+// (with its libraries) and kernel, writing it into cache when it is not
+// there; older ones go.
+func ensureInitramfs(ctx context.Context, cache, bin, runc string, k vmimage.Kernel) (string, error) {
 	st, err := os.Stat(bin)
 	if err != nil {
 		return "", fmt.Errorf("minik-node: %w", err)
 	}
-	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), k.Release, strings.Join(vmimage.NodeModules, ","))
+	rst, err := os.Stat(runc)
+	if err != nil {
+		return "", fmt.Errorf("runc: %w", err)
+	}
+	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), runc, rst.Size(), rst.ModTime().UnixNano(), k.Release, strings.Join(vmimage.NodeModules, ","))
 	path := filepath.Join(cache, "initramfs-"+key+".cpio")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
@@ -303,6 +322,10 @@ func ensureInitramfs(ctx context.Context, cache, bin string, k vmimage.Kernel) (
 		return "", err
 	}
 	mods, err := vmimage.ResolveModules(k.ModulesDir, vmimage.NodeModules)
+	if err != nil {
+		return "", err
+	}
+	runcFiles, err := vmimage.HostProgram(runc)
 	if err != nil {
 		return "", err
 	}
@@ -315,7 +338,7 @@ func ensureInitramfs(ctx context.Context, cache, bin string, k vmimage.Kernel) (
 	}
 	defer os.Remove(tmp.Name())
 	w := bufio.NewWriterSize(tmp, 1<<20)
-	err = vmimage.WriteInitramfs(w, vmimage.Spec{Init: bin, Kernel: k, Modules: mods, Uncompressed: true})
+	err = vmimage.WriteInitramfs(w, vmimage.Spec{Init: bin, Kernel: k, Modules: mods, Files: runcFiles, Uncompressed: true})
 	if err == nil {
 		err = w.Flush()
 	}

@@ -320,12 +320,31 @@ func kernelCmdline(n drivers.Node) (string, error) {
 	if err != nil || strings.HasPrefix(rel, "..") {
 		return "", fmt.Errorf("node config %s is not inside the profile folder %s, which is all a node sees", n.ConfigPath, n.ProfileDir)
 	}
-	nw := guest.Network{Address: netip.PrefixFrom(ip, subnet.Bits()), Gateway: subnet.Masked().Addr().Next(), Hostname: n.Name}
+	nw := guest.Network{Address: netip.PrefixFrom(ip, subnet.Bits()), Gateway: subnet.Masked().Addr().Next(), Hostname: n.Name, Bridge: podBridge}
 	return strings.Join([]string{
 		"console=ttyS0", "panic=-1", "quiet", nw.Cmdline(),
 		"minik.config=" + path.Join(nodeProfileDir, filepath.ToSlash(rel)),
 		"minik.disk=" + nodeDataDisk, "minik.data=" + nodeDataDir,
 	}, " "), nil
+}
+
+// ConfigureNode implements drivers.NodeConfigurer: pods are runc
+// containers on the node's bridge, with addresses of the cluster network,
+// and the control-plane node answers for ClusterIPs and the cluster DNS.
+func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
+	subnet, err := netip.ParsePrefix(n.Subnet)
+	if err != nil {
+		// StartNode reports the bad subnet; the config fails validation.
+		return
+	}
+	cfg.Runtime = nodeconfig.RuntimeRunc
+	cfg.Runc = &nodeconfig.RuncRuntime{
+		Bridge: podBridge, Gateway: subnet.Masked().Addr().Next().String(), PrefixLen: subnet.Bits(),
+		StateDir: nodeRuncState, RunDir: nodeRuncRun,
+		ServiceNetwork: nodeconfig.ServiceNetwork{
+			ServiceCIDR: n.ServiceCIDR, DNSDomain: n.DNSDomain, ServeServices: n.Role == nodeconfig.RoleControlPlane,
+		},
+	}
 }
 
 // StopNode implements drivers.Driver: the power button, then, when the

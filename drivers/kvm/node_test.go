@@ -11,6 +11,7 @@ import (
 
 	"minik.dev/minik/drivers"
 	"minik.dev/minik/node-image/vm/guest"
+	"minik.dev/minik/nodeconfig"
 )
 
 func TestKernelCmdline(t *testing.T) {
@@ -24,6 +25,7 @@ func TestKernelCmdline(t *testing.T) {
 	assert.Equal(t, "172.20.0.3/16", nw.Address.String())
 	assert.Equal(t, "172.20.0.1", nw.Gateway.String(), "the host is the network's first address")
 	assert.Equal(t, "dev-m02", nw.Hostname)
+	assert.Equal(t, podBridge, nw.Bridge, "the node's interface is in the pods' bridge")
 	assert.Equal(t, "/minik/nodes/dev-m02/config.json", guest.CmdlineValue(line, "minik.config"))
 	assert.Equal(t, "/dev/vda", guest.CmdlineValue(line, "minik.disk"))
 	assert.Equal(t, "/var/lib/minik", guest.CmdlineValue(line, "minik.data"))
@@ -36,6 +38,21 @@ func TestKernelCmdline(t *testing.T) {
 	} {
 		_, err := kernelCmdline(bad)
 		assert.Error(t, err, name)
+	}
+}
+
+func TestConfigureNode(t *testing.T) {
+	for _, role := range []string{nodeconfig.RoleControlPlane, nodeconfig.RoleWorker} {
+		n := drivers.Node{Cluster: "dev", Name: "dev", Role: role, Subnet: "172.20.0.0/16", ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}
+		cfg := &nodeconfig.Config{Runtime: nodeconfig.RuntimeSim}
+		New(nil, nil).ConfigureNode(n, cfg)
+		assert.Equal(t, nodeconfig.RuntimeRunc, cfg.Runtime)
+		assert.Equal(t, &nodeconfig.RuncRuntime{
+			Bridge: podBridge, Gateway: "172.20.0.1", PrefixLen: 16, StateDir: "/var/lib/minik/runc", RunDir: "/run/minik",
+			ServiceNetwork: nodeconfig.ServiceNetwork{
+				ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local", ServeServices: role == nodeconfig.RoleControlPlane,
+			},
+		}, cfg.Runc, role)
 	}
 }
 

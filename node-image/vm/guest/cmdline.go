@@ -15,10 +15,15 @@ type Network struct {
 	// Gateway is the host's address on the network.
 	Gateway  netip.Addr
 	Hostname string
+	// Bridge, when set, is a bridge that takes the node's interface and
+	// its address, so that pods plugged into it are on the cluster
+	// network too.
+	Bridge string
 }
 
-// ParseCmdline reads minik.ip=ADDR/BITS, minik.gateway=IP and
-// minik.hostname=NAME; ok is false when no minik.ip is given.
+// ParseCmdline reads minik.ip=ADDR/BITS, minik.gateway=IP,
+// minik.hostname=NAME and minik.bridge=NAME; ok is false when no minik.ip
+// is given.
 func ParseCmdline(cmdline string) (n Network, ok bool, err error) {
 	for _, field := range strings.Fields(cmdline) {
 		k, v, _ := strings.Cut(field, "=")
@@ -34,6 +39,11 @@ func ParseCmdline(cmdline string) (n Network, ok bool, err error) {
 			}
 		case "minik.hostname":
 			n.Hostname = v
+		case "minik.bridge":
+			if v == "" || len(v) > 15 || strings.ContainsAny(v, "/ ") {
+				return n, false, fmt.Errorf("minik.bridge=%s: not an interface name", v)
+			}
+			n.Bridge = v
 		}
 	}
 	if ok && n.Gateway.IsValid() && !n.Address.Contains(n.Gateway) {
@@ -50,6 +60,9 @@ func (n Network) Cmdline() string {
 	}
 	if n.Hostname != "" {
 		s += " minik.hostname=" + n.Hostname
+	}
+	if n.Bridge != "" {
+		s += " minik.bridge=" + n.Bridge
 	}
 	return s
 }

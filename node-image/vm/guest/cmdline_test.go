@@ -9,7 +9,7 @@ import (
 )
 
 func TestParseCmdline(t *testing.T) {
-	n := Network{Address: netip.MustParsePrefix("172.30.0.3/16"), Gateway: netip.MustParseAddr("172.30.0.1"), Hostname: "dev-m02"}
+	n := Network{Address: netip.MustParsePrefix("172.30.0.3/16"), Gateway: netip.MustParseAddr("172.30.0.1"), Hostname: "dev-m02", Bridge: "minik0"}
 	got, ok, err := ParseCmdline("console=ttyS0 panic=-1 " + n.Cmdline() + " quiet")
 	require.NoError(t, err)
 	assert.True(t, ok)
@@ -19,7 +19,8 @@ func TestParseCmdline(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, ok, "no address given")
 
-	for _, bad := range []string{"minik.ip=172.30.0.3", "minik.ip=fd00::3/64", "minik.ip=172.30.0.3/16 minik.gateway=10.0.0.1", "minik.ip=1.2.3.4/8 minik.gateway=x"} {
+	for _, bad := range []string{"minik.ip=172.30.0.3", "minik.ip=fd00::3/64", "minik.ip=172.30.0.3/16 minik.gateway=10.0.0.1", "minik.ip=1.2.3.4/8 minik.gateway=x",
+		"minik.ip=1.2.3.4/8 minik.bridge=a-name-far-too-long-for-linux", "minik.ip=1.2.3.4/8 minik.bridge="} {
 		_, _, err := ParseCmdline(bad)
 		assert.Error(t, err, bad)
 	}

@@ -14,7 +14,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Setup mounts /proc, /sys, /dev (devtmpfs), /run and /tmp, and points
+// Setup mounts /proc, /sys, /dev (devtmpfs), /run, /tmp and the cgroup v2
+// hierarchy (which runc puts containers in), and points
 // stdin, stdout and stderr at the console: the kernel could not open one
 // before /dev existed.
 func Setup() error {
@@ -24,6 +25,7 @@ func Setup() error {
 		{"devtmpfs", "/dev", "devtmpfs"},
 		{"tmpfs", "/run", "tmpfs"},
 		{"tmpfs", "/tmp", "tmpfs"},
+		{"cgroup2", "/sys/fs/cgroup", "cgroup2"},
 	}
 	for _, m := range mounts {
 		if err := os.MkdirAll(m.target, 0o755); err != nil {

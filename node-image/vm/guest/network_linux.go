@@ -9,8 +9,9 @@ import (
 )
 
 // ConfigureNetwork brings up lo and the VM's first ethernet interface with
-// n's address, routes through n's gateway, and sets the hostname. It
-// returns the interface's name.
+// n's address, routes through n's gateway, and sets the hostname. With
+// n.Bridge, the interface joins that bridge and the address is the
+// bridge's. It returns the name of the interface with the address.
 func ConfigureNetwork(n Network) (string, error) {
 	links, err := netlink.LinkList()
 	if err != nil {
@@ -30,6 +31,13 @@ func ConfigureNetwork(n Network) (string, error) {
 	}
 	if nic == nil {
 		return "", fmt.Errorf("configure the network: the VM has no network interface")
+	}
+	if n.Bridge != "" {
+		br, err := bridge(n.Bridge, nic)
+		if err != nil {
+			return "", err
+		}
+		nic = br
 	}
 	name := nic.Attrs().Name
 	addr := &netlink.Addr{IPNet: &net.IPNet{IP: n.Address.Addr().AsSlice(), Mask: net.CIDRMask(n.Address.Bits(), 32)}}
@@ -51,4 +59,28 @@ func ConfigureNetwork(n Network) (string, error) {
 		}
 	}
 	return name, nil
+}
+
+// bridge makes the bridge (once) with the NIC's hardware address, so the
+// node keeps its MAC on the network, and puts the NIC in it.
+func bridge(name string, nic netlink.Link) (netlink.Link, error) {
+	br, err := netlink.LinkByName(name)
+	if err != nil {
+		attrs := netlink.NewLinkAttrs()
+		attrs.Name, attrs.MTU = name, nic.Attrs().MTU
+		attrs.HardwareAddr = nic.Attrs().HardwareAddr
+		if err := netlink.LinkAdd(&netlink.Bridge{LinkAttrs: attrs}); err != nil {
+			return nil, fmt.Errorf("add bridge %s: %w", name, err)
+		}
+		if br, err = netlink.LinkByName(name); err != nil {
+			return nil, fmt.Errorf("add bridge %s: %w", name, err)
+		}
+	}
+	if err := netlink.LinkSetMaster(nic, br); err != nil {
+		return nil, fmt.Errorf("put %s in bridge %s: %w", nic.Attrs().Name, name, err)
+	}
+	if err := netlink.LinkSetUp(nic); err != nil {
+		return nil, fmt.Errorf("bring up %s: %w", nic.Attrs().Name, err)
+	}
+	return br, nil
 }
