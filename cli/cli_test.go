@@ -267,3 +267,24 @@ func TestRunNeedsADriverRegistry(t *testing.T) {
 	assert.Equal(t, 1, Run(context.Background(), env, []string{"profile", "list"}))
 	assert.Contains(t, stderr.String(), "no driver registry")
 }
+
+func TestImageLoadBadInput(t *testing.T) {
+	h := newHarness(t)
+	r := h.run("image", "load")
+	assert.Equal(t, 2, r.code, r.stderr)
+
+	r = h.run("image", "load", filepath.Join(t.TempDir(), "absent.tar"))
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "absent.tar")
+	h.homeIsUntouched()
+
+	r = h.run("image", "load", "-p", "nope", "web:1")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "nope")
+
+	// The fake driver's pods are simulated: nothing to load them into.
+	h.seed()
+	r = h.run("image", "load", "-p", "dev", "web:1")
+	assert.Equal(t, 2, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "simulated")
+}

@@ -146,6 +146,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newManifestsCommand(env),
 		newLogsCommand(env),
 		newExportCommand(env),
+		newImageCommand(env),
 	)
 	return root
 }

@@ -106,20 +106,76 @@ func TestKVM(t *testing.T) {
 	kernels := kubectl("get", "nodes", "-o", "jsonpath={range .items[*]}{.status.nodeInfo.kernelVersion} {end}")
 	assert.Equal(t, 2, strings.Count(kernels, "-cloud-amd64"), kernels)
 
-	kubectl("create", "deployment", "web", "--image", "registry.invalid/web:1", "--replicas", "3")
-	kubectl("rollout", "status", "deployment/web", "--timeout", "2m")
-	// A pod's log comes from its node's kubelet API, which the apiserver
-	// (in the control-plane VM) reaches on the worker VM's address.
+	// Pods are runc containers in the VMs, of an image built here with
+	// docker build and loaded into every node.
+	image := buildApp(t)
+	r := h.run(time.Minute, "image", "load", "-p", "vms", filepath.Join(t.TempDir(), "absent.tar"))
+	assert.Equal(t, 2, r.code, "a missing archive is bad input: %s", r.stderr)
+	r = h.run(time.Minute, "image", "load", "-p", "vms", "minik-test-absent:1")
+	assert.NotEqual(t, 0, r.code)
+	assert.Contains(t, r.stderr, "minik-test-absent:1")
+	loaded := h.ok(5*time.Minute, "image", "load", "-p", "vms", image)
+	assert.Contains(t, loaded, "vms: ")
+	assert.Contains(t, loaded, "vms-m02: ")
+
+	manifest := filepath.Join(t.TempDir(), "web.yaml")
+	require.NoError(t, os.WriteFile(manifest, []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: app
+        image: `+image+`
+        env: [{name: GREETING, value: hello}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2}
+        resources: {limits: {cpu: 200m, memory: 64Mi}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`), 0o644))
+	kubectl("apply", "-f", manifest)
+	kubectl("rollout", "status", "deployment/web", "--timeout", "3m")
 	pods := strings.Fields(kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.name}@{.spec.nodeName} {end}"))
 	require.Len(t, pods, 3)
-	var onWorker string
+	var onWorker, onControlPlane string
 	for _, p := range pods {
-		if name, node, _ := strings.Cut(p, "@"); node == "vms-m02" {
+		switch name, node, _ := strings.Cut(p, "@"); node {
+		case "vms-m02":
 			onWorker = name
+		case "vms":
+			onControlPlane = name
 		}
 	}
 	require.NotEmpty(t, onWorker, "the scheduler spreads pods over both nodes: %v", pods)
-	kubectl("logs", onWorker)
+	require.NotEmpty(t, onControlPlane, "the scheduler spreads pods over both nodes: %v", pods)
+	assert.Equal(t, "runc://", kubectl("get", "node", "vms-m02", "-o", "jsonpath={.status.nodeInfo.containerRuntimeVersion}")[:7])
+
+	// A pod on the control plane reaches the Service by its DNS name;
+	// the answer comes from pods on either VM.
+	assert.Eventually(t, func() bool {
+		r := h.run(time.Minute, "kubectl", "-p", "vms", "--", "exec", onControlPlane, "--", "/app", "get", "http://web.default.svc.cluster.local/")
+		return r.code == 0 && strings.HasPrefix(r.stdout, "hello from web-")
+	}, 2*time.Minute, 2*time.Second, "a pod reaches the Service through the cluster DNS")
+	// This machine reaches the Service's ClusterIP on the VM network.
+	url := strings.TrimSpace(h.ok(time.Minute, "service", "-p", "vms", "web", "--url"))
+	curl := kvmtest.Need(t, "curl")["curl"]
+	body, err := exec.Command("ip", "netns", "exec", lv.Netns, curl, "-sf", "-m", "10", url).Output()
+	require.NoError(t, err, "GET %s", url)
+	assert.True(t, strings.HasPrefix(string(body), "hello from web-"), "%s", body)
+	// A pod's log comes from its node's kubelet API, which the apiserver
+	// (in the control-plane VM) reaches on the worker VM's address.
+	assert.Contains(t, kubectl("logs", onWorker), "serving on :8080")
+	assert.Equal(t, "in a VM", strings.TrimSpace(kubectl("exec", onWorker, "--", "/app", "echo", "in", "a", "VM")))
 
 	kubectl("create", "configmap", "kept", "--from-literal", "k=v")
 	h.ok(5*time.Minute, "stop", "-p", "vms")
@@ -130,6 +186,8 @@ func TestKVM(t *testing.T) {
 	h.ok(10*time.Minute, "start", "-p", "vms")
 	assert.Equal(t, "v", kubectl("get", "configmap", "kept", "-o", "jsonpath={.data.k}"), "etcd's data lives on the control plane's data disk")
 	kubectl("wait", "--for", "condition=Ready", "node/vms-m02", "--timeout", "2m")
+	// The image stays on the nodes' data disks: the pods run again.
+	kubectl("rollout", "status", "deployment/web", "--timeout", "3m")
 
 	nodeLog := h.ok(time.Minute, "logs", "-p", "vms", "--node", "vms-m02")
 	assert.Contains(t, nodeLog, "starting node")
