@@ -95,6 +95,9 @@ type container struct {
 	state           engine.State
 	log             *logFile
 	stdin           io.WriteCloser
+	// console is the master side of the terminal of a container that
+	// asked for one (set once it runs).
+	console *os.File
 	// done is closed when the container's run has ended.
 	done chan struct{}
 }
@@ -126,6 +129,9 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		containers: map[string]*container{},
 		watchers:   map[chan engine.Event]bool{},
 		noPivot:    rootIsRAM(),
+	}
+	if err := becomeSubreaper(); err != nil {
+		return nil, fmt.Errorf("runc engine: %w", err)
 	}
 	if err := e.clearLeftovers(ctx); err != nil {
 		return nil, err
@@ -472,6 +478,9 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 	if e.noPivot {
 		args = append(args, "--no-pivot")
 	}
+	if c.spec.TTY {
+		return e.startWithTerminal(ctx, c, args, pidFile, runcLog)
+	}
 	// Not CommandContext: the container outlives the request that starts it.
 	cmd := exec.Command(e.runc, append(args, id)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -493,11 +502,7 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start container %s: %w", id, err)
 	}
-	started := time.Now()
-	e.mu.Lock()
-	c.state = engine.State{Status: "running", Running: true, StartedAt: started, ImageID: c.image.ID}
-	e.mu.Unlock()
-	e.notify(c, "start")
+	e.started(c)
 	var copies sync.WaitGroup
 	copies.Add(2)
 	go func() { defer copies.Done(); c.log.copy(stdout, "stdout") }()
@@ -510,6 +515,88 @@ func (e *Engine) Start(ctx context.Context, id string) error {
 	return nil
 }
 
+// startWithTerminal runs a container that asked for a TTY. runc hands a
+// terminal over only when it detaches: the container's process is then
+// this process's to wait for (a subreaper), and runc keeps the container
+// until Remove deletes it. The terminal's output is the log (one stream),
+// and attach writes to it.
+func (e *Engine) startWithTerminal(ctx context.Context, c *container, args []string, pidFile, runcLog string) error {
+	sock, err := newConsoleSocket(e.o.RunDir)
+	if err != nil {
+		return fmt.Errorf("start container %s: %w", c.id, err)
+	}
+	defer sock.close()
+	// Detached: --keep does not apply, runc keeps it anyway.
+	var detached []string
+	for _, a := range args {
+		if a != "--keep" {
+			detached = append(detached, a)
+		}
+	}
+	cmd := exec.Command(e.runc, append(detached, "--detach", "--console-socket", sock.path, c.id)...)
+	var runcOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &runcOut, &runcOut
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start container %s: %w", c.id, err)
+	}
+	e.started(c)
+	exited := make(chan struct{})
+	var runcErr error
+	go func() {
+		runcErr = cmd.Wait()
+		close(exited)
+	}()
+	console, err := sock.receive(ctx, exited)
+	<-exited
+	var proc *detachedProcess
+	if err == nil && runcErr == nil {
+		proc, err = waitDetached(pidFile)
+	}
+	if err != nil || runcErr != nil {
+		// runc failed before the process ran: finish says why.
+		if console != nil {
+			_ = console.Close()
+		}
+		_ = os.Remove(pidFile)
+		e.finish(c, pidFile, runcLog, errors.Join(err, runcErr, errors.New(strings.TrimSpace(runcOut.String()))))
+		return nil
+	}
+	e.mu.Lock()
+	c.console = console
+	e.mu.Unlock()
+	go func() {
+		c.log.copy(console, "stdout")
+		<-proc.done
+		var exitErr error
+		if proc.err != nil || proc.code != 0 {
+			exitErr = &exitCodeError{code: proc.code, err: proc.err}
+		}
+		e.finish(c, pidFile, runcLog, exitErr)
+	}()
+	return nil
+}
+
+// exitCodeError is a detached process's end, for finish.
+type exitCodeError struct {
+	code int
+	err  error
+}
+
+func (e *exitCodeError) Error() string {
+	if e.err != nil {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("exit code %d", e.code)
+}
+
+// started records that a container's run began.
+func (e *Engine) started(c *container) {
+	e.mu.Lock()
+	c.state = engine.State{Status: "running", Running: true, StartedAt: time.Now(), ImageID: c.image.ID}
+	e.mu.Unlock()
+	e.notify(c, "start")
+}
+
 // finish records how a container's run ended.
 func (e *Engine) finish(c *container, pidFile, runcLog string, err error) {
 	e.mu.Lock()
@@ -517,9 +604,12 @@ func (e *Engine) finish(c *container, pidFile, runcLog string, err error) {
 	e.mu.Unlock()
 	st := engine.State{Status: "exited", StartedAt: started, FinishedAt: time.Now(), ImageID: c.image.ID}
 	var exit *exec.ExitError
+	var detachedExit *exitCodeError
 	switch {
 	case err == nil:
 		st.Reason = "Completed"
+	case errors.As(err, &detachedExit) && detachedExit.err == nil:
+		st.ExitCode, st.Reason = detachedExit.code, "Error"
 	case errors.As(err, &exit):
 		st.ExitCode = exit.ExitCode()
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -542,6 +632,9 @@ func (e *Engine) finish(c *container, pidFile, runcLog string, err error) {
 	c.log.close()
 	e.mu.Lock()
 	c.state = st
+	if c.console != nil {
+		_ = c.console.Close()
+	}
 	e.mu.Unlock()
 	close(c.done)
 	e.notify(c, "die")

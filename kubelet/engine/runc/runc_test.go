@@ -109,7 +109,7 @@ func busyboxImage(t *testing.T, tag string, cfg v1.Config) string {
 	require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "bin/busybox", Mode: 0o755, Size: int64(len(data))}))
 	_, err = tw.Write(data)
 	require.NoError(t, err)
-	for _, a := range []string{"sh", "echo", "cat", "sleep", "httpd", "wget", "ip", "hostname", "id", "dd", "ls", "true"} {
+	for _, a := range []string{"sh", "echo", "cat", "sleep", "httpd", "wget", "ip", "hostname", "id", "dd", "ls", "true", "tty", "stty"} {
 		require.NoError(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "bin/" + a, Linkname: "busybox"}))
 	}
 	passwd := "root:x:0:0:root:/root:/bin/sh\nwww:x:33:44:www:/:/bin/sh\n"
@@ -375,8 +375,18 @@ func TestServingPodStopsAndExecs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 7, code)
 	assert.Equal(t, "web\nhello from the pod\n", out.String())
-	_, err = e.Exec(ctx, id, []string{"sh"}, nil, &out, &errOut, true, nil)
-	assert.Error(t, err, "a terminal is not supported yet")
+
+	// With a terminal: its output is one stream, its size follows the client's.
+	out.Reset()
+	sizes := make(chan engine.Size, 1)
+	sizes <- engine.Size{Width: 100, Height: 30}
+	close(sizes)
+	code, err = e.Exec(ctx, id, []string{"sh", "-c", "tty; sleep 0.5; stty size; echo oops >&2; exit 4"}, nil, &out, nil, true, sizes)
+	require.NoError(t, err)
+	assert.Equal(t, 4, code)
+	assert.Contains(t, out.String(), "/dev/pts/")
+	assert.Contains(t, out.String(), "30 100")
+	assert.Contains(t, out.String(), "oops", "stderr goes to the terminal too")
 
 	s, err := e.Stats(ctx, id)
 	require.NoError(t, err)
@@ -403,6 +413,32 @@ func TestServingPodStopsAndExecs(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a follow did not end with the container")
 	}
+}
+
+func TestContainerWithTerminal(t *testing.T) {
+	e := newTestEngine(t)
+	ctx := context.Background()
+	sb, _, err := e.RunSandbox(ctx, engine.SandboxSpec{PodUID: "uid-tty", Namespace: "default", Name: "tty"})
+	require.NoError(t, err)
+	id, err := e.CreateContainer(ctx, engine.ContainerSpec{PodUID: "uid-tty", Namespace: "default", PodName: "tty", Name: "shell",
+		SandboxID: sb, Image: "minik.test/busybox:1", Command: []string{"sh", "-c", "tty; read line; echo got $line"},
+		Stdin: true, TTY: true})
+	require.NoError(t, err)
+	require.NoError(t, e.Start(ctx, id))
+	var out bytes.Buffer
+	attachCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	// Attach writes to the terminal and reads its output until the
+	// container ends.
+	require.NoError(t, e.Attach(attachCtx, id, strings.NewReader("hello\n"), &out, nil, true, nil))
+	assert.Contains(t, out.String(), "got hello")
+	st, err := e.Inspect(ctx, id)
+	require.NoError(t, err)
+	require.False(t, st.Running)
+	assert.Equal(t, 0, st.ExitCode)
+	var logs bytes.Buffer
+	require.NoError(t, e.Logs(ctx, id, engine.LogOptions{Tail: -1}, &logs, &logs))
+	assert.Contains(t, logs.String(), "/dev/pts/0")
 }
 
 func TestMemoryLimitKills(t *testing.T) {

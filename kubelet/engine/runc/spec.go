@@ -91,10 +91,11 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 		Version: specs.Version,
 		Root:    &specs.Root{Path: rootfs},
 		Process: &specs.Process{
-			Args: args,
-			Env:  mergeEnv(img.Config.Env, spec.Env),
-			Cwd:  cwd,
-			User: specs.User{UID: uid, GID: gid, AdditionalGids: groups},
+			Terminal: spec.TTY,
+			Args:     args,
+			Env:      mergeEnv(img.Config.Env, spec.Env),
+			Cwd:      cwd,
+			User:     specs.User{UID: uid, GID: gid, AdditionalGids: groups},
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: defaultCapabilities, Effective: defaultCapabilities, Permitted: defaultCapabilities,
 			},

@@ -18,8 +18,9 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"minik.dev/minik/kubelet/engine"
-	"minik.dev/minik/kubelet/runtime"
 )
 
 // logRecord is one line of a container's log, as the Docker Engine's
@@ -187,16 +188,17 @@ func (e *Engine) Logs(ctx context.Context, id string, o engine.LogOptions, stdou
 }
 
 // Exec runs cmd in a running container, with its environment and working
-// folder, and returns its exit code. A terminal is not supported yet.
-func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, _ <-chan engine.Size) (int, error) {
-	if tty {
-		return 0, fmt.Errorf("exec in %s with a terminal: %w by the runc engine yet", id, runtime.ErrNotSupported)
-	}
+// folder, and returns its exit code. With tty, the command gets a terminal
+// whose output is stdout and whose size follows resize.
+func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) (int, error) {
 	e.mu.Lock()
 	c := e.containers[id]
 	e.mu.Unlock()
 	if c == nil {
 		return 0, fmt.Errorf("exec in %s: %w", id, engine.ErrNotFound)
+	}
+	if tty {
+		return e.execWithTerminal(ctx, id, cmd, stdin, stdout, resize)
 	}
 	args := append([]string{"--root", filepath.Join(e.o.RunDir, "runc"), "exec", id}, cmd...)
 	x := exec.CommandContext(ctx, e.runc, args...)
@@ -214,20 +216,100 @@ func (e *Engine) Exec(ctx context.Context, id string, cmd []string, stdin io.Rea
 	return 0, nil
 }
 
-// Attach streams a running container's output from now on and, when it
-// was started with stdin open, feeds it stdin.
-func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, _ <-chan engine.Size) error {
-	if tty {
-		return fmt.Errorf("attach to %s with a terminal: %w by the runc engine yet", id, runtime.ErrNotSupported)
+// execWithTerminal runs cmd detached with a terminal, the only way runc
+// hands one over: runc exits once the process runs, leaving it to this
+// process (a subreaper) to wait for.
+func (e *Engine) execWithTerminal(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout io.Writer, resize <-chan engine.Size) (int, error) {
+	sock, err := newConsoleSocket(e.o.RunDir)
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", id, err)
 	}
+	defer sock.close()
+	pidFile := filepath.Join(e.o.RunDir, "exec-"+newID()[:16]+".pid")
+	defer os.Remove(pidFile)
+	args := append([]string{"--root", filepath.Join(e.o.RunDir, "runc"), "exec", "-d", "-t", "--console-socket", sock.path, "--pid-file", pidFile, id}, cmd...)
+	x := exec.CommandContext(ctx, e.runc, args...)
+	var runcOut bytes.Buffer
+	x.Stdout, x.Stderr = &runcOut, &runcOut
+	if err := x.Start(); err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	exited := make(chan struct{})
+	var runcErr error
+	go func() {
+		runcErr = x.Wait()
+		close(exited)
+	}()
+	console, err := sock.receive(ctx, exited)
+	<-exited
+	if err != nil || runcErr != nil {
+		if console != nil {
+			_ = console.Close()
+		}
+		return 0, fmt.Errorf("exec in %s: %s", id, strings.TrimSpace(runcOut.String()))
+	}
+	defer console.Close()
+	proc, err := waitDetached(pidFile)
+	if err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if resize != nil {
+		go resizeConsole(console, resize)
+	}
+	if stdin != nil {
+		go func() { _, _ = io.Copy(console, stdin) }()
+	}
+	copied := make(chan struct{})
+	go func() {
+		copyConsole(stdout, console)
+		close(copied)
+	}()
+	select {
+	case <-proc.done:
+	case <-ctx.Done():
+		_ = unix.Kill(proc.pid, unix.SIGKILL)
+		<-proc.done
+	}
+	// What the process wrote last is still in the terminal: read it to
+	// the end (EIO), briefly.
+	select {
+	case <-copied:
+	case <-time.After(2 * time.Second):
+	}
+	if proc.err != nil {
+		return 0, fmt.Errorf("exec in %s: %w", id, proc.err)
+	}
+	return proc.code, nil
+}
+
+// Attach streams a running container's output from now on and, when it
+// was started with stdin open, feeds it stdin (its terminal, when it has
+// one, whose size then follows resize).
+func (e *Engine) Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) error {
 	e.mu.Lock()
 	c := e.containers[id]
+	var console *os.File
+	if c != nil {
+		console = c.console
+	}
 	e.mu.Unlock()
 	if c == nil {
 		return fmt.Errorf("attach to %s: %w", id, engine.ErrNotFound)
 	}
+	if tty && console == nil {
+		return fmt.Errorf("attach to %s with a terminal: the container has none (tty: false)", id)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if console != nil {
+		if resize != nil {
+			go resizeConsole(console, resize)
+		}
+		if stdin != nil && c.spec.Stdin {
+			go func() { _, _ = io.Copy(console, stdin) }()
+		}
+		return e.Logs(ctx, id, engine.LogOptions{Follow: true, Tail: 0, Since: time.Now()}, stdout, stdout)
+	}
 	if stdin != nil && c.stdin != nil {
 		go func() {
 			_, _ = io.Copy(c.stdin, stdin)
