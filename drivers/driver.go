@@ -312,12 +312,19 @@ func (r *Registry) Select(ctx context.Context, name string) (Driver, error) {
 
 // TailLog returns the last lines of a log file, indented, for error
 // messages that must stand on their own (a failed create removes the log).
+// When the log ends in a Go crash, whose last lines are only goroutine
+// stacks, it returns the crash's first lines instead: they say why.
 func TailLog(path string, lines int) string {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "  (no log: " + err.Error() + ")"
 	}
 	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	for i := len(all) - 1; i >= 0 && i >= len(all)-100000; i-- {
+		if strings.HasPrefix(all[i], "panic: ") || strings.HasPrefix(all[i], "fatal error: ") {
+			return "  " + strings.Join(all[i:min(len(all), i+lines)], "\n  ")
+		}
+	}
 	if len(all) > lines {
 		all = all[len(all)-lines:]
 	}

@@ -3,6 +3,9 @@ package drivers_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,4 +52,20 @@ func TestUnknownDriverIsTyped(t *testing.T) {
 func TestHealthErrorMessage(t *testing.T) {
 	err := &drivers.HealthError{Driver: "docker", Problem: "no engine", Fix: "start it", Doc: "docs/drivers/docker.md"}
 	assert.Equal(t, "driver docker is not usable: no engine; start it (see docs/drivers/docker.md)", err.Error())
+}
+
+func TestTailLogShowsACrashFromItsStart(t *testing.T) {
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.log")
+	require.NoError(t, os.WriteFile(plain, []byte("one\ntwo\nthree\n"), 0o644))
+	assert.Equal(t, "  two\n  three", drivers.TailLog(plain, 2))
+
+	crashed := filepath.Join(dir, "crashed.log")
+	log := "started\nfatal error: concurrent map writes\n\ngoroutine 1 [running]:\nmain.f()\n"
+	for i := 0; i < 50; i++ {
+		log += fmt.Sprintf("goroutine %d [select]:\n", i+2)
+	}
+	require.NoError(t, os.WriteFile(crashed, []byte(log), 0o644))
+	got := drivers.TailLog(crashed, 3)
+	assert.Equal(t, "  fatal error: concurrent map writes\n  \n  goroutine 1 [running]:", got)
 }
