@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"minik.dev/minik/cluster"
+	"minik.dev/minik/imageserver"
 )
 
 func newImageCommand(env Env) *cobra.Command {
@@ -16,7 +20,45 @@ func newImageCommand(env Env) *cobra.Command {
 		Use:   "image",
 		Short: "Put images into a cluster's nodes",
 	}
-	cmd.AddCommand(newImageLoadCommand(env))
+	cmd.AddCommand(newImageLoadCommand(env), newImageServeCommand())
+	return cmd
+}
+
+// imageServerCommand is `minik image serve` of this very binary: the kvm
+// driver runs it beside a cluster (see package imageserver).
+func imageServerCommand(addr, dir string) *exec.Cmd {
+	self, err := os.Executable()
+	if err != nil {
+		self = os.Args[0]
+	}
+	return exec.Command(self, "image", "serve", "--listen", addr, "--dir", dir)
+}
+
+func newImageServeCommand() *cobra.Command {
+	var listen, dir string
+	cmd := &cobra.Command{
+		Use:    "serve",
+		Short:  "Serve this machine's Docker Engine images to a VM cluster's nodes (run by minik start)",
+		Hidden: true,
+		Args:   noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if listen == "" || dir == "" {
+				return &usageError{err: errors.New("image serve needs --listen and --dir")}
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			eng, err := imageserver.NewDockerEngine()
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			srv := imageserver.New(eng, dir)
+			defer srv.Close()
+			return imageserver.Serve(ctx, listen, srv)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "", "address to serve on (host:port)")
+	cmd.Flags().StringVar(&dir, "dir", "", "folder for exported images")
 	return cmd
 }
 

@@ -179,7 +179,7 @@ func Registry() *drivers.Registry {
 	return drivers.NewRegistry(
 		process.New(drivers.FindNodeBinary),
 		docker.New(drivers.FindNodeBinary),
-		kvm.New(drivers.FindNodeBinary, vmCacheDir),
+		kvm.New(drivers.FindNodeBinary, vmCacheDir, imageServerCommand),
 	)
 }
 

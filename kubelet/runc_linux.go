@@ -15,6 +15,6 @@ func newRuncEngine(ctx context.Context, cfg *nodeconfig.Config, podCIDR func(con
 		Node: cfg.Name, NodeIP: cfg.IP, Binary: r.Binary,
 		StateDir: r.StateDir, RunDir: r.RunDir,
 		Bridge: r.Bridge, Gateway: r.Gateway, PrefixLen: r.PrefixLen,
-		PodCIDR: podCIDR,
+		PodCIDR: podCIDR, ImageServer: r.ImageServer,
 	})
 }

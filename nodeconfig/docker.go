@@ -45,6 +45,9 @@ type RuncRuntime struct {
 	PrefixLen int    `json:"prefixLen"`
 	// Binary is runc's path ("" looks in PATH).
 	Binary string `json:"binary,omitempty"`
+	// ImageServer is the host:port of the registry through which the
+	// node pulls the images of the host's Docker Engine ("" for none).
+	ImageServer string `json:"imageServer,omitempty"`
 	// StateDir keeps images, containers and pod volumes; RunDir runc's
 	// state and the pods' namespaces.
 	StateDir string `json:"stateDir"`

@@ -74,6 +74,8 @@ type Driver struct {
 	cacheDir   func() (string, error)
 	getenv     func(string) string
 	vm         drivers.VMOptions
+	// imageServer is the host-side image server's command (nil: none).
+	imageServer ImageServerCommand
 
 	mu     sync.Mutex
 	kernel vmimage.Kernel
@@ -82,9 +84,11 @@ type Driver struct {
 }
 
 // New returns the kvm driver: findBinary locates minik-node (the VMs'
-// init), cacheDir the folder kernels and initramfs images are kept in.
-func New(findBinary, cacheDir func() (string, error)) *Driver {
-	return &Driver{findBinary: findBinary, cacheDir: cacheDir, getenv: os.Getenv}
+// init), cacheDir the folder kernels and initramfs images are kept in,
+// and imageServer (nil for none) serves this machine's engine images to
+// the nodes while a cluster runs.
+func New(findBinary, cacheDir func() (string, error), imageServer ImageServerCommand) *Driver {
+	return &Driver{findBinary: findBinary, cacheDir: cacheDir, getenv: os.Getenv, imageServer: imageServer}
 }
 
 // Info implements drivers.Driver.

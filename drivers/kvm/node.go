@@ -78,6 +78,11 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 	if err := d.ensureNetwork(l, n.Cluster, n.Subnet); err != nil {
 		return err
 	}
+	if n.Role == nodeconfig.RoleControlPlane {
+		if err := d.ensureImageServer(n); err != nil {
+			return err
+		}
+	}
 	memory := uint(workerMemoryMiB)
 	if n.Role == nodeconfig.RoleControlPlane {
 		memory = controlPlaneMemoryMiB
@@ -338,9 +343,14 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 		return
 	}
 	cfg.Runtime = nodeconfig.RuntimeRunc
+	imageServer := ""
+	if d.imageServer != nil {
+		imageServer, _ = imageServerAddress(n.Subnet)
+	}
 	cfg.Runc = &nodeconfig.RuncRuntime{
 		Bridge: podBridge, Gateway: subnet.Masked().Addr().Next().String(), PrefixLen: subnet.Bits(),
-		StateDir: nodeRuncState, RunDir: nodeRuncRun,
+		ImageServer: imageServer,
+		StateDir:    nodeRuncState, RunDir: nodeRuncRun,
 		ServiceNetwork: nodeconfig.ServiceNetwork{
 			ServiceCIDR: n.ServiceCIDR, DNSDomain: n.DNSDomain, ServeServices: n.Role == nodeconfig.RoleControlPlane,
 		},
@@ -350,6 +360,11 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 // StopNode implements drivers.Driver: the power button, then, when the
 // node has not stopped in time, the plug.
 func (d *Driver) StopNode(ctx context.Context, n drivers.Node) error {
+	if n.Role == nodeconfig.RoleControlPlane {
+		if err := d.stopImageServer(n); err != nil {
+			return fmt.Errorf("stop node %s: %w", n.Name, err)
+		}
+	}
 	l, err := d.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("stop node %s: %w", n.Name, err)
@@ -394,6 +409,11 @@ func stopDomain(ctx context.Context, l *libvirt.Libvirt, dom libvirt.Domain) err
 
 // DeleteNode implements drivers.Driver: the domain and the node's VM files.
 func (d *Driver) DeleteNode(ctx context.Context, n drivers.Node) error {
+	if n.Role == nodeconfig.RoleControlPlane {
+		if err := d.stopImageServer(n); err != nil {
+			return fmt.Errorf("delete node %s: %w", n.Name, err)
+		}
+	}
 	l, err := d.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("delete node %s: %w", n.Name, err)

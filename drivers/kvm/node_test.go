@@ -2,6 +2,7 @@ package kvm
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -45,7 +46,7 @@ func TestConfigureNode(t *testing.T) {
 	for _, role := range []string{nodeconfig.RoleControlPlane, nodeconfig.RoleWorker} {
 		n := drivers.Node{Cluster: "dev", Name: "dev", Role: role, Subnet: "172.20.0.0/16", ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}
 		cfg := &nodeconfig.Config{Runtime: nodeconfig.RuntimeSim}
-		New(nil, nil).ConfigureNode(n, cfg)
+		New(nil, nil, nil).ConfigureNode(n, cfg)
 		assert.Equal(t, nodeconfig.RuntimeRunc, cfg.Runtime)
 		assert.Equal(t, &nodeconfig.RuncRuntime{
 			Bridge: podBridge, Gateway: "172.20.0.1", PrefixLen: 16, StateDir: "/var/lib/minik/runc", RunDir: "/run/minik",
@@ -54,6 +55,36 @@ func TestConfigureNode(t *testing.T) {
 			},
 		}, cfg.Runc, role)
 	}
+}
+
+func TestConfigureNodeWithImageServer(t *testing.T) {
+	serve := func(addr, dir string) *exec.Cmd { return exec.Command("true", addr, dir) }
+	n := drivers.Node{Cluster: "dev", Name: "dev-m02", Role: nodeconfig.RoleWorker, Subnet: "172.21.0.0/16"}
+	cfg := &nodeconfig.Config{}
+	New(nil, nil, serve).ConfigureNode(n, cfg)
+	assert.Equal(t, "172.21.0.1:5000", cfg.Runc.ImageServer, "every node pulls from the host's address on the network")
+}
+
+func TestImageServerLifecycle(t *testing.T) {
+	// A stand-in server: a process whose command line names the address,
+	// as `minik image serve --listen ADDR` does.
+	var started []string
+	serve := func(addr, dir string) *exec.Cmd {
+		started = append(started, addr)
+		return exec.Command("sleep", "60", "serve", addr)
+	}
+	d := New(nil, nil, serve)
+	n := drivers.Node{Cluster: "dev", Name: "dev", Role: nodeconfig.RoleControlPlane, Subnet: "172.21.0.0/16", ProfileDir: t.TempDir()}
+	require.NoError(t, d.ensureImageServer(n))
+	require.NoError(t, d.ensureImageServer(n))
+	assert.Equal(t, []string{"172.21.0.1:5000"}, started, "a running server is kept")
+	_, pidFile := imageServerFiles(n)
+	_, ok := runningImageServer(pidFile, "172.21.0.1:5000")
+	require.True(t, ok)
+	require.NoError(t, d.stopImageServer(n))
+	_, ok = runningImageServer(pidFile, "172.21.0.1:5000")
+	assert.False(t, ok)
+	assert.NoDirExists(t, filepath.Join(n.ProfileDir, "image-server"))
 }
 
 func TestProfileFiles(t *testing.T) {
@@ -99,7 +130,7 @@ func TestNetworkPrefixes(t *testing.T) {
 
 func TestChooseAccel(t *testing.T) {
 	env := map[string]string{}
-	d := New(nil, nil)
+	d := New(nil, nil, nil)
 	d.getenv = func(k string) string { return env[k] }
 	d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelTCG})
 	assert.Equal(t, AccelTCG, d.chooseAccel(nil))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,8 +19,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/sys/unix"
+
+	"minik.dev/minik/imageserver"
 )
 
 // ErrImageNotLoaded is wrapped by PullImage's error: this engine pulls
@@ -178,6 +183,43 @@ func (s *imageStore) unpack(img v1.Image) (string, error) {
 		return "", err
 	}
 	return id, nil
+}
+
+// errNotOnHost is the image server's answer for an image it does not have.
+var errNotOnHost = errors.New("not on the host")
+
+// pull takes ref from the host's image server (see package imageserver)
+// and unpacks it under the name ref has.
+func (s *imageStore) pull(ctx context.Context, server, ref string) error {
+	repo, id, err := imageserver.Repository(ref)
+	if err != nil {
+		return err
+	}
+	sep := ":"
+	if strings.HasPrefix(id, "sha256:") {
+		sep = "@"
+	}
+	from, err := name.ParseReference(server+"/"+repo+sep+id, name.Insecure)
+	if err != nil {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	img, err := remote.Image(from, remote.WithContext(ctx))
+	var terr *transport.Error
+	if errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("pull image %s: %w", ref, errNotOnHost)
+	}
+	if err != nil {
+		return fmt.Errorf("pull image %s from the host: %w", ref, err)
+	}
+	idHex, err := s.unpack(img)
+	if err != nil {
+		return fmt.Errorf("pull image %s: %w", ref, err)
+	}
+	n, err := normalize(ref)
+	if err != nil {
+		return err
+	}
+	return s.name(n, idHex)
 }
 
 // name points ref at an image and saves the names.

@@ -56,6 +56,9 @@ type Options struct {
 	PrefixLen int
 	// PodCIDR returns the node's pod range, waiting for it if needed.
 	PodCIDR func(ctx context.Context) (string, error)
+	// ImageServer is the host:port of the registry that serves this
+	// machine's engine images (package imageserver); "" pulls from nowhere.
+	ImageServer string
 }
 
 // Engine runs one node's pods with runc.
@@ -233,9 +236,17 @@ func (e *Engine) ImagePresent(_ context.Context, ref string) (string, bool, erro
 	return img.ID, true, nil
 }
 
-// PullImage fails: this engine has no registry to pull from.
-func (e *Engine) PullImage(_ context.Context, ref string) error {
-	return fmt.Errorf("image %s is not on node %s and this node pulls from no registry: load it with `minik image load`: %w", ref, e.o.Node, ErrImageNotLoaded)
+// PullImage takes the image from the host's image server, when the node
+// has one: the image of that name in the host's Docker Engine.
+func (e *Engine) PullImage(ctx context.Context, ref string) error {
+	if e.o.ImageServer == "" {
+		return fmt.Errorf("image %s is not on node %s and this node pulls from no registry: load it with `minik image load`: %w", ref, e.o.Node, ErrImageNotLoaded)
+	}
+	err := e.images.pull(ctx, e.o.ImageServer, ref)
+	if errors.Is(err, errNotOnHost) {
+		return fmt.Errorf("image %s is neither on node %s nor in the Docker Engine of the machine that runs the cluster: build it there, or load an archive with `minik image load`: %w", ref, e.o.Node, ErrImageNotLoaded)
+	}
+	return err
 }
 
 func newID() string {
