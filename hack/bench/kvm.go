@@ -73,5 +73,68 @@ func benchKVM(ctx context.Context, minik string, env []string, dir string, runs 
 		report("from scratch (kernel cached)", fresh)
 		report("restart of a stopped cluster", restart)
 	}
+	return benchKVMImages(ctx, mk, dir, runs)
+}
+
+// benchKVMImages times an image of this machine's engine to a Ready pod
+// on a 1-node kvm cluster: pulled by the node from the image server, and
+// put there by `minik image load` first.
+func benchKVMImages(ctx context.Context, mk func(args ...string) *exec.Cmd, dir string, runs int) error {
+	busybox, err := exec.LookPath("busybox")
+	if err != nil {
+		fmt.Printf("kvm images: skipped, no busybox to build an image from\n\n")
+		return nil
+	}
+	build := filepath.Join(dir, "kvm-image")
+	if err := os.MkdirAll(build, 0o755); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(busybox)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(build, "busybox"), data, 0o755); err != nil {
+		return err
+	}
+	dockerfile := "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"sleep\", \"3600\"]\n"
+	if err := os.WriteFile(filepath.Join(build, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return err
+	}
+	if out, err := mk("start", "-p", "kimg", "-o", "json").CombinedOutput(); err != nil {
+		return fmt.Errorf("start: %w: %s", err, out)
+	}
+	defer func() { _ = mk("delete", "-p", "kimg").Run() }()
+	var pulled, loaded []sample
+	for i := 0; i < runs; i++ {
+		for _, how := range []string{"pull", "load"} {
+			tag := fmt.Sprintf("minik-bench-%s:%d-%d", how, time.Now().UnixNano(), i)
+			if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-t", tag, build).CombinedOutput(); err != nil {
+				return fmt.Errorf("docker build: %w: %s", err, out)
+			}
+			began := time.Now()
+			if how == "load" {
+				if out, err := mk("image", "load", "-p", "kimg", tag).CombinedOutput(); err != nil {
+					return fmt.Errorf("image load: %w: %s", err, out)
+				}
+			}
+			pod := fmt.Sprintf("%s-%d", how, i)
+			if out, err := mk("kubectl", "-p", "kimg", "--", "run", pod, "--image", tag).CombinedOutput(); err != nil {
+				return fmt.Errorf("kubectl run: %w: %s", err, out)
+			}
+			if out, err := mk("kubectl", "-p", "kimg", "--", "wait", "--for", "condition=Ready", "pod/"+pod, "--timeout", "5m").CombinedOutput(); err != nil {
+				return fmt.Errorf("wait for pod: %w: %s", err, out)
+			}
+			s := sample{total: time.Since(began)}
+			if how == "pull" {
+				pulled = append(pulled, s)
+			} else {
+				loaded = append(loaded, s)
+			}
+			_ = exec.CommandContext(ctx, "docker", "rmi", "-f", tag).Run()
+		}
+	}
+	fmt.Printf("kvm: an image of this machine's engine (busybox, FROM scratch) to a Ready pod, 1 node, median of %d\n\n", runs)
+	report("pulled from the image server (no load step)", pulled)
+	report("minik image load, then the pod", loaded)
 	return nil
 }

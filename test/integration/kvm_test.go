@@ -177,6 +177,19 @@ spec:
 	assert.Contains(t, kubectl("logs", onWorker), "serving on :8080")
 	assert.Equal(t, "in a VM", strings.TrimSpace(kubectl("exec", onWorker, "--", "/app", "echo", "in", "a", "VM")))
 
+	// An image built here and not loaded: the node pulls it from the
+	// image server minik runs beside the cluster, backed by the engine.
+	notLoaded := buildApp(t)
+	kubectl("run", "pulled", "--image", notLoaded, "--restart", "Never", "--", "echo", "pulled from the host")
+	kubectl("wait", "--for", "jsonpath={.status.phase}=Succeeded", "pod/pulled", "--timeout", "3m")
+	assert.Contains(t, kubectl("logs", "pulled"), "pulled from the host")
+	// An image that is nowhere says so.
+	kubectl("run", "ghost", "--image", "minik-test-ghost:1", "--restart", "Never")
+	assert.Eventually(t, func() bool {
+		msg := kubectl("get", "pod", "ghost", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.message}")
+		return strings.Contains(msg, "Docker Engine of the machine that runs the cluster")
+	}, 2*time.Minute, 2*time.Second, "ErrImagePull says where the image was looked for")
+
 	kubectl("create", "configmap", "kept", "--from-literal", "k=v")
 	h.ok(5*time.Minute, "stop", "-p", "vms")
 	st = h.status("vms")
@@ -196,4 +209,5 @@ spec:
 	assert.NoDirExists(t, filepath.Join(h.home, "profiles", "vms"))
 	assert.NotContains(t, virsh("list", "--all", "--name"), "vms")
 	assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-vms")
+	assert.Error(t, exec.Command("pgrep", "-f", "image serve --listen").Run(), "the image server stopped with the cluster")
 }
