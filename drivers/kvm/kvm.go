@@ -151,7 +151,7 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Libvirt, error) {
 }
 
 // Health implements drivers.Driver: libvirtd must answer on its socket,
-// and mkfs.ext4 must be there to format data disks.
+// mkfs.ext4 must be there to format data disks, and runc to run pods.
 func (d *Driver) Health(ctx context.Context) error {
 	sock := d.socket()
 	if _, err := os.Stat(sock); err != nil {
@@ -171,6 +171,10 @@ func (d *Driver) Health(ctx context.Context) error {
 	_ = l.Disconnect()
 	if _, err := mkfsExt4(); err != nil {
 		return &drivers.HealthError{Driver: Name, Problem: err.Error(), Fix: "install e2fsprogs", Doc: doc}
+	}
+	if _, err := exec.LookPath("runc"); err != nil {
+		return &drivers.HealthError{Driver: Name, Problem: "runc is not installed: the VMs run pods with this machine's runc",
+			Fix: "install it (Debian and Ubuntu: `sudo apt-get install runc`)", Doc: doc}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -176,6 +177,31 @@ spec:
 	// (in the control-plane VM) reaches on the worker VM's address.
 	assert.Contains(t, kubectl("logs", onWorker), "serving on :8080")
 	assert.Equal(t, "in a VM", strings.TrimSpace(kubectl("exec", onWorker, "--", "/app", "echo", "in", "a", "VM")))
+
+	// kubectl port-forward reaches the pod through its node's kubelet API.
+	pfCtx, stopForward := context.WithCancel(context.Background())
+	forward := h.command(pfCtx, "kubectl", "-p", "vms", "--", "port-forward", "pod/"+onWorker, "18080:8080")
+	require.NoError(t, forward.Start())
+	assert.Eventually(t, func() bool {
+		out, err := exec.Command("ip", "netns", "exec", lv.Netns, curl, "-sf", "-m", "5", "http://127.0.0.1:18080/").Output()
+		return err == nil && strings.HasPrefix(string(out), "hello from "+onWorker)
+	}, time.Minute, time.Second, "port-forward to the pod on the worker VM")
+	stopForward()
+	_ = forward.Wait()
+
+	// A worker added to the running cluster runs pods too, and goes again.
+	h.ok(5*time.Minute, "node", "add", "-p", "vms")
+	kubectl("wait", "--for", "condition=Ready", "node/vms-m03", "--timeout", "3m")
+	kubectl("run", "on-m03", "--image", image, "--restart", "Never", "--overrides", `{"apiVersion":"v1","spec":{"nodeName":"vms-m03"}}`, "--", "echo", "on the new node")
+	kubectl("wait", "--for", "jsonpath={.status.phase}=Succeeded", "pod/on-m03", "--timeout", "3m")
+	assert.Contains(t, kubectl("logs", "on-m03"), "on the new node")
+	kubectl("delete", "pod", "on-m03")
+	h.ok(5*time.Minute, "node", "stop", "-p", "vms", "vms-m03")
+	assert.Contains(t, virsh("list", "--all", "--state-shutoff", "--name"), "vms-m03")
+	h.ok(5*time.Minute, "node", "start", "-p", "vms", "vms-m03")
+	kubectl("wait", "--for", "condition=Ready", "node/vms-m03", "--timeout", "3m")
+	h.ok(5*time.Minute, "node", "delete", "-p", "vms", "vms-m03")
+	assert.NotContains(t, virsh("list", "--all", "--name"), "vms-m03")
 
 	// An image built here and not loaded: the node pulls it from the
 	// image server minik runs beside the cluster, backed by the engine.
