@@ -92,10 +92,19 @@ func (s *consoleSocket) close() {
 	_ = os.Remove(s.path)
 }
 
-// resizeConsole follows the client's terminal size.
+// resizeConsole follows the client's terminal size. The ioctl goes
+// through the file's raw connection, which fails once the file is closed
+// rather than racing its close.
 func resizeConsole(console *os.File, sizes <-chan engine.Size) {
+	raw, err := console.SyscallConn()
+	if err != nil {
+		return
+	}
 	for sz := range sizes {
-		_ = unix.IoctlSetWinsize(int(console.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)})
+		ws := &unix.Winsize{Row: uint16(sz.Height), Col: uint16(sz.Width)}
+		if err := raw.Control(func(fd uintptr) { _ = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, ws) }); err != nil {
+			return
+		}
 	}
 }
 
