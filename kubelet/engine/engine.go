@@ -146,6 +146,11 @@ func stateOf(c container.InspectResponse) State {
 	st.Error = s.Error
 	st.StartedAt = parseTime(s.StartedAt)
 	st.FinishedAt = parseTime(s.FinishedAt)
+	// The engine stamps a start once its start call returns: a process
+	// that ended at once can show an end before its start (seen in CI).
+	if !st.FinishedAt.IsZero() && st.FinishedAt.Before(st.StartedAt) {
+		st.FinishedAt = st.StartedAt
+	}
 	switch {
 	case s.Running:
 	case s.OOMKilled:

@@ -826,3 +826,12 @@ func (v *testEnv) testRemoveOrphans(t *testing.T) {
 		assert.NotEqual(t, "node-dead", vol.Labels[nodeconfig.LabelNode])
 	}
 }
+
+func TestStateOfEndsNoEarlierThanItStarts(t *testing.T) {
+	st := stateOf(container.InspectResponse{Image: "sha256:x", State: &container.State{
+		Status: container.StateExited, ExitCode: 0,
+		StartedAt: "2026-12-03T15:00:00.500Z", FinishedAt: "2026-12-03T15:00:00.400Z",
+	}})
+	assert.Equal(t, "Completed", st.Reason)
+	assert.Equal(t, st.StartedAt, st.FinishedAt, "an end stamped before the start is the start")
+}
