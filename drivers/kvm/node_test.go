@@ -67,11 +67,12 @@ func TestConfigureNodeWithImageServer(t *testing.T) {
 
 func TestImageServerLifecycle(t *testing.T) {
 	// A stand-in server: a process whose command line names the address,
-	// as `minik image serve --listen ADDR` does.
+	// as `minik image serve --listen ADDR` does, and that ends on SIGTERM
+	// as the server does.
 	var started []string
 	serve := func(addr, dir string) *exec.Cmd {
 		started = append(started, addr)
-		return exec.Command("sleep", "60", "serve", addr)
+		return exec.Command("sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.1; done", "serve", addr)
 	}
 	d := New(nil, nil, serve)
 	n := drivers.Node{Cluster: "dev", Name: "dev", Role: nodeconfig.RoleControlPlane, Subnet: "172.21.0.0/16", ProfileDir: t.TempDir()}
