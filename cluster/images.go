@@ -9,9 +9,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/moby/moby/client"
 	"k8s.io/client-go/kubernetes"
 
+	"minik.dev/minik/imageserver"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -125,17 +125,17 @@ func loadOnNode(ctx context.Context, cs kubernetes.Interface, node, archive stri
 // exportImages writes the engine's images to a temporary docker-save
 // archive and returns its path.
 func exportImages(ctx context.Context, images []string) (string, error) {
-	cli, err := client.New(client.FromEnv, client.WithAPIVersionNegotiation())
+	eng, err := imageserver.NewDockerEngine()
 	if err != nil {
 		return "", fmt.Errorf("export images: %w", err)
 	}
-	defer cli.Close()
+	defer eng.Close()
 	for _, img := range images {
-		if _, err := cli.ImageInspect(ctx, img); err != nil {
-			return "", fmt.Errorf("export image %s from this machine's Docker Engine: %w (build it, or give a docker save archive)", img, err)
+		if _, ok, err := eng.ImageID(ctx, img); err != nil || !ok {
+			return "", fmt.Errorf("export image %s from this machine's Docker Engine: not found (build it, or give a docker save archive)", img)
 		}
 	}
-	rc, err := cli.ImageSave(ctx, images)
+	rc, err := eng.SaveAll(ctx, images)
 	if err != nil {
 		return "", fmt.Errorf("export images: %w", err)
 	}

@@ -40,9 +40,14 @@ func (d *DockerEngine) ImageID(ctx context.Context, ref string) (string, bool, e
 
 // Save implements Engine.
 func (d *DockerEngine) Save(ctx context.Context, ref string) (io.ReadCloser, error) {
-	rc, err := d.cli.ImageSave(ctx, []string{ref})
+	return d.SaveAll(ctx, []string{ref})
+}
+
+// SaveAll writes one docker-save archive of several images.
+func (d *DockerEngine) SaveAll(ctx context.Context, refs []string) (io.ReadCloser, error) {
+	rc, err := d.cli.ImageSave(ctx, refs)
 	if err != nil {
-		return nil, fmt.Errorf("save image %s: %w", ref, err)
+		return nil, fmt.Errorf("save images %v: %w", refs, err)
 	}
 	return rc, nil
 }
