@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err := startScheduler(ctx, schedOpts, cfg.SchedulerArgs(), failed); err != nil {
 		return err
 	}
+	// After the scheduler: the autoscaler's framework shares its metrics
+	// and feature gates.
+	go runAutoscaler(ctx, admin)
 	go labelControlPlaneNode(ctx, cfg)
 
 	select {

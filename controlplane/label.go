@@ -19,7 +19,7 @@ import (
 )
 
 // ControlPlaneLabel marks control-plane nodes, as kubeadm does.
-const ControlPlaneLabel = "node-role.kubernetes.io/control-plane"
+const ControlPlaneLabel = nodeconfig.ControlPlaneLabel
 
 // controllerManagerBinding lets kube-controller-manager's own identity do
 // what its per-controller service accounts would: with
