@@ -26,6 +26,8 @@ var optionFlags = map[string]string{
 	"Tail":                   "--tail",
 	"VMKernel":               "--vm-kernel",
 	"VMAccel":                "--vm-accel",
+	"Autoscale":              "--autoscale",
+	"ScaleDownAfter":         "--autoscale-idle",
 }
 
 // invalidFlagError is a cluster.InvalidOptionError told in flag names:

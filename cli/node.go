@@ -81,7 +81,11 @@ func printNodes(w io.Writer, infos []cluster.NodeInfo) error {
 		if n.Host != "" {
 			state += " (on " + n.Host + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, n.Role, state, ready, n.IP, orDash(n.PodCIDR))
+		role := n.Role
+		if n.Autoscaled {
+			role += " (autoscaled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", n.Name, role, state, ready, n.IP, orDash(n.PodCIDR))
 	}
 	return tw.Flush()
 }

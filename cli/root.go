@@ -147,6 +147,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newLogsCommand(env),
 		newExportCommand(env),
 		newImageCommand(env),
+		newAutoscaleCommand(env),
 	)
 	return root
 }
@@ -214,6 +215,7 @@ func newManager(env Env, r cluster.Reporter) (*cluster.Manager, error) {
 		Kubeconfig: kc,
 		Drivers:    env.Drivers,
 		Reporter:   r,
+		Agent:      agentCommand,
 	}), nil
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"minik.dev/minik/cluster"
+	"minik.dev/minik/nodeconfig"
 )
 
 type startOptions struct {
@@ -31,6 +33,8 @@ type startOptions struct {
 	listen        string
 	vmKernel      string
 	vmAccel       string
+	autoscale     string
+	idle          time.Duration
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -61,6 +65,8 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&o.vmKernel, "vm-kernel", "", "VM drivers (kvm): the kernel to boot nodes with, a vmlinuz-RELEASE (modules in /lib/modules/RELEASE) or a Debian linux-image .deb (default: one unpacked before, else the host's)")
 	cmd.Flags().StringVar(&o.vmAccel, "vm-accel", "", "VM drivers (kvm): kvm or tcg (QEMU's emulation); default: kvm when the CPU and /dev/kvm allow it")
 	cmd.Flags().StringVar(&o.listen, "listen-address", "", "an address of this machine where the apiserver is also reachable, so other machines can join as nodes (`minik node join-command`); never set by default (only when creating)")
+	cmd.Flags().StringVar(&o.autoscale, "autoscale", "", "MIN:MAX workers: add workers when pods do not fit, remove idle ones (kept in the profile; `minik autoscale` changes it)")
+	cmd.Flags().DurationVar(&o.idle, "autoscale-idle", nodeconfig.DefaultScaleDownAfter, "with --autoscale: how long a worker stays underused before it is removed")
 	addOutputFlag(cmd, &o.output)
 	return cmd
 }
@@ -116,7 +122,15 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 	if err != nil {
 		return err
 	}
+	if o.autoscale == "" && cmd.Flags().Changed("autoscale-idle") {
+		return &usageError{err: errors.New("--autoscale-idle needs --autoscale MIN:MAX")}
+	}
+	autoscale, err := parseAutoscale(o.autoscale, o.idle)
+	if err != nil {
+		return err
+	}
 	opts := cluster.StartOptions{
+		Autoscale:     autoscale,
 		Profile:       o.profile,
 		Driver:        o.driver,
 		DefaultDriver: env.Getenv(DriverEnv),

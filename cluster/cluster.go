@@ -36,6 +36,9 @@ type Options struct {
 	Kubeconfig string
 	Drivers    *drivers.Registry
 	Reporter   Reporter
+	// Agent is the command of a cluster's autoscaler agent; nil: this
+	// build cannot autoscale.
+	Agent AgentCommand
 }
 
 // Manager creates, starts, stops and deletes clusters.
@@ -44,6 +47,7 @@ type Manager struct {
 	kubeconfig string
 	drivers    *drivers.Registry
 	report     Reporter
+	agent      AgentCommand
 }
 
 // New returns a Manager.
@@ -52,7 +56,7 @@ func New(o Options) *Manager {
 	if r == nil {
 		r = NopReporter{}
 	}
-	return &Manager{store: Store{Home: o.Home}, kubeconfig: o.Kubeconfig, drivers: o.Drivers, report: r}
+	return &Manager{store: Store{Home: o.Home}, kubeconfig: o.Kubeconfig, drivers: o.Drivers, report: r, agent: o.Agent}
 }
 
 // Store gives access to the profiles on disk.
@@ -116,6 +120,15 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 		if err := m.updateEviction(p, o); err != nil {
 			return nil, err
 		}
+		if o.Autoscale != nil {
+			if err := checkAutoscaleMemory(p, *o.Autoscale); err != nil {
+				return nil, err
+			}
+			p.Autoscale = o.Autoscale.profile()
+			if err := m.store.Save(p); err != nil {
+				return nil, err
+			}
+		}
 		if d, err := m.drivers.Get(p.Driver); err == nil && (o.VMKernel != "" || o.VMAccel != "") {
 			if err := setVMOptions(d, p, o); err != nil {
 				return nil, err
@@ -147,6 +160,14 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 			return nil, fmt.Errorf("interrupted: cluster %s is left stopped, with its data", p.Name)
 		}
 		return nil, err
+	}
+	if p.Autoscale != nil {
+		if o.Autoscale != nil && m.agent == nil {
+			return nil, errors.New("this build of minik cannot run the autoscaler's agent")
+		}
+		if err := m.applyAutoscale(ctx, p); err != nil {
+			return nil, fmt.Errorf("cluster %s runs, but autoscaling does not: %w", p.Name, err)
+		}
 	}
 	return m.status(ctx, d, p), nil
 }
@@ -186,6 +207,15 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 		Kubeconfig:        m.kubeconfig,
 		NodeDefaults:      defaultCapacity(n),
 	}
+	if a := o.Autoscale; a != nil {
+		if n-1 > a.Max {
+			return nil, &InvalidOptionError{Field: "Autoscale", Value: fmt.Sprintf("%d:%d", a.Min, a.Max),
+				Reason: fmt.Sprintf("the cluster starts with %d workers, more than MAX", n-1)}
+		}
+		// Nodes get a fair share of memory of the largest cluster.
+		p.NodeDefaults = defaultCapacity(max(n, 1+a.Max))
+		p.Autoscale = a.profile()
+	}
 	if o.CPUMillis > 0 {
 		p.NodeDefaults.CPUMillis = o.CPUMillis
 	}
@@ -200,6 +230,11 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	p.ManifestsDir = o.ManifestsDir
 	p.PublishLocalhost = o.PublishLocalhost
 	p.ListenAddress = o.ListenAddress
+	if o.Autoscale != nil {
+		if err := checkAutoscaleMemory(p, *o.Autoscale); err != nil {
+			return nil, err
+		}
+	}
 	if err := setVMOptions(d, p, o); err != nil {
 		return nil, err
 	}
@@ -573,6 +608,9 @@ func (m *Manager) writeConfigs(d drivers.Driver, p *Profile) error {
 			MaxPods:     n.MaxPods,
 			Runtime:     d.Info().Runtime,
 		}
+		if n.Autoscaled {
+			cfg.Labels = map[string]string{nodeconfig.AutoscaledLabel: "true"}
+		}
 		if n.Role == nodeconfig.RoleControlPlane {
 			cfg.ControlPlane = &nodeconfig.ControlPlane{
 				BindAddress:                   bind,
@@ -726,6 +764,11 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return err
 	}
+	// The agent first: it may hold the lock while it adds a node, and
+	// must not add one to a cluster going away.
+	if err := m.stopAgent(name); err != nil {
+		return err
+	}
 	lock, err := m.lock(name)
 	if err != nil {
 		return err
@@ -749,6 +792,9 @@ func (m *Manager) Stop(ctx context.Context, name string) error {
 // A corrupt profile is removed as far as its folder allows.
 func (m *Manager) Delete(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
+		return err
+	}
+	if err := m.stopAgent(name); err != nil {
 		return err
 	}
 	lock, err := m.lock(name)

@@ -69,6 +69,8 @@ type NodeInfo struct {
 	Schedulable *bool `json:"schedulable,omitempty"`
 	// Host is the machine a joined node runs on (State Joined).
 	Host string `json:"host,omitempty"`
+	// Autoscaled: the autoscaler made this worker.
+	Autoscaled bool `json:"autoscaled,omitempty"`
 }
 
 // Nodes lists a profile's nodes; the Kubernetes view is included when the
@@ -285,6 +287,7 @@ func (m *Manager) newNode(ctx context.Context, d drivers.Driver, p *Profile, cli
 		return ProfileNode{}, err
 	}
 	n := p.newNode(nextNodeName(p), role, "")
+	n.Autoscaled = o.Autoscaled
 	if o.CPUMillis > 0 {
 		n.CPUMillis = o.CPUMillis
 	}
@@ -390,7 +393,7 @@ func (m *Manager) nodeInfos(ctx context.Context, d drivers.Driver, p *Profile) [
 		if n.Role == nodeconfig.RoleControlPlane && state == drivers.StateRunning {
 			cpRunning = true
 		}
-		infos = append(infos, NodeInfo{Name: n.Name, Role: n.Role, State: state, IP: n.IP})
+		infos = append(infos, NodeInfo{Name: n.Name, Role: n.Role, State: state, IP: n.IP, Autoscaled: n.Autoscaled})
 	}
 	if !cpRunning {
 		return infos

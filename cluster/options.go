@@ -63,6 +63,8 @@ var optionWords = map[string]string{
 	"Path":                   "export path",
 	"VMKernel":               "VM kernel",
 	"VMAccel":                "VM accelerator",
+	"Autoscale":              "autoscaling bounds",
+	"ScaleDownAfter":         "scale-down delay",
 }
 
 func (e *InvalidOptionError) Error() string {
@@ -115,6 +117,9 @@ type StartOptions struct {
 	// also reachable, for nodes joining from other machines (when
 	// creating); "" keeps it on 127.0.0.1 only.
 	ListenAddress string
+	// Autoscale turns cluster autoscaling on (kept in the profile); nil
+	// keeps the profile's.
+	Autoscale *AutoscaleOptions
 }
 
 // Validate returns an *InvalidOptionError for the first option out of
@@ -159,6 +164,11 @@ func (o StartOptions) Validate() error {
 	if a := o.ListenAddress; a != "" {
 		if err := checkListenAddress(a); err != nil {
 			return &InvalidOptionError{Field: "ListenAddress", Value: a, Reason: err.Error()}
+		}
+	}
+	if o.Autoscale != nil {
+		if err := o.Autoscale.Validate(); err != nil {
+			return err
 		}
 	}
 	switch o.VMAccel {
@@ -208,6 +218,8 @@ type AddNodeOptions struct {
 	CPUMillis   int64
 	MemoryBytes int64
 	MaxPods     int
+	// Autoscaled marks a worker the autoscaler asked for.
+	Autoscaled bool
 }
 
 // Validate returns an *InvalidOptionError for the first option out of

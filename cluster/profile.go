@@ -66,6 +66,8 @@ type Profile struct {
 	// ListenAddress: the apiserver is also reachable on this address of
 	// the host, and nodes from other machines can join (minik-node join).
 	ListenAddress string `json:"listenAddress,omitempty"`
+	// Autoscale: the control plane adds and removes workers as pods need.
+	Autoscale *ProfileAutoscale `json:"autoscale,omitempty"`
 }
 
 // NodeResources is a node's capacity.
@@ -114,6 +116,8 @@ type ProfileNode struct {
 	CPUMillis   int64  `json:"cpuMillis"`
 	MemoryBytes int64  `json:"memoryBytes"`
 	MaxPods     int    `json:"maxPods,omitempty"`
+	// Autoscaled: the autoscaler made this worker.
+	Autoscaled bool `json:"autoscaled,omitempty"`
 }
 
 // ControlPlane returns the control-plane node.
