@@ -13,9 +13,10 @@ import (
 
 // runStorage runs the cluster's volumes (see package storage) until ctx is
 // done: engine volumes where nodes are containers of an engine, volumes
-// without bytes where pods are simulated.
+// kept by their node elsewhere (a folder on a VM's disk, or no bytes where
+// pods are simulated).
 func runStorage(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface) {
-	var backend storage.Backend = storage.SimBackend{Dir: cfg.DataDir}
+	var backend storage.Backend = storage.NodeBackend{Dir: cfg.DataDir}
 	if cfg.Runtime == nodeconfig.RuntimeDocker {
 		eng, err := engine.New(ctx, cfg.Cluster, cfg.Name, *cfg.Docker)
 		if err != nil {

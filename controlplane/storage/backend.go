@@ -5,25 +5,27 @@ import (
 	"fmt"
 )
 
-// SimBackend keeps no bytes: on the sim runtime no process reads or
-// writes a volume, so a volume is its PersistentVolume object, bound to
-// the node of its first pod like a local volume.
-type SimBackend struct {
+// NodeBackend makes a volume its PersistentVolume object alone, bound to
+// the node of its first pod like a local volume. The node keeps the bytes:
+// on the sim runtime there are none (no process reads or writes them); a
+// runc node (a VM) keeps a folder on its own disk and removes it once the
+// volume is deleted, since nothing else reaches that disk.
+type NodeBackend struct {
 	// Dir is where the node keeps its data: its disk is what "free" means.
 	Dir string
 }
 
 // Create implements Backend.
-func (SimBackend) Create(_ context.Context, pv string, _ int64) (string, error) { return pv, nil }
+func (NodeBackend) Create(_ context.Context, pv string, _ int64) (string, error) { return pv, nil }
 
 // Delete implements Backend.
-func (SimBackend) Delete(context.Context, string) error { return nil }
+func (NodeBackend) Delete(context.Context, string) error { return nil }
 
 // Shared implements Backend.
-func (SimBackend) Shared() bool { return false }
+func (NodeBackend) Shared() bool { return false }
 
 // Free implements Backend.
-func (b SimBackend) Free(context.Context) (int64, error) { return freeBytes(b.Dir) }
+func (b NodeBackend) Free(context.Context) (int64, error) { return freeBytes(b.Dir) }
 
 // EngineVolumes is what EngineBackend needs of the container engine.
 type EngineVolumes interface {
@@ -57,7 +59,7 @@ func (EngineBackend) Shared() bool { return true }
 func (b EngineBackend) Free(context.Context) (int64, error) { return freeBytes(b.Dir) }
 
 var (
-	_ Backend = SimBackend{}
+	_ Backend = NodeBackend{}
 	_ Backend = EngineBackend{}
 )
 

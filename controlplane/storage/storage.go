@@ -4,8 +4,8 @@
 // (sig-storage-lib-external-provisioner), an attacher that confirms the
 // attach-detach controller's VolumeAttachments (so ReadWriteOnce is
 // enforced upstream, by the attach-detach controller), and a resizer. Where the
-// bytes live is a Backend's business: engine volumes on docker, none on
-// the sim runtime.
+// bytes live is a Backend's business: engine volumes on docker, a folder
+// on the node's own disk on runc (VM nodes), none on the sim runtime.
 package storage
 
 import (

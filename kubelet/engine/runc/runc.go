@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -829,6 +830,36 @@ func (e *Engine) EnsureNodeVolume(_ context.Context, path string) (string, error
 		return "", fmt.Errorf("node folder %s: %w", path, err)
 	}
 	return path, nil
+}
+
+// ClaimVolumes names the claim volumes kept on this node's disk.
+func (e *Engine) ClaimVolumes(_ context.Context) ([]string, error) {
+	entries, err := os.ReadDir(filepath.Join(e.o.StateDir, "volumes"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list claim volumes: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, d := range entries {
+		if d.IsDir() {
+			names = append(names, d.Name())
+		}
+	}
+	return names, nil
+}
+
+// RemoveClaimVolume removes a claim volume and its data from this node's
+// disk; one that is gone already is no error.
+func (e *Engine) RemoveClaimVolume(_ context.Context, name string) error {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
+		return fmt.Errorf("volume name %q", name)
+	}
+	if err := os.RemoveAll(filepath.Join(e.o.StateDir, "volumes", name)); err != nil {
+		return fmt.Errorf("remove claim volume %s: %w", name, err)
+	}
+	return nil
 }
 
 // List is the node's sandboxes and app containers.

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/klog/v2"
 
 	"minik.dev/minik/nodeconfig"
 )
@@ -72,4 +74,59 @@ func (m *Runtime) volumesAttached(ctx context.Context, pod *corev1.Pod) (bool, s
 // makes for a CSI volume on a node (the CSI attacher's naming).
 func attachmentName(handle, node string) string {
 	return fmt.Sprintf("csi-%x", sha256.Sum256([]byte(handle+nodeconfig.VolumeDriver+node)))
+}
+
+// localClaimVolumes is an engine that keeps claim volumes on its own
+// node's disk (runc in a VM): the control plane cannot reach them there,
+// so the node removes those whose PersistentVolume is gone.
+type localClaimVolumes interface {
+	ClaimVolumes(ctx context.Context) ([]string, error)
+	RemoveClaimVolume(ctx context.Context, name string) error
+}
+
+// sweepClaimVolumes removes, every claimVolumeSweep, the node's claim
+// volumes that no PersistentVolume names any more: the provisioner has
+// deleted their volume (reclaim policy Delete).
+func (m *Runtime) sweepClaimVolumes(ctx context.Context, local localClaimVolumes) {
+	t := time.NewTicker(claimVolumeSweep)
+	defer t.Stop()
+	for {
+		if err := m.removeReleasedClaimVolumes(ctx, local); err != nil && ctx.Err() == nil {
+			klog.ErrorS(err, "remove claim volumes of deleted PersistentVolumes")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Runtime) removeReleasedClaimVolumes(ctx context.Context, local localClaimVolumes) error {
+	// Folders are listed before volumes: a folder is made only for a
+	// volume that exists, so one missing from the later list is deleted.
+	names, err := local.ClaimVolumes(ctx)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	pvs, err := m.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("list volumes: %w", err)
+	}
+	live := map[string]bool{}
+	for _, pv := range pvs.Items {
+		if pv.Spec.CSI != nil && pv.Spec.CSI.Driver == nodeconfig.VolumeDriver {
+			live[pv.Spec.CSI.VolumeHandle] = true
+		}
+	}
+	for _, name := range names {
+		if live[name] {
+			continue
+		}
+		if err := local.RemoveClaimVolume(ctx, name); err != nil {
+			return err
+		}
+		klog.InfoS("removed the claim volume of a deleted PersistentVolume", "volume", name)
+	}
+	return nil
 }
