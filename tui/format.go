@@ -210,6 +210,9 @@ func nodeRoles(n *corev1.Node) string {
 		}
 		s += " (joined, on " + host + ")"
 	}
+	if n.Labels[nodeconfig.AutoscaledLabel] == "true" {
+		s += " (autoscaled)"
+	}
 	return s
 }
 

@@ -13,4 +13,6 @@ func TestNodeRolesOfAJoinedNode(t *testing.T) {
 	require.Equal(t, "control-plane", nodeRoles(n))
 	n.Labels = map[string]string{"minik.dev/joined": "true", "minik.dev/joined-host": "gpu-box"}
 	require.Equal(t, "<none> (joined, on gpu-box)", nodeRoles(n))
+	n.Labels = map[string]string{"minik.dev/autoscaled": "true"}
+	require.Equal(t, "<none> (autoscaled)", nodeRoles(n), "a worker the autoscaler made")
 }

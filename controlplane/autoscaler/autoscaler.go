@@ -173,9 +173,11 @@ func nodeReady(n *corev1.Node) bool {
 	return false
 }
 
-// unschedulable says whether the scheduler gave up on the pod for now.
+// unschedulable says whether the default scheduler gave up on the pod
+// for now.
 func unschedulable(p *corev1.Pod) bool {
-	if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending {
+	if p.Spec.NodeName != "" || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodPending ||
+		(p.Spec.SchedulerName != "" && p.Spec.SchedulerName != corev1.DefaultSchedulerName) {
 		return false
 	}
 	for _, c := range p.Status.Conditions {

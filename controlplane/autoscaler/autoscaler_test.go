@@ -254,3 +254,37 @@ func TestScaleDown(t *testing.T) {
 		})
 	}
 }
+
+// TestScaleUpVolumeOnAnotherNode: a pod whose claim is bound to a volume
+// pinned to a node adds no worker, as the VolumeBinding plugin says.
+func TestScaleUpVolumeOnAnotherNode(t *testing.T) {
+	pinned := &corev1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: "pv-1"},
+		Spec: corev1.PersistentVolumeSpec{
+			Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			PersistentVolumeSource: corev1.PersistentVolumeSource{CSI: &corev1.CSIPersistentVolumeSource{Driver: nodeconfig.VolumeDriver, VolumeHandle: "pv-1"}},
+			ClaimRef:               &corev1.ObjectReference{Namespace: "default", Name: "data"},
+			NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelHostname, Operator: corev1.NodeSelectorOpIn, Values: []string{"cp"}}},
+			}}}},
+		},
+		Status: corev1.PersistentVolumeStatus{Phase: corev1.VolumeBound},
+	}
+	claim := &corev1.PersistentVolumeClaim{
+		// Bound as the PV controller binds.
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: "default", Annotations: map[string]string{"pv.kubernetes.io/bind-completed": "yes"}},
+		Spec: corev1.PersistentVolumeClaimSpec{VolumeName: "pv-1", AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}}},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound},
+	}
+	p := pod("db", "600m", "")
+	p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+		PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}}
+	h := newHarness(t, &settings, node("cp", 1000, true), pod("busy", "1", "cp"), pinned, claim, p)
+	assert.Equal(t, 0, h.step(t).Workers)
+	events := h.drainEvents()
+	require.Len(t, events, 1)
+	assert.Contains(t, events[0], "NotTriggerScaleUp pod didn't trigger scale-up: it would not fit on a new worker either")
+	assert.Contains(t, events[0], "didn't match PersistentVolume's node affinity")
+}
