@@ -44,7 +44,7 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "starts of each kind")
 	nodes := flag.Int("nodes", 1, "nodes per cluster")
 	minik := flag.String("minik", "bin/minik", "minik binary")
-	scenarios := flag.String("scenarios", "start,pods,nodes,claims,docker,kvm", "what to measure: start, pods, nodes, claims (process driver), docker, kvm")
+	scenarios := flag.String("scenarios", "start,pods,nodes,claims,docker,kvm,autoscale", "what to measure: start, pods, nodes, claims (process driver), docker, kvm, autoscale (process and docker)")
 	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
 	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
 	flag.Parse()
@@ -79,6 +79,10 @@ func run(ctx context.Context) error {
 			err = benchDocker(ctx, mk, dir, min(*runs, 3))
 		case "kvm":
 			err = benchKVM(ctx, *minik, env, dir, min(*runs, 3))
+		case "autoscale":
+			if err = benchAutoscale(ctx, mk, dir, "process", min(*runs, 3)); err == nil {
+				err = benchAutoscale(ctx, mk, dir, "docker", min(*runs, 3))
+			}
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}
