@@ -49,7 +49,7 @@ const (
 
 // Event reasons, the cluster-autoscaler's.
 const (
-	ReasonTriggeredScaleUp = "TriggeredScaleUp"
+	ReasonTriggeredScaleUp  = "TriggeredScaleUp"
 	ReasonNotTriggerScaleUp = "NotTriggerScaleUp"
 	ReasonScaleDown         = "ScaleDown"
 	ReasonScaleDownFailed   = "ScaleDownFailed"
