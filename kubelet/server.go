@@ -117,6 +117,7 @@ func (s *server) Serve(ctx context.Context, l net.Listener) error {
 	handle("/metrics/probes", s.guard("metrics", http.HandlerFunc(s.probeMetrics)))
 	handle("/stats/summary", s.guard("stats", http.HandlerFunc(s.statsSummary)))
 	handle("/images/load", s.guard("proxy", http.HandlerFunc(s.loadImages)))
+	handle("/volumes/", s.guard("proxy", http.HandlerFunc(s.removeVolume)))
 	if s.streams != nil {
 		handle("/exec/", s.guard("proxy", http.HandlerFunc(s.exec)))
 		handle("/run/", s.guard("proxy", http.HandlerFunc(s.exec)))
@@ -254,6 +255,31 @@ func (s *server) loadImages(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string][]string{"images": names})
+}
+
+// removeVolume deletes a claim's volume kept on this node's own disk
+// (DELETE /volumes/NAME): the control plane asks once the volume's
+// PersistentVolume is deleted, since it cannot reach that disk itself.
+func (s *server) removeVolume(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodDelete {
+		w.Header().Set("Allow", http.MethodDelete)
+		http.Error(w, "DELETE /volumes/NAME", http.StatusMethodNotAllowed)
+		return
+	}
+	name := strings.TrimPrefix(r.URL.Path, "/volumes/")
+	remover, ok := s.runtime.(runtime.ClaimVolumeRemover)
+	if !ok {
+		http.Error(w, fmt.Sprintf("node %s runs %s pods, which keep no volumes on the node", s.cfg.Name, s.runtime.Name()), http.StatusNotImplemented)
+		return
+	}
+	switch err := remover.RemoveClaimVolume(r.Context(), name); {
+	case errors.Is(err, runtime.ErrNotSupported):
+		http.Error(w, err.Error(), http.StatusNotImplemented)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		w.WriteHeader(http.StatusNoContent)
+	}
 }
 
 // unsupported answers at once, for every runtime without streaming, what

@@ -8,18 +8,26 @@ import (
 // NodeBackend makes a volume its PersistentVolume object alone, bound to
 // the node of its first pod like a local volume. The node keeps the bytes:
 // on the sim runtime there are none (no process reads or writes them); a
-// runc node (a VM) keeps a folder on its own disk and removes it once the
-// volume is deleted, since nothing else reaches that disk.
+// runc node (a VM) keeps a folder on its own disk, which RemoveOnNode
+// deletes through the node's kubelet API, since nothing else reaches it.
 type NodeBackend struct {
 	// Dir is where the node keeps its data: its disk is what "free" means.
 	Dir string
+	// RemoveOnNode removes the volume handle from node's disk; nil where
+	// nodes keep no bytes.
+	RemoveOnNode func(ctx context.Context, node, handle string) error
 }
 
 // Create implements Backend.
 func (NodeBackend) Create(_ context.Context, pv string, _ int64) (string, error) { return pv, nil }
 
 // Delete implements Backend.
-func (NodeBackend) Delete(context.Context, string) error { return nil }
+func (b NodeBackend) Delete(ctx context.Context, handle, node string) error {
+	if b.RemoveOnNode == nil || node == "" {
+		return nil
+	}
+	return b.RemoveOnNode(ctx, node, handle)
+}
 
 // Shared implements Backend.
 func (NodeBackend) Shared() bool { return false }
@@ -48,7 +56,7 @@ func (b EngineBackend) Create(ctx context.Context, pv string, _ int64) (string, 
 }
 
 // Delete implements Backend.
-func (b EngineBackend) Delete(ctx context.Context, handle string) error {
+func (b EngineBackend) Delete(ctx context.Context, handle, _ string) error {
 	return b.Engine.RemoveClaimVolume(ctx, handle)
 }
 

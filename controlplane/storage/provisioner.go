@@ -97,12 +97,28 @@ func (p *provisioner) checkFree(ctx context.Context, size resource.Quantity) err
 	return nil
 }
 
+// volumeNode is the node a volume is pinned to (its node affinity names
+// one hostname), or "".
+func volumeNode(pv *corev1.PersistentVolume) string {
+	if pv.Spec.NodeAffinity == nil || pv.Spec.NodeAffinity.Required == nil {
+		return ""
+	}
+	for _, term := range pv.Spec.NodeAffinity.Required.NodeSelectorTerms {
+		for _, e := range term.MatchExpressions {
+			if e.Key == corev1.LabelHostname && e.Operator == corev1.NodeSelectorOpIn && len(e.Values) == 1 {
+				return e.Values[0]
+			}
+		}
+	}
+	return ""
+}
+
 // Delete implements controller.Provisioner.
 func (p *provisioner) Delete(ctx context.Context, pv *corev1.PersistentVolume) error {
 	if pv.Spec.CSI == nil || pv.Spec.CSI.Driver != Driver {
 		return &controller.IgnoredError{Reason: "not a volume of " + Driver}
 	}
-	if err := p.backend.Delete(ctx, pv.Spec.CSI.VolumeHandle); err != nil {
+	if err := p.backend.Delete(ctx, pv.Spec.CSI.VolumeHandle, volumeNode(pv)); err != nil {
 		return fmt.Errorf("delete volume %s: %w", pv.Spec.CSI.VolumeHandle, err)
 	}
 	return nil

@@ -43,8 +43,9 @@ type Backend interface {
 	// size bytes, and returns its handle; repeating it is no error.
 	Create(ctx context.Context, pv string, size int64) (handle string, err error)
 	// Delete removes a volume's storage and its data; a volume that is
-	// gone already is no error.
-	Delete(ctx context.Context, handle string) error
+	// gone already is no error. node is the node the volume belongs to,
+	// "" for a shared volume.
+	Delete(ctx context.Context, handle, node string) error
 	// Shared says whether every node reaches every volume (then volumes
 	// have no node affinity, and ReadWriteMany works across nodes); if not,
 	// a volume belongs to the node the scheduler chose for its first pod.

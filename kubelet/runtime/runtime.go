@@ -122,6 +122,13 @@ type ImageLoader interface {
 	LoadImage(ctx context.Context, r io.Reader) ([]string, error)
 }
 
+// ClaimVolumeRemover is implemented by runtimes whose node keeps claims'
+// volumes on its own disk: RemoveClaimVolume deletes one and its data
+// (one that is gone already is no error).
+type ClaimVolumeRemover interface {
+	RemoveClaimVolume(ctx context.Context, name string) error
+}
+
 // ErrNotSupported is wrapped by errors for what a runtime cannot do.
 var ErrNotSupported = errors.New("not supported")
 

@@ -189,6 +189,93 @@ spec:
 	stopForward()
 	_ = forward.Wait()
 
+	// A crashing container is restarted with back-off, as on docker.
+	kubectl("run", "crash", "--image", image, "--", "exit", "3")
+
+	// kubectl top and the dashboard read the runc containers' cgroups
+	// through the kubelets and metrics.k8s.io.
+	eventually(t, 2*time.Minute, "kubectl top shows the web pods' usage", func() (bool, string) {
+		r := h.run(time.Minute, "kubectl", "-p", "vms", "--", "top", "pods", "-l", "app=web", "--no-headers")
+		if r.code != 0 {
+			return false, r.stdout + r.stderr
+		}
+		rows := parseTop(t, r.stdout, 1)
+		if len(rows) != 3 {
+			return false, r.stdout
+		}
+		for _, row := range rows {
+			if !row.known || row.memory <= 0 {
+				return false, r.stdout
+			}
+		}
+		return true, r.stdout
+	})
+	eventually(t, time.Minute, "kubectl top shows both nodes", func() (bool, string) {
+		r := h.run(time.Minute, "kubectl", "-p", "vms", "--", "top", "nodes", "--no-headers")
+		rows := parseTop(t, r.stdout, 1)
+		return r.code == 0 && rows["vms"].memory > 0 && rows["vms-m02"].memory > 0, r.stdout + r.stderr
+	})
+	dash := h.ok(time.Minute, "dashboard", "-p", "vms", "--once")
+	assert.Contains(t, dash, "Nodes  2: 2 Ready, 0 NotReady")
+	assert.Regexp(t, `Pods +\d+: Running \d+`, dash)
+	assert.Regexp(t, `\d+m/\d+m \d+%`, dash, "usage from metrics.k8s.io")
+
+	// A claim's data is kept on its node's disk from one pod to the next,
+	// and goes with its volume.
+	claimManifest := filepath.Join(t.TempDir(), "claim.yaml")
+	require.NoError(t, os.WriteFile(claimManifest, []byte(`apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 100Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: writer}
+spec:
+  restartPolicy: Never
+  nodeSelector: {kubernetes.io/hostname: vms-m02}
+  containers:
+  - {name: app, image: `+image+`, args: [write, /data/note, kept on the disk], volumeMounts: [{name: data, mountPath: /data}]}
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: disk}
+spec:
+  nodeSelector: {kubernetes.io/hostname: vms-m02}
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: app, image: `+image+`, volumeMounts: [{name: volumes, mountPath: /volumes}]}
+  volumes: [{name: volumes, hostPath: {path: /var/lib/minik/runc/volumes, type: DirectoryOrCreate}}]
+`), 0o644))
+	kubectl("apply", "-f", claimManifest)
+	kubectl("wait", "--for", "jsonpath={.status.phase}=Succeeded", "pod/writer", "--timeout", "3m")
+	kubectl("wait", "--for", "condition=Ready", "pod/disk", "--timeout", "3m")
+	pv := kubectl("get", "pvc", "data", "-o", "jsonpath={.spec.volumeName}")
+	require.NotEmpty(t, pv)
+	assert.Equal(t, "kept on the disk", kubectl("exec", "disk", "--", "/app", "cat", "/volumes/"+pv+"/note"),
+		"the claim's folder is on the node's data disk")
+	kubectl("run", "reader", "--image", image, "--restart", "Never", "--overrides",
+		`{"apiVersion":"v1","spec":{"volumes":[{"name":"data","persistentVolumeClaim":{"claimName":"data"}}],"containers":[{"name":"reader","image":"`+image+`","args":["cat","/data/note"],"volumeMounts":[{"name":"data","mountPath":"/data"}]}]}}`)
+	kubectl("wait", "--for", "jsonpath={.status.phase}=Succeeded", "pod/reader", "--timeout", "3m")
+	assert.Equal(t, "kept on the disk", kubectl("logs", "reader"))
+	kubectl("delete", "pod", "writer", "reader")
+	kubectl("delete", "pvc", "data")
+	eventually(t, 2*time.Minute, "the deleted volume's folder is gone from the node's disk", func() (bool, string) {
+		r := h.run(time.Minute, "kubectl", "-p", "vms", "--", "exec", "disk", "--", "/app", "stat", "/volumes/"+pv)
+		return r.code != 0 && strings.Contains(r.stderr, "no such file"), r.stdout + r.stderr
+	})
+	kubectl("delete", "pod", "disk")
+
+	eventually(t, 2*time.Minute, "the crashing container restarts, then backs off", func() (bool, string) {
+		out := kubectl("get", "pod", "crash", "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].lastState.terminated.exitCode} {.status.containerStatuses[0].state.waiting.reason}")
+		f := strings.Fields(out)
+		return len(f) == 3 && f[0] != "0" && f[1] == "3" && f[2] == "CrashLoopBackOff", out
+	})
+	kubectl("delete", "pod", "crash")
+
 	// A worker added to the running cluster runs pods too, and goes again.
 	h.ok(5*time.Minute, "node", "add", "-p", "vms")
 	kubectl("wait", "--for", "condition=Ready", "node/vms-m03", "--timeout", "3m")

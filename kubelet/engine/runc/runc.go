@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -830,24 +829,6 @@ func (e *Engine) EnsureNodeVolume(_ context.Context, path string) (string, error
 		return "", fmt.Errorf("node folder %s: %w", path, err)
 	}
 	return path, nil
-}
-
-// ClaimVolumes names the claim volumes kept on this node's disk.
-func (e *Engine) ClaimVolumes(_ context.Context) ([]string, error) {
-	entries, err := os.ReadDir(filepath.Join(e.o.StateDir, "volumes"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("list claim volumes: %w", err)
-	}
-	names := make([]string, 0, len(entries))
-	for _, d := range entries {
-		if d.IsDir() {
-			names = append(names, d.Name())
-		}
-	}
-	return names, nil
 }
 
 // RemoveClaimVolume removes a claim volume and its data from this node's

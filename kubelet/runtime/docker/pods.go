@@ -37,9 +37,6 @@ const (
 	// orphanSweep is how often the control-plane node removes the pod
 	// containers of nodes whose container is gone.
 	orphanSweep = 5 * time.Second
-	// claimVolumeSweep is how often a node that keeps claim volumes on
-	// its own disk looks for those of deleted PersistentVolumes.
-	claimVolumeSweep = 10 * time.Second
 	// statsInterval is how often container usage is sampled.
 	statsInterval = 5 * time.Second
 	// volumePoll is how often a pod waiting for its volumes looks again.
@@ -204,9 +201,8 @@ func (m *Runtime) Prepare(ctx context.Context, pods []*corev1.Pod, wake func(key
 	return nil
 }
 
-// Run implements runtime.Runtime: engine events, usage samples, the sweep
-// of claim volumes kept on the node's disk and, on the control-plane
-// node, the sweep of lost nodes' containers.
+// Run implements runtime.Runtime: engine events, usage samples and, on
+// the control-plane node, the sweep of lost nodes' containers.
 func (m *Runtime) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -219,13 +215,6 @@ func (m *Runtime) Run(ctx context.Context) {
 		defer wg.Done()
 		m.collectStats(ctx)
 	}()
-	if local, ok := m.engine.(localClaimVolumes); ok {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			m.sweepClaimVolumes(ctx, local)
-		}()
-	}
 	if m.cfg.Role == nodeconfig.RoleControlPlane {
 		m.sweepOrphans(ctx)
 	}

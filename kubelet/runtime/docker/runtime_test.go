@@ -600,38 +600,3 @@ func TestPodLogFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, links)
 }
-
-// nodeVolumes is a node disk's claim volumes, by name.
-type nodeVolumes map[string]bool
-
-func (v nodeVolumes) ClaimVolumes(context.Context) ([]string, error) {
-	var names []string
-	for n := range v {
-		names = append(names, n)
-	}
-	return names, nil
-}
-
-func (v nodeVolumes) RemoveClaimVolume(_ context.Context, name string) error {
-	delete(v, name)
-	return nil
-}
-
-func TestRemoveReleasedClaimVolumes(t *testing.T) {
-	pv := func(name, driver string) *corev1.PersistentVolume {
-		return &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name},
-			Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{
-				CSI: &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: name}}}}
-	}
-	client := fake.NewClientset(pv("pvc-kept", nodeconfig.VolumeDriver), pv("pvc-other", "other.csi.example"))
-	rt := New(newFakeEngine(time.Now), &nodeconfig.Config{Name: "n1"}, client, record.NewFakeRecorder(10))
-	disk := nodeVolumes{"pvc-kept": true, "pvc-deleted": true, "pvc-other": true}
-
-	require.NoError(t, rt.removeReleasedClaimVolumes(context.Background(), disk))
-	assert.Equal(t, nodeVolumes{"pvc-kept": true}, disk,
-		"only the volume of minik's live PersistentVolume stays; a handle another driver names is not minik's")
-
-	empty := nodeVolumes{}
-	require.NoError(t, rt.removeReleasedClaimVolumes(context.Background(), empty))
-	assert.Empty(t, empty)
-}

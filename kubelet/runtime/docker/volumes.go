@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/klog/v2"
 
+	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -76,57 +75,14 @@ func attachmentName(handle, node string) string {
 	return fmt.Sprintf("csi-%x", sha256.Sum256([]byte(handle+nodeconfig.VolumeDriver+node)))
 }
 
-// localClaimVolumes is an engine that keeps claim volumes on its own
-// node's disk (runc in a VM): the control plane cannot reach them there,
-// so the node removes those whose PersistentVolume is gone.
-type localClaimVolumes interface {
-	ClaimVolumes(ctx context.Context) ([]string, error)
-	RemoveClaimVolume(ctx context.Context, name string) error
-}
-
-// sweepClaimVolumes removes, every claimVolumeSweep, the node's claim
-// volumes that no PersistentVolume names any more: the provisioner has
-// deleted their volume (reclaim policy Delete).
-func (m *Runtime) sweepClaimVolumes(ctx context.Context, local localClaimVolumes) {
-	t := time.NewTicker(claimVolumeSweep)
-	defer t.Stop()
-	for {
-		if err := m.removeReleasedClaimVolumes(ctx, local); err != nil && ctx.Err() == nil {
-			klog.ErrorS(err, "remove claim volumes of deleted PersistentVolumes")
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// RemoveClaimVolume implements runtime.ClaimVolumeRemover for engines
+// that keep claims' volumes on the node's own disk (runc in a VM).
+func (m *Runtime) RemoveClaimVolume(ctx context.Context, name string) error {
+	local, ok := m.engine.(interface {
+		RemoveClaimVolume(ctx context.Context, name string) error
+	})
+	if !ok || m.cfg.Runtime != nodeconfig.RuntimeRunc {
+		return fmt.Errorf("removing a volume on the node is %w by the %s engine: its volumes are the engine's", runtime.ErrNotSupported, m.Name())
 	}
-}
-
-func (m *Runtime) removeReleasedClaimVolumes(ctx context.Context, local localClaimVolumes) error {
-	// Folders are listed before volumes: a folder is made only for a
-	// volume that exists, so one missing from the later list is deleted.
-	names, err := local.ClaimVolumes(ctx)
-	if err != nil || len(names) == 0 {
-		return err
-	}
-	pvs, err := m.client.CoreV1().PersistentVolumes().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("list volumes: %w", err)
-	}
-	live := map[string]bool{}
-	for _, pv := range pvs.Items {
-		if pv.Spec.CSI != nil && pv.Spec.CSI.Driver == nodeconfig.VolumeDriver {
-			live[pv.Spec.CSI.VolumeHandle] = true
-		}
-	}
-	for _, name := range names {
-		if live[name] {
-			continue
-		}
-		if err := local.RemoveClaimVolume(ctx, name); err != nil {
-			return err
-		}
-		klog.InfoS("removed the claim volume of a deleted PersistentVolume", "volume", name)
-	}
-	return nil
+	return local.RemoveClaimVolume(ctx, name)
 }
