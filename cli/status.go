@@ -42,6 +42,9 @@ func newStatusCommand(env Env) *cobra.Command {
 func printStatus(w io.Writer, st *cluster.Status) {
 	fmt.Fprintf(w, "%s\n  driver:     %s\n  state:      %s\n  apiserver:  %s\n  kubeconfig: %s (context %s)\n",
 		st.Name, st.Driver, st.State, st.APIServer, st.Kubeconfig, st.Context)
+	if a := st.Autoscale; a != nil {
+		fmt.Fprintf(w, "  autoscale:  %d to %d workers, idle ones removed after %ds\n", a.Min, a.Max, a.ScaleDownAfterSeconds)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tROLE\tSTATE\tIP")
 	for _, n := range st.Nodes {

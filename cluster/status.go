@@ -16,6 +16,8 @@ type Status struct {
 	Kubeconfig string       `json:"kubeconfig"`
 	Context    string       `json:"context"`
 	Nodes      []NodeStatus `json:"nodes"`
+	// Autoscale is the cluster's autoscaling, when it is on.
+	Autoscale *ProfileAutoscale `json:"autoscale,omitempty"`
 }
 
 // NodeStatus is one node's line in a Status.
@@ -74,6 +76,7 @@ func (m *Manager) status(ctx context.Context, d drivers.Driver, p *Profile) *Sta
 		Kubeconfig: p.Kubeconfig,
 		Context:    p.Name,
 		Nodes:      []NodeStatus{},
+		Autoscale:  p.Autoscale,
 	}
 	for _, n := range p.Nodes {
 		state, err := d.NodeState(ctx, m.driverNode(p, n))

@@ -45,6 +45,11 @@ const (
 	// drainTimeout bounds a scale-down's evictions: a PodDisruptionBudget
 	// that allows none keeps the node.
 	drainTimeout = 20 * time.Second
+	// retryAfterFailure is how long a worker whose drain was refused is
+	// left alone before it is tried again (the cluster-autoscaler's
+	// scale-down delay after failure, shorter for a laptop): it is not
+	// cordoned over and over meanwhile.
+	retryAfterFailure = 30 * time.Second
 )
 
 // Event reasons, the cluster-autoscaler's.
@@ -266,7 +271,7 @@ func (a *Autoscaler) step(ctx context.Context) error {
 		if node := a.idleWorker(ctx, simNodes, ready, assigned, onNode, settings, now); node != "" {
 			if err := a.drain(ctx, node); err != nil {
 				a.recorder.Eventf(byName[node], corev1.EventTypeWarning, ReasonScaleDownFailed, "Scale-down of idle node %s failed, it stays: %v", node, err)
-				a.unneeded[node] = now
+				a.unneeded[node] = now.Add(retryAfterFailure)
 			} else {
 				a.recorder.Eventf(byName[node], corev1.EventTypeNormal, ReasonScaleDown,
 					"Node %s removed by the autoscaler: underused for %s and its pods fit elsewhere (workers %d->%d, min %d)", node, settings.ScaleDownAfter, want, want-1, settings.Min)

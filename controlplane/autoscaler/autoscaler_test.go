@@ -288,3 +288,22 @@ func TestScaleUpVolumeOnAnotherNode(t *testing.T) {
 	assert.Contains(t, events[0], "NotTriggerScaleUp pod didn't trigger scale-up: it would not fit on a new worker either")
 	assert.Contains(t, events[0], "didn't match PersistentVolume's node affinity")
 }
+
+// TestScaleDownRetryAfterFailure: a worker whose drain was refused is not
+// cordoned again until retryAfterFailure and the idle time have passed.
+func TestScaleDownRetryAfterFailure(t *testing.T) {
+	h := newHarness(t, &settings, node("cp", 1000, true), node("w1", 1000, false), pod("guarded", "100m", "w1"),
+		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: nodeconfig.AutoscalerDecision, Namespace: metav1.NamespaceSystem},
+			Data: nodeconfig.AutoscaleDecision{Workers: 1}.Data()})
+	h.refuse = true
+	h.step(t)
+	h.clock = h.clock.Add(settings.ScaleDownAfter)
+	h.step(t)
+	require.Contains(t, strings.Join(h.drainEvents(), "\n"), "ScaleDownFailed")
+	h.refuse = false
+	h.clock = h.clock.Add(settings.ScaleDownAfter)
+	assert.Equal(t, 1, h.step(t).Workers, "not again before retryAfterFailure")
+	assert.Empty(t, h.drained)
+	h.clock = h.clock.Add(retryAfterFailure)
+	assert.Equal(t, nodeconfig.AutoscaleDecision{Workers: 0, Remove: []string{"w1"}}, h.step(t))
+}

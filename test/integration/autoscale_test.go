@@ -3,17 +3,23 @@ package integration
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // TestAutoscaleSim grows a process-driver cluster (sim runtime) for pods
@@ -58,6 +64,7 @@ func TestAutoscaleSim(t *testing.T) {
 		return err == nil && strings.Contains(string(cmdline), "--agent-of="+profile)
 	}
 	require.True(t, agentRuns(), "minik start runs the autoscaler's agent")
+	assert.Contains(t, h.ok(time.Minute, "status", "-p", profile), "autoscale:  0 to 2 workers, idle ones removed after 5s")
 
 	r := h.run(time.Minute, "autoscale", "-p", profile, "--max", "400")
 	assert.Equal(t, 2, r.code, r.stderr)
@@ -113,4 +120,69 @@ func TestAutoscaleSim(t *testing.T) {
 
 func scaleTo(name string, replicas int32) *autoscalingv1.Scale {
 	return &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: autoscalingv1.ScaleSpec{Replicas: replicas}}
+}
+
+// TestAutoscaleDocker adds a docker node for a real container that does
+// not fit, and removes it once idle, after a PodDisruptionBudget that
+// held the scale-down back is gone.
+func TestAutoscaleDocker(t *testing.T) {
+	requireEngine(t)
+	keepNodeImages(t)
+	h := newHarness(t)
+	h.env = append(slices.DeleteFunc(h.env, func(e string) bool { return strings.HasPrefix(e, "MINIK_DRIVER=") }), "MINIK_DRIVER=docker")
+	const profile = "adk"
+	removeCluster(t, h, profile)
+	image := buildApp(t)
+	h.startJSON("-p", profile, "--cpus", "1", "--memory", "1Gi", "--autoscale", "0:1", "--autoscale-idle", "5s")
+	c := clientFor(t, h.kubeconfig, profile)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	kubectl := func(args ...string) string {
+		return h.ok(3*time.Minute, append([]string{"kubectl", "-p", profile, "--"}, args...)...)
+	}
+	withCPU := func(name, cpu string) *appsv1.Deployment {
+		d := appDeployment(name, image, 1)
+		d.Spec.Template.Spec.Containers[0].Resources.Requests = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu)}
+		return d
+	}
+
+	// fill takes the control plane; web does not fit beside it.
+	_, err := c.AppsV1().Deployments("default").Create(ctx, withCPU("fill", "700m"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	kubectl("rollout", "status", "deployment/fill", "--timeout", "2m")
+	_, err = c.PolicyV1().PodDisruptionBudgets("default").Create(ctx, &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "web"},
+		Spec: policyv1.PodDisruptionBudgetSpec{MinAvailable: ptr.To(intstr.FromInt32(1)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	made := time.Now()
+	_, err = c.AppsV1().Deployments("default").Create(ctx, withCPU("web", "400m"), metav1.CreateOptions{})
+	require.NoError(t, err)
+	kubectl("rollout", "status", "deployment/web", "--timeout", "3m")
+	t.Logf("a container that fits no node: Ready on a new docker node %s after its Deployment was made", time.Since(made).Round(100*time.Millisecond))
+	worker := profile + "-m02"
+	assert.Equal(t, "true", docker(t, "inspect", "-f", "{{.State.Running}}", worker))
+	assert.Equal(t, worker, kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].spec.nodeName}"))
+
+	// With fill gone the worker is idle and web fits on the control
+	// plane, but the budget allows no eviction: the worker stays.
+	require.NoError(t, c.AppsV1().Deployments("default").Delete(ctx, "fill", metav1.DeleteOptions{}))
+	eventually(t, 2*time.Minute, "the budget holds the scale-down back", func() (bool, string) {
+		out := kubectl("get", "events", "--field-selector", "reason=ScaleDownFailed", "-o", "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}")
+		return strings.Contains(out, worker), out
+	})
+	assert.Contains(t, h.ok(time.Minute, "node", "list", "-p", profile), worker)
+	assert.Empty(t, kubectl("get", "node", worker, "-o", "jsonpath={.spec.unschedulable}"), "a refused scale-down uncordons the node")
+
+	require.NoError(t, c.PolicyV1().PodDisruptionBudgets("default").Delete(ctx, "web", metav1.DeleteOptions{}))
+	eventually(t, 3*time.Minute, "the idle worker is removed", func() (bool, string) {
+		r := h.run(time.Minute, "node", "list", "-p", profile)
+		return r.code == 0 && !strings.Contains(r.stdout, worker), r.stdout + r.stderr
+	})
+	kubectl("rollout", "status", "deployment/web", "--timeout", "2m")
+	assert.Equal(t, profile, kubectl("get", "pods", "-l", "app=web", "-o", "jsonpath={.items[0].spec.nodeName}"), "web moved to the control plane")
+	out, err := exec.Command("docker", "ps", "-a", "--filter", "name="+worker, "--format", "{{.Names}}").Output()
+	require.NoError(t, err)
+	assert.Empty(t, strings.TrimSpace(string(out)), "the worker's container is gone")
 }
