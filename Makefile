@@ -67,6 +67,17 @@ bench: build ## time minik start to ready (fresh and restart), by phase, and nod
 reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker); objects lost
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/reliability
 
+# Every Fuzz test of the repository, FUZZTIME each; `make test` runs only
+# their seeds. A failure's input lands in the package's testdata/fuzz.
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## run every fuzz test for FUZZTIME each (default 30s)
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9]*\)(.*/\1/p' $$f); do \
+			echo "== $$(dirname $$f) $$name"; \
+			$(GO) test -trimpath -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f) || exit 1; \
+		done; done
+
 # vet builds with -trimpath as the build does, so a cold CI run compiles
 # the control plane once for both, not twice (~9 minutes on 2 cores).
 # The upstream suite, offline: FOCUS, SKIP, DRIVER and NODES select; the

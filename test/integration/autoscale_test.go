@@ -103,8 +103,9 @@ func TestAutoscaleSim(t *testing.T) {
 	h.ok(6*time.Minute, "start", "-p", profile)
 	require.True(t, agentRuns(), "minik start runs the agent again")
 
-	// Without the pods, the workers are idle: drained and deleted, down to MIN.
-	require.NoError(t, c.AppsV1().Deployments("default").Delete(ctx, "wide", metav1.DeleteOptions{}))
+	// Scaled to zero, the workers are idle: drained and deleted, down to MIN.
+	_, err = c.AppsV1().Deployments("default").UpdateScale(ctx, "wide", scaleTo("wide", 0), metav1.UpdateOptions{})
+	require.NoError(t, err)
 	require.NoError(t, c.AppsV1().Deployments("default").Delete(ctx, "big", metav1.DeleteOptions{}))
 	eventually(t, 3*time.Minute, "idle workers removed", func() (bool, string) {
 		r := h.run(time.Minute, "node", "list", "-p", profile)
