@@ -82,6 +82,9 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 			return nil, err
 		}
 	}
+	if err := m.checkFreeDisk(); err != nil {
+		return nil, err
+	}
 	lock, err := m.lock(o.Profile)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,14 @@
+//go:build !windows
+
+package cluster
+
+import "golang.org/x/sys/unix"
+
+// freeBytes is what this user may still write on path's disk.
+func freeBytes(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil //nolint:unconvert // Bsize's type differs by system
+}
