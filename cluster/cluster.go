@@ -393,10 +393,11 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		return err
 	}
 	cpRunning := running[p.ControlPlane().Name]
-	if !cpRunning && p.ListenAddress != "" && !portFreeOn(p.ListenAddress, p.APIServerPort) {
+	if !cpRunning && p.ListenAddress != "" && !drivers.Listenable(net.JoinHostPort(p.ListenAddress, strconv.Itoa(p.APIServerPort)), drivers.PortSettle) {
 		return fmt.Errorf("apiserver port %d is in use on %s by another program: stop it, or delete this cluster and create it with another --apiserver-port", p.APIServerPort, p.ListenAddress)
 	}
-	if !cpRunning && p.APIServerAddress == "" && !portFree(p.APIServerPort) {
+	// A control plane killed a moment ago may hold its port for a while.
+	if !cpRunning && p.APIServerAddress == "" && !drivers.Listenable(net.JoinHostPort("127.0.0.1", strconv.Itoa(p.APIServerPort)), drivers.PortSettle) {
 		if o.APIServerPort != 0 {
 			return fmt.Errorf("apiserver port %d is in use by another program: choose another with --apiserver-port, or omit it for a free one", p.APIServerPort)
 		}
@@ -880,17 +881,6 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func portFree(port int) bool { return portFreeOn("127.0.0.1", port) }
-
-func portFreeOn(addr string, port int) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(addr, strconv.Itoa(port)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
 }
 
 // DefaultMaxPods is the kubelet's default pod limit per node.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"minik.dev/minik/drivers"
 )
 
 func detached() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
@@ -75,10 +77,5 @@ const kubeletPort = 10250
 
 // kubeletPortFree says whether the kubelet port of ip can be bound now.
 func kubeletPortFree(ip string) bool {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(kubeletPort)))
-	if err != nil {
-		return false
-	}
-	l.Close()
-	return true
+	return drivers.Listenable(net.JoinHostPort(ip, strconv.Itoa(kubeletPort)), drivers.PortSettle)
 }

@@ -117,12 +117,18 @@ func (s *suite) client(profile string) (kubernetes.Interface, error) {
 
 const ns = "reliability"
 
-func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writes int) error {
+func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writes int) (err error) {
 	profile := "rel-" + driver
 	if err := s.minikOK(ctx, "start", "-p", profile, "--driver", driver, "--nodes", "2"); err != nil {
 		return err
 	}
 	defer func() { _ = s.cmd(context.Background(), "delete", "-p", profile).Run() }()
+	// Before the delete: the node logs go with the profile.
+	defer func() {
+		if err != nil {
+			s.showLogs(ctx, profile)
+		}
+	}()
 	c, err := s.client(profile)
 	if err != nil {
 		return err
@@ -135,6 +141,8 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 	// Soak: stop and start, counting objects and what a stop leaves.
 	soak := row{driver: driver, test: fmt.Sprintf("soak: stop/start, %d objects", len(want))}
 	var starts []time.Duration
+	var firstRSS, lastRSS int64
+	var firstFiles, lastFiles int
 	began := time.Now()
 	for i := 0; i < cycles; i++ {
 		soak.runs++
@@ -160,11 +168,17 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 			soak.failures++
 			soak.lost += lost
 		}
+		rss, files := s.footprint(ctx, driver, profile)
+		if i == 0 {
+			firstRSS, firstFiles = rss, files
+		}
+		lastRSS, lastFiles = rss, files
 	}
 	soak.took = time.Since(began)
 	if len(starts) > 0 {
 		slices.Sort(starts)
-		soak.note = strings.TrimSpace(fmt.Sprintf("start median %.2fs, slowest %.2fs %s", starts[len(starts)/2].Seconds(), starts[len(starts)-1].Seconds(), soak.note))
+		soak.note = strings.TrimSpace(fmt.Sprintf("start median %.2fs, slowest %.2fs; node RSS after start 1 %d MiB, after start %d %d MiB; files in MINIK_HOME %d, then %d %s",
+			starts[len(starts)/2].Seconds(), starts[len(starts)-1].Seconds(), firstRSS>>20, cycles, lastRSS>>20, firstFiles, lastFiles, soak.note))
 	}
 	s.rows = append(s.rows, soak)
 
@@ -175,8 +189,7 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 		return err
 	}
 	if err := s.minikOK(ctx, "start", "-p", profile); err != nil {
-		crash.failures++
-		crash.note = err.Error()
+		return fmt.Errorf("start after kill -9 of every node: %w", err)
 	} else if crash.lost, err = missing(ctx, c, want); err != nil {
 		return err
 	} else if crash.lost > 0 {
@@ -307,12 +320,16 @@ func missing(ctx context.Context, c kubernetes.Interface, want []key) (int, erro
 func (s *suite) crashDuringWrites(ctx context.Context, c kubernetes.Interface, driver, profile string, n int) ([]key, error) {
 	acked := make(chan key, n)
 	done := make(chan struct{})
+	var firstErr error
 	go func() {
 		defer close(done)
 		for i := 0; i < n; i++ {
 			name := fmt.Sprintf("burst-%04d", i)
 			_, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"i": strconv.Itoa(i)}}, metav1.CreateOptions{})
 			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
 				continue // the apiserver is gone: not acknowledged
 			}
 			acked <- key("configmap/" + name)
@@ -324,7 +341,7 @@ func (s *suite) crashDuringWrites(ctx context.Context, c kubernetes.Interface, d
 		case <-deadline:
 			return nil, errors.New("the write burst did not reach a third in 2 minutes")
 		case <-done:
-			return nil, errors.New("the write burst ended before the kill")
+			return nil, fmt.Errorf("the write burst ended before the kill, %d of %d acknowledged; first error: %v", len(acked), n, firstErr)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -390,6 +407,54 @@ func (s *suite) nodePIDs() []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// showLogs prints the ends of the profile's node logs (and, on docker,
+// what the engine kept of its containers' output).
+func (s *suite) showLogs(ctx context.Context, profile string) {
+	logs, _ := filepath.Glob(filepath.Join(s.home, "profiles", profile, "nodes", "*", "node.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		fmt.Fprintf(os.Stderr, "== %s (last lines)\n%s\n", l, strings.Join(lines[max(0, len(lines)-20):], "\n"))
+	}
+	out, _ := s.cmd(ctx, "logs", "-p", profile, "--tail", "20").CombinedOutput()
+	fmt.Fprintf(os.Stderr, "== minik logs -p %s --tail 20\n%s\n", profile, out)
+}
+
+// footprint is the resident memory of the cluster's node processes (on
+// docker, each node container's minik-node) and the files in MINIK_HOME.
+func (s *suite) footprint(ctx context.Context, driver, profile string) (rss int64, files int) {
+	pids := s.nodePIDs()
+	if driver == "docker" {
+		pids = nil
+		ids, _ := exec.CommandContext(ctx, "docker", "ps", "-q", "--filter", "label=dev.minik.cluster="+profile).Output()
+		for _, id := range strings.Fields(string(ids)) {
+			out, err := exec.CommandContext(ctx, "docker", "inspect", "-f", "{{.State.Pid}}", id).Output()
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && perr == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	for _, pid := range pids {
+		status, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				rss += kb << 10
+			}
+		}
+	}
+	_ = filepath.WalkDir(s.home, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	return rss, files
 }
 
 // leftovers says what a stopped cluster still runs: processes, or
