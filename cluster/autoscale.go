@@ -199,7 +199,7 @@ const agentPoll = 250 * time.Millisecond
 // RunAutoscaleAgent makes and deletes the profile's workers as the
 // control plane's autoscaler decides, until ctx is done: it adds workers
 // while there are fewer than asked for and deletes those it is told to.
-// Failures are logged through the Reporter and tried again.
+// Failures go to logf and are tried again at the next look.
 func (m *Manager) RunAutoscaleAgent(ctx context.Context, profile string, logf func(format string, args ...any)) error {
 	if err := ValidateName(profile); err != nil {
 		return err
