@@ -1,7 +1,7 @@
 // Package background runs minik's helper processes that outlive the
-// command that starts them (the autoscaler's agent). Each is found again
-// by its pid file and its command line, so a reused pid is never taken
-// for it.
+// command that starts them (the autoscaler's agent, the kvm driver's
+// image server). Each is found again by its pid file and its command
+// line, so a reused pid is never taken for it.
 package background
 
 import (

@@ -1,7 +1,6 @@
 package kvm
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -10,9 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
+	"minik.dev/minik/background"
 	"minik.dev/minik/drivers"
 )
 
@@ -39,25 +38,8 @@ func imageServerFiles(n drivers.Node) (dir, pidFile string) {
 	return dir, filepath.Join(dir, "pid")
 }
 
-// runningImageServer is the pid of the cluster's server when it runs.
-func runningImageServer(pidFile, addr string) (int, bool) {
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		return 0, false
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, false
-	}
-	// The pid is the server's only while its command line says so.
-	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
-	if err != nil || !bytes.Contains(cmdline, []byte(addr)) || !bytes.Contains(cmdline, []byte("serve")) {
-		return 0, false
-	}
-	return pid, true
-}
-
-// ensureImageServer starts the cluster's image server unless it runs.
+// ensureImageServer starts the cluster's image server unless it runs. Its
+// address, an argument of its command line, is how it is found again.
 func (d *Driver) ensureImageServer(n drivers.Node) error {
 	if d.imageServer == nil {
 		return nil
@@ -67,36 +49,16 @@ func (d *Driver) ensureImageServer(n drivers.Node) error {
 		return err
 	}
 	dir, pidFile := imageServerFiles(n)
-	if _, ok := runningImageServer(pidFile, addr); ok {
+	if _, ok := background.Running(pidFile, addr); ok {
 		return nil
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("image server: %w", err)
 	}
-	log, err := os.OpenFile(filepath.Join(dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
+	if err := background.Start(d.imageServer(addr, dir), pidFile, filepath.Join(dir, "server.log"), addr); err != nil {
 		return fmt.Errorf("image server: %w", err)
 	}
-	defer log.Close()
-	cmd := d.imageServer(addr, dir)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own session: it outlives the minik command that starts it.
-	detach(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start the image server: %w", err)
-	}
-	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
-		_ = cmd.Process.Kill()
-		return fmt.Errorf("image server: %w", err)
-	}
-	// Until it has exec'd, the child shows this process's command line:
-	// wait for its own, so the next check finds it.
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if _, ok := runningImageServer(pidFile, addr); ok {
-			break
-		}
-	}
-	return cmd.Process.Release()
+	return nil
 }
 
 // stopImageServer stops the cluster's image server and removes its exports.
@@ -106,19 +68,8 @@ func (d *Driver) stopImageServer(n drivers.Node) error {
 		return nil
 	}
 	dir, pidFile := imageServerFiles(n)
-	if pid, ok := runningImageServer(pidFile, addr); ok {
-		terminate(pid, false)
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, ok := runningImageServer(pidFile, addr); !ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				terminate(pid, true)
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+	if err := background.Stop(pidFile, addr, 5*time.Second); err != nil {
+		return fmt.Errorf("image server: %w", err)
 	}
 	if err := os.RemoveAll(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("image server: %w", err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"minik.dev/minik/background"
 	"minik.dev/minik/drivers"
 	"minik.dev/minik/node-image/vm/guest"
 	"minik.dev/minik/nodeconfig"
@@ -80,10 +81,10 @@ func TestImageServerLifecycle(t *testing.T) {
 	require.NoError(t, d.ensureImageServer(n))
 	assert.Equal(t, []string{"172.21.0.1:5000"}, started, "a running server is kept")
 	_, pidFile := imageServerFiles(n)
-	_, ok := runningImageServer(pidFile, "172.21.0.1:5000")
+	_, ok := background.Running(pidFile, "172.21.0.1:5000")
 	require.True(t, ok)
 	require.NoError(t, d.stopImageServer(n))
-	_, ok = runningImageServer(pidFile, "172.21.0.1:5000")
+	_, ok = background.Running(pidFile, "172.21.0.1:5000")
 	assert.False(t, ok)
 	assert.NoDirExists(t, filepath.Join(n.ProfileDir, "image-server"))
 }
