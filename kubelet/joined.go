@@ -13,6 +13,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/watch"
@@ -88,21 +89,47 @@ func startServingCertificates(ctx context.Context, cfg *nodeconfig.Config, clien
 	}, nil
 }
 
+// deletionPoll is how often a joined node also asks for its Node: after
+// the control plane was down a while, the watch's reconnect can back off
+// for most of a minute.
+const deletionPoll = 5 * time.Second
+
 // watchDeletion returns ErrNodeDeleted once this node's Node is deleted,
-// or nil when ctx ends.
+// or nil when ctx ends. It watches the Node and, in case the watch is
+// backing off, asks for it every deletionPoll too.
 func (a *Agent) watchDeletion(ctx context.Context) error {
-	selector := fields.OneTermEqualSelector("metadata.name", a.cfg.Name).String()
-	lw := cache.NewFilteredListWatchFromClient(a.client.CoreV1().RESTClient(), "nodes", "", func(o *metav1.ListOptions) {
-		o.FieldSelector = selector
-	})
-	_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
-		return e.Type == watch.Deleted, nil
-	})
-	if err != nil {
-		if ctx.Err() != nil {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watched := make(chan error, 1)
+	go func() {
+		selector := fields.OneTermEqualSelector("metadata.name", a.cfg.Name).String()
+		lw := cache.NewFilteredListWatchFromClient(a.client.CoreV1().RESTClient(), "nodes", "", func(o *metav1.ListOptions) {
+			o.FieldSelector = selector
+		})
+		_, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(e watch.Event) (bool, error) {
+			return e.Type == watch.Deleted, nil
+		})
+		watched <- err
+	}()
+	poll := time.NewTicker(deletionPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case err := <-watched:
+			if ctx.Err() != nil {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("watch node %s: %w", a.cfg.Name, err)
+			}
+			return ErrNodeDeleted
+		case <-poll.C:
+			_, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return ErrNodeDeleted
+			}
+		case <-ctx.Done():
 			return nil
 		}
-		return fmt.Errorf("watch node %s: %w", a.cfg.Name, err)
 	}
-	return ErrNodeDeleted
 }
