@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.etcd.io/etcd/server/v3/embed"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	cliflag "k8s.io/component-base/cli/flag"
@@ -32,6 +33,7 @@ import (
 
 	"minik.dev/minik/controlplane/gateway"
 	"minik.dev/minik/controlplane/loadbalancer"
+	"minik.dev/minik/controlplane/storage"
 	"minik.dev/minik/egress"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
@@ -41,23 +43,48 @@ import (
 // and a constant keeps its membership stable across restarts on new ports.
 const etcdPeerURL = "http://127.0.0.1:2380"
 
-// Run starts the control plane and blocks until ctx is done or a component
-// fails. On return every component has stopped.
-func Run(ctx context.Context, cfg *nodeconfig.Config) error {
+// ControlPlane is a control plane built and ready to run.
+type ControlPlane struct {
+	cfg       *nodeconfig.Config
+	apiOpts   *apiserveroptions.ServerRunOptions
+	cmOpts    *cmoptions.KubeControllerManagerOptions
+	schedOpts *scheduleroptions.Options
+	admin     kubernetes.Interface
+	storage   *storage.Controllers
+}
+
+// New builds the control plane's parts that write process-wide state:
+// logging and client-go defaults, the option structs (they register feature
+// gates and flags), and the volume controllers (they add to client-go's
+// scheme). It starts nothing, and must return before any other goroutine of
+// the process (the node agent) starts, so none reads that state while it is
+// written.
+func New(ctx context.Context, cfg *nodeconfig.Config) (*ControlPlane, error) {
 	// Every component applies the same logging config; the second apply would
 	// otherwise be an error.
 	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 	// Loopback clients must not log warnings about their own requests.
 	rest.SetDefaultWarningHandler(rest.NoWarnings{})
 
-	// The option structs register feature gates and flags in process-global
-	// registries: build them all before any flag is parsed.
-	apiOpts := apiserveroptions.NewServerRunOptions()
-	cmOpts, err := cmoptions.NewKubeControllerManagerOptions()
-	if err != nil {
-		return fmt.Errorf("create controller-manager options: %w", err)
+	// Build all the option structs before any flag is parsed.
+	cp := &ControlPlane{cfg: cfg, apiOpts: apiserveroptions.NewServerRunOptions(), schedOpts: scheduleroptions.NewOptions()}
+	var err error
+	if cp.cmOpts, err = cmoptions.NewKubeControllerManagerOptions(); err != nil {
+		return nil, fmt.Errorf("create controller-manager options: %w", err)
 	}
-	schedOpts := scheduleroptions.NewOptions()
+	if cp.admin, err = adminClient(cfg); err != nil {
+		return nil, err
+	}
+	if cp.storage, err = storage.New(ctx, cp.admin); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// Run starts the control plane and blocks until ctx is done or a component
+// fails. On return every component has stopped.
+func (cp *ControlPlane) Run(ctx context.Context) error {
+	cfg, apiOpts, cmOpts, schedOpts, admin := cp.cfg, cp.apiOpts, cp.cmOpts, cp.schedOpts, cp.admin
 
 	etcd, etcdURL, err := startEtcd(ctx, cfg)
 	if err != nil {
@@ -77,9 +104,9 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 	if err != nil {
 		return err
 	}
-	if cp := cfg.ControlPlane; cp.ListenAddress != "" && !net.ParseIP(cp.BindAddress).IsUnspecified() {
-		port := fmt.Sprint(cp.Port)
-		l, err := listenBoth(net.JoinHostPort(cp.BindAddress, port), net.JoinHostPort(cp.ListenAddress, port))
+	if settings := cfg.ControlPlane; settings.ListenAddress != "" && !net.ParseIP(settings.BindAddress).IsUnspecified() {
+		port := fmt.Sprint(settings.Port)
+		l, err := listenBoth(net.JoinHostPort(settings.BindAddress, port), net.JoinHostPort(settings.ListenAddress, port))
 		if err != nil {
 			return fmt.Errorf("listen for the apiserver: %w", err)
 		}
@@ -101,15 +128,11 @@ func Run(ctx context.Context, cfg *nodeconfig.Config) error {
 		return err
 	}
 	go metrics.run(ctx)
-	admin, err := adminClient(cfg)
-	if err != nil {
-		return err
-	}
 	go runLoadController(ctx, admin)
 	if cfg.ControlPlane.JoinServer != "" {
 		go runJoin(ctx, cfg, admin, egressProxy)
 	}
-	go runStorage(ctx, cfg, admin)
+	go runStorage(ctx, cfg, admin, cp.storage)
 	if dir := cfg.ControlPlane.ManifestsDir; dir != "" {
 		go runManifests(ctx, cfg, dir)
 	}

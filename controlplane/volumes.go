@@ -19,7 +19,7 @@ import (
 // done: engine volumes where nodes are containers of an engine, volumes
 // kept by their node elsewhere (a folder on a VM's disk, or no bytes where
 // pods are simulated).
-func runStorage(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface) {
+func runStorage(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.Interface, controllers *storage.Controllers) {
 	var backend storage.Backend = storage.NodeBackend{Dir: cfg.DataDir}
 	if cfg.Runtime == nodeconfig.RuntimeRunc {
 		backend = storage.NodeBackend{Dir: cfg.DataDir, RemoveOnNode: func(ctx context.Context, node, handle string) error {
@@ -35,7 +35,7 @@ func runStorage(ctx context.Context, cfg *nodeconfig.Config, client kubernetes.I
 		defer eng.Close()
 		backend = storage.EngineBackend{Engine: eng, Dir: cfg.DataDir}
 	}
-	if err := storage.Run(ctx, client, backend); err != nil && ctx.Err() == nil {
+	if err := controllers.Run(ctx, backend); err != nil && ctx.Err() == nil {
 		klog.ErrorS(err, "run the volume provisioner")
 	}
 }

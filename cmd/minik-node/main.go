@@ -118,13 +118,21 @@ func runNode(ctx context.Context, configPath string) error {
 	defer cancel()
 	errs := make(chan error, 2)
 	running := 0
+	// Both are built before either runs: building writes process-wide
+	// state (flags, feature gates, client-go's scheme) that running reads.
+	var cp *controlplane.ControlPlane
 	if cfg.Role == nodeconfig.RoleControlPlane {
-		running++
-		go func() { errs <- controlplane.Run(ctx, cfg) }()
+		if cp, err = controlplane.New(ctx, cfg); err != nil {
+			return err
+		}
 	}
 	agent, err := kubelet.New(cfg)
 	if err != nil {
 		return err
+	}
+	if cp != nil {
+		running++
+		go func() { errs <- cp.Run(ctx) }()
 	}
 	running++
 	go func() { errs <- agent.Run(ctx) }()

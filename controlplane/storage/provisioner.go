@@ -21,8 +21,8 @@ type provisioner struct {
 
 var _ controller.Provisioner = (*provisioner)(nil)
 
-func newProvisioner(ctx context.Context, client kubernetes.Interface, backend Backend) (*controller.ProvisionController, error) {
-	c := controller.NewProvisionController(ctx, client, Driver, &provisioner{backend: backend},
+func newProvisionController(ctx context.Context, client kubernetes.Interface, p *provisioner) (*controller.ProvisionController, error) {
+	c := controller.NewProvisionController(ctx, client, Driver, p,
 		controller.LeaderElection(false),
 		// A laptop wants claims bound in moments, and a failure retried soon.
 		controller.Threadiness(4),

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 
 	"minik.dev/minik/nodeconfig"
 )
@@ -54,30 +55,51 @@ type Backend interface {
 	Free(ctx context.Context) (int64, error)
 }
 
-// Run installs the default StorageClass and the driver's CSIDriver object
-// and runs the provisioner, attacher and resizer until ctx is done.
-func Run(ctx context.Context, client kubernetes.Interface, backend Backend) error {
-	if err := ensureObjects(ctx, client); err != nil {
-		return err
-	}
-	p, err := newProvisioner(ctx, client, backend)
+// Controllers are the volume driver's provisioner, attacher and resizer,
+// made but not yet running.
+type Controllers struct {
+	client      kubernetes.Interface
+	provisioner *provisioner
+	provision   *controller.ProvisionController
+}
+
+// New makes the controllers. The provisioner library adds core/v1 to
+// client-go's process-wide scheme each time it makes a controller: call New
+// before any other goroutine of the process can read that scheme, or a map
+// read meets the write (a control plane crashed so, in the
+// controller-manager, which walks the scheme as it starts).
+func New(ctx context.Context, client kubernetes.Interface) (*Controllers, error) {
+	p := &provisioner{}
+	c, err := newProvisionController(ctx, client, p)
 	if err != nil {
+		return nil, err
+	}
+	return &Controllers{client: client, provisioner: p, provision: c}, nil
+}
+
+// Run installs the default StorageClass and the driver's CSIDriver object
+// and runs the provisioner, attacher and resizer, with the volumes' bytes
+// in backend, until ctx is done.
+func (c *Controllers) Run(ctx context.Context, backend Backend) error {
+	if err := ensureObjects(ctx, c.client); err != nil {
 		return err
 	}
+	// Set before the provisioner's goroutines start, and never after.
+	c.provisioner.backend = backend
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
-		p.Run(ctx)
+		c.provision.Run(ctx)
 	}()
 	go func() {
 		defer wg.Done()
-		runAttacher(ctx, client)
+		runAttacher(ctx, c.client)
 	}()
 	go func() {
 		defer wg.Done()
-		runResizer(ctx, client, backend)
+		runResizer(ctx, c.client, backend)
 	}()
 	return nil
 }
