@@ -26,6 +26,7 @@ var optionFlags = map[string]string{
 	"Tail":                   "--tail",
 	"VMKernel":               "--vm-kernel",
 	"VMAccel":                "--vm-accel",
+	"VMFirmware":             "--vm-firmware",
 	"Autoscale":              "--autoscale",
 	"ScaleDownAfter":         "--autoscale-idle",
 }

@@ -33,6 +33,7 @@ type startOptions struct {
 	listen        string
 	vmKernel      string
 	vmAccel       string
+	vmFirmware    string
 	autoscale     string
 	idle          time.Duration
 }
@@ -63,6 +64,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().BoolVar(&o.retain, "retain", false, "keep what a failed or interrupted start made, to look at it (default: roll it back)")
 	cmd.Flags().BoolVar(&o.localhost, "publish-localhost", false, "also publish LoadBalancer Services' ports on 127.0.0.1, as on Docker Desktop, whose cluster networks this machine does not reach (docker driver; only when creating)")
 	cmd.Flags().StringVar(&o.vmKernel, "vm-kernel", "", "VM drivers (kvm): the kernel to boot nodes with, a vmlinuz-RELEASE (modules in /lib/modules/RELEASE) or a Debian linux-image .deb (default: one unpacked before, else the host's)")
+	cmd.Flags().StringVar(&o.vmFirmware, "vm-firmware", "", "VM drivers (kvm): direct (QEMU loads the kernel) or efi (UEFI firmware, OVMF, boots a disk holding a unified kernel image, as on Hyper-V); default: direct")
 	cmd.Flags().StringVar(&o.vmAccel, "vm-accel", "", "VM drivers (kvm): kvm or tcg (QEMU's emulation); default: kvm when the CPU and /dev/kvm allow it")
 	cmd.Flags().StringVar(&o.listen, "listen-address", "", "an address of this machine where the apiserver is also reachable, so other machines can join as nodes (`minik node join-command`); never set by default (only when creating)")
 	cmd.Flags().StringVar(&o.autoscale, "autoscale", "", "MIN:MAX workers: add workers when pods do not fit, remove idle ones (kept in the profile; `minik autoscale` changes it)")
@@ -147,6 +149,7 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 		ListenAddress:          o.listen,
 		VMKernel:               o.vmKernel,
 		VMAccel:                o.vmAccel,
+		VMFirmware:             o.vmFirmware,
 	}
 	if o.manifests != "" {
 		// A relative folder is relative to where minik runs.

@@ -132,7 +132,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 				return nil, err
 			}
 		}
-		if d, err := m.drivers.Get(p.Driver); err == nil && (o.VMKernel != "" || o.VMAccel != "") {
+		if d, err := m.drivers.Get(p.Driver); err == nil && (o.VMKernel != "" || o.VMAccel != "" || o.VMFirmware != "") {
 			if err := setVMOptions(d, p, o); err != nil {
 				return nil, err
 			}
@@ -459,7 +459,7 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 // prepare runs the driver's one-time work, such as building its node image.
 func (m *Manager) prepare(ctx context.Context, d drivers.Driver, p *Profile) error {
 	if vc, ok := d.(drivers.VMConfigurer); ok {
-		vc.ConfigureVMs(drivers.VMOptions{Kernel: p.VMKernel, Accel: p.VMAccel})
+		vc.ConfigureVMs(drivers.VMOptions{Kernel: p.VMKernel, Accel: p.VMAccel, Firmware: p.VMFirmware})
 	}
 	pr, ok := d.(drivers.Preparer)
 	if !ok {
@@ -474,7 +474,7 @@ func (m *Manager) prepare(ctx context.Context, d drivers.Driver, p *Profile) err
 // setVMOptions records o's VM options in p; they are for VM drivers only.
 func setVMOptions(d drivers.Driver, p *Profile, o StartOptions) error {
 	if _, ok := d.(drivers.VMConfigurer); !ok {
-		for _, f := range [][2]string{{"VMKernel", o.VMKernel}, {"VMAccel", o.VMAccel}} {
+		for _, f := range [][2]string{{"VMKernel", o.VMKernel}, {"VMAccel", o.VMAccel}, {"VMFirmware", o.VMFirmware}} {
 			if f[1] != "" {
 				return &InvalidOptionError{Field: f[0], Value: f[1], Reason: "the " + d.Info().Name + " driver makes no VMs"}
 			}
@@ -489,6 +489,9 @@ func setVMOptions(d drivers.Driver, p *Profile, o StartOptions) error {
 	}
 	if o.VMAccel != "" {
 		p.VMAccel = o.VMAccel
+	}
+	if o.VMFirmware != "" {
+		p.VMFirmware = o.VMFirmware
 	}
 	return nil
 }

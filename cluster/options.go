@@ -63,6 +63,7 @@ var optionWords = map[string]string{
 	"Path":                   "export path",
 	"VMKernel":               "VM kernel",
 	"VMAccel":                "VM accelerator",
+	"VMFirmware":             "VM firmware",
 	"Autoscale":              "autoscaling bounds",
 	"ScaleDownAfter":         "scale-down delay",
 }
@@ -82,8 +83,9 @@ type StartOptions struct {
 	Driver string
 	// VMKernel and VMAccel choose how VM drivers boot nodes (see
 	// drivers.VMOptions); kept in the profile for later starts.
-	VMKernel string
-	VMAccel  string
+	VMKernel   string
+	VMAccel    string
+	VMFirmware string
 	// Retain keeps what a failed or interrupted start made, for a look.
 	Retain bool
 	// DefaultDriver is used instead of auto-selection when a profile is
@@ -175,6 +177,11 @@ func (o StartOptions) Validate() error {
 	case "", drivers.AccelKVM, drivers.AccelTCG:
 	default:
 		return &InvalidOptionError{Field: "VMAccel", Value: o.VMAccel, Reason: "use kvm or tcg, or leave it out to detect"}
+	}
+	switch o.VMFirmware {
+	case "", drivers.FirmwareDirect, drivers.FirmwareEFI:
+	default:
+		return &InvalidOptionError{Field: "VMFirmware", Value: o.VMFirmware, Reason: "use direct or efi"}
 	}
 	if k := o.VMKernel; k != "" {
 		if fi, err := os.Stat(k); err != nil || fi.IsDir() {

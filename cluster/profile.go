@@ -61,8 +61,9 @@ type Profile struct {
 	// 127.0.0.1 too.
 	PublishLocalhost bool `json:"publishLocalhost,omitempty"`
 	// VMKernel and VMAccel: how VM drivers boot the nodes (drivers.VMOptions).
-	VMKernel string `json:"vmKernel,omitempty"`
-	VMAccel  string `json:"vmAccel,omitempty"`
+	VMKernel   string `json:"vmKernel,omitempty"`
+	VMAccel    string `json:"vmAccel,omitempty"`
+	VMFirmware string `json:"vmFirmware,omitempty"`
 	// ListenAddress: the apiserver is also reachable on this address of
 	// the host, and nodes from other machines can join (minik-node join).
 	ListenAddress string `json:"listenAddress,omitempty"`

@@ -168,7 +168,18 @@ type VMOptions struct {
 	Kernel string
 	// Accel is AccelKVM or AccelTCG.
 	Accel string
+	// Firmware is FirmwareDirect or FirmwareEFI.
+	Firmware string
 }
+
+// How a VM driver boots its nodes.
+const (
+	// FirmwareDirect: the hypervisor loads the kernel and initramfs itself.
+	FirmwareDirect = "direct"
+	// FirmwareEFI: UEFI firmware boots a disk holding a unified kernel
+	// image (node-image/vm/efidisk), as Hyper-V's Generation 2 VMs do.
+	FirmwareEFI = "efi"
+)
 
 // VMConfigurer is implemented by drivers whose nodes are VMs: the cluster
 // hands them the profile's VM options before Prepare.

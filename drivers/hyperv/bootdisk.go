@@ -23,11 +23,6 @@ type BootImage struct {
 func BootDiskWriter(img BootImage) func(context.Context, BootDiskRequest) error {
 	return func(ctx context.Context, r BootDiskRequest) error {
 		cmdline := strings.TrimSpace(img.Cmdline + " " + r.Network.Cmdline())
-		files, err := efidisk.BootFiles(img.Stub, efidisk.UKI{Kernel: img.Kernel, Initrd: img.Initrd, Cmdline: cmdline,
-			OSRelease: "ID=minik\nNAME=\"minik node\"\n"})
-		if err != nil {
-			return err
-		}
-		return efidisk.WriteVHD(ctx, r.Path, efidisk.Spec{Files: files})
+		return efidisk.WriteBootDisk(ctx, r.Path, img.Stub, efidisk.UKI{Kernel: img.Kernel, Initrd: img.Initrd, Cmdline: cmdline})
 	}
 }

@@ -209,28 +209,34 @@ func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
 	}
 	notes := nodeLabels(n).Notes()
 	var st struct {
-		Exists bool `json:"exists"`
+		Exists bool   `json:"exists"`
+		State  string `json:"state"`
 	}
 	if err := run(ctx, d.cfg.Exec, VMStateScript(n.Name, notes), &st); err != nil {
 		return fmt.Errorf("start node %s: %w", n.Name, err)
 	}
+	if st.Exists && vmState(st.State) == drivers.StateRunning {
+		return nil
+	}
+	if d.cfg.BootDisk == nil {
+		return fmt.Errorf("start node %s: no boot disk writer: the hyperv driver cannot boot nodes", n.Name)
+	}
+	// The boot disk holds the node's config and certificates: it is
+	// written at every start, and swapped in by the start script.
+	dir := vmDir(n)
+	spec := VMSpec{Name: n.Name, Notes: notes, Switch: sw.Name, MAC: MAC(n.Cluster, n.Name), Dir: dir,
+		SourceVHD: winJoin(n.Dir, "boot.vhd"), BootDisk: winJoin(dir, "boot.vhdx"),
+		DataDisk: winJoin(dir, "data.vhdx"), DataDiskGiB: d.cfg.DataDiskGiB,
+		MemoryMiB: d.cfg.MemoryMiB, CPUs: d.cfg.CPUs, ComPipe: `\\.\pipe\minik-` + n.Name}
+	if err := d.cfg.BootDisk(ctx, BootDiskRequest{Node: n, Network: nw, Path: spec.SourceVHD}); err != nil {
+		return fmt.Errorf("start node %s: boot disk: %w", n.Name, err)
+	}
 	if !st.Exists {
-		if d.cfg.BootDisk == nil {
-			return fmt.Errorf("start node %s: no boot disk writer: the hyperv driver cannot create nodes yet", n.Name)
-		}
-		dir := vmDir(n)
-		spec := VMSpec{Name: n.Name, Notes: notes, Switch: sw.Name, MAC: MAC(n.Cluster, n.Name), Dir: dir,
-			SourceVHD: winJoin(n.Dir, "boot.vhd"), BootDisk: winJoin(dir, "boot.vhdx"),
-			DataDisk: winJoin(dir, "data.vhdx"), DataDiskGiB: d.cfg.DataDiskGiB,
-			MemoryMiB: d.cfg.MemoryMiB, CPUs: d.cfg.CPUs, ComPipe: `\\.\pipe\minik-` + n.Name}
-		if err := d.cfg.BootDisk(ctx, BootDiskRequest{Node: n, Network: nw, Path: spec.SourceVHD}); err != nil {
-			return fmt.Errorf("start node %s: boot disk: %w", n.Name, err)
-		}
 		if err := run(ctx, d.cfg.Exec, CreateVMScript(spec), nil); err != nil {
 			return fmt.Errorf("start node %s: %w", n.Name, err)
 		}
 	}
-	if err := run(ctx, d.cfg.Exec, StartVMScript(n.Name, notes), nil); err != nil {
+	if err := run(ctx, d.cfg.Exec, StartVMScript(n.Name, notes, spec.SourceVHD, spec.BootDisk), nil); err != nil {
 		return fmt.Errorf("start node %s: %w", n.Name, err)
 	}
 	return nil

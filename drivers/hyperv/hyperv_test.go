@@ -99,14 +99,30 @@ func TestStartNodeCreates(t *testing.T) {
 }
 
 func TestStartNodeExisting(t *testing.T) {
-	ex := &fakeExec{}
-	ex.answer("vm-state", `{"result":{"exists":true,"state":"Off"}}`)
-	d := newDriver(ex, func(context.Context, BootDiskRequest) error {
-		t.Error("no new boot disk for a VM that exists")
-		return nil
+	t.Run("off: a new boot disk for this start", func(t *testing.T) {
+		ex := &fakeExec{}
+		ex.answer("vm-state", `{"result":{"exists":true,"state":"Off"}}`)
+		wrote := 0
+		d := newDriver(ex, func(_ context.Context, r BootDiskRequest) error {
+			wrote++
+			assert.Equal(t, nodeDir+`\boot.vhd`, r.Path)
+			return nil
+		})
+		require.NoError(t, d.StartNode(context.Background(), node))
+		assert.Equal(t, 1, wrote)
+		assert.Equal(t, []string{"ensure-switch", "vm-state", "start-vm"}, ex.names())
+		assert.Contains(t, ex.script("start-vm"), `$sourceVhd = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\boot.vhd')`)
 	})
-	require.NoError(t, d.StartNode(context.Background(), node))
-	assert.Equal(t, []string{"ensure-switch", "vm-state", "start-vm"}, ex.names())
+	t.Run("running: left alone", func(t *testing.T) {
+		ex := &fakeExec{}
+		ex.answer("vm-state", `{"result":{"exists":true,"state":"Running"}}`)
+		d := newDriver(ex, func(context.Context, BootDiskRequest) error {
+			t.Error("no boot disk for a running VM")
+			return nil
+		})
+		require.NoError(t, d.StartNode(context.Background(), node))
+		assert.Equal(t, []string{"ensure-switch", "vm-state"}, ex.names())
+	})
 }
 
 func TestStartNodeErrors(t *testing.T) {

@@ -189,13 +189,13 @@ func CreateVMScript(s VMSpec) Script {
             $vm = Hyper-V\New-VM -Name $name -Generation 2 -MemoryStartupBytes $memoryBytes -NoVHD -SwitchName $switchName -Path $vmDir
             Hyper-V\Set-VM -VM $vm -ProcessorCount $cpus -StaticMemory -AutomaticCheckpointsEnabled $false -AutomaticStartAction Nothing -AutomaticStopAction ShutDown -Notes $notes
             Hyper-V\Set-VMFirmware -VM $vm -EnableSecureBoot Off
-            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -Passthru
+            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 0 -Passthru
             Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
             if (-not (Test-Path -LiteralPath $dataDisk)) {
                 Hyper-V\New-VHD -Path $dataDisk -SizeBytes $dataBytes -Dynamic | Out-Null
                 $newData = $true
             }
-            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk
+            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 1
             Hyper-V\Set-VMNetworkAdapter -VM $vm -StaticMacAddress $mac
             Hyper-V\Set-VMComPort -VM $vm -Number 1 -Path $comPipe
         } catch {
@@ -221,15 +221,29 @@ func VMStateScript(name, notes string) Script {
 `)
 }
 
-// StartVMScript starts (or resumes) minik's VM; a running one is left alone.
-func StartVMScript(name, notes string) Script {
-	return build("start-vm", true, []assign{str("name", name), str("notes", notes)}, `    $vm = Find-MinikVM $name $notes
+// StartVMScript starts (or resumes) minik's VM; a running one is left
+// alone. A VM that is off first gets a new boot disk when sourceVHD (the
+// boot disk of this start, with this start's config and certificates)
+// is there: the old one is detached, sourceVHD converted to bootDisk and
+// attached again, so that Hyper-V grants the VM access to the new file.
+func StartVMScript(name, notes, sourceVHD, bootDisk string) Script {
+	return build("start-vm", true, []assign{str("name", name), str("notes", notes), str("sourceVhd", sourceVHD), str("bootDisk", bootDisk)}, `    $vm = Find-MinikVM $name $notes
     if (-not $vm) {
         Stop-Minik 'MinikVMMissing' ObjectNotFound ('minik has no VM named ' + $name) $name
     }
     if ([string]$vm.State -eq 'Paused') {
         Hyper-V\Resume-VM -VM $vm
     } elseif ([string]$vm.State -ne 'Running') {
+        if ([string]$vm.State -eq 'Off' -and $sourceVhd -ne '' -and (Test-Path -LiteralPath $sourceVhd)) {
+            foreach ($old in @(Hyper-V\Get-VMHardDiskDrive -VM $vm | Where-Object { $_.Path -eq $bootDisk })) {
+                Hyper-V\Remove-VMHardDiskDrive -VMHardDiskDrive $old
+            }
+            if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
+            Hyper-V\Convert-VHD -Path $sourceVhd -DestinationPath $bootDisk -VHDType Dynamic
+            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 0 -Passthru
+            Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
+            Remove-Item -LiteralPath $sourceVhd -Force
+        }
         Hyper-V\Start-VM -VM $vm
     }
     $result = @{ name = $vm.Name; state = [string](Hyper-V\Get-VM -Id $vm.Id).State }

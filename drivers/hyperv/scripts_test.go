@@ -38,7 +38,7 @@ var (
 			DataDisk: nodeDir + `\hyperv\data.vhdx`, DataDiskGiB: 20,
 			MemoryMiB: 2048, CPUs: 2, ComPipe: `\\.\pipe\minik-dev-m02`}),
 		VMStateScript("dev-m02", testNode),
-		StartVMScript("dev-m02", testNode),
+		StartVMScript("dev-m02", testNode, nodeDir+`\boot.vhd`, nodeDir+`\hyperv\boot.vhdx`),
 		StopVMScript("dev-m02", testNode),
 		DeleteVMScript("dev", "dev-m02", testNode, nodeDir+`\hyperv`, "minik-dev"),
 		DeleteClusterScript("dev"),

@@ -53,7 +53,20 @@ const (
 	// EnvAccel is kvm or tcg when the profile does not say (--vm-accel),
 	// overriding what the driver detects.
 	EnvAccel = "MINIK_VM_ACCEL"
+	// EnvFirmware is direct or efi when the profile does not say
+	// (--vm-firmware).
+	EnvFirmware = "MINIK_VM_FIRMWARE"
+	// EnvOVMF is the UEFI firmware nodes boot with under --vm-firmware
+	// efi (default DefaultOVMF, from Debian's ovmf package).
+	EnvOVMF = "MINIK_VM_OVMF"
+	// EnvEFIStub is systemd's EFI stub for the nodes' unified kernel
+	// images, or Debian's systemd-boot-efi .deb (see vmimage.FindEFIStub).
+	EnvEFIStub = "MINIK_VM_EFI_STUB"
 )
+
+// DefaultOVMF is Debian's OVMF build, one file of code and variables
+// that QEMU maps as the machine's ROM.
+const DefaultOVMF = "/usr/share/ovmf/OVMF.fd"
 
 // DefaultSocket is where libvirtd's system instance listens.
 const DefaultSocket = "/var/run/libvirt/libvirt-sock"
@@ -81,6 +94,14 @@ type Driver struct {
 	kernel vmimage.Kernel
 	base   string // the shared initramfs: minik-node, modules
 	accel  string
+	// efi is how nodes boot under FirmwareEFI; nil boots them directly.
+	efi *efiBoot
+}
+
+// efiBoot is what UEFI-booted nodes need besides the kernel and initramfs.
+type efiBoot struct {
+	firmware string // OVMF, as the machine's ROM
+	stub     string // systemd's EFI stub
 }
 
 // New returns the kvm driver: findBinary locates minik-node (the VMs'
@@ -250,9 +271,45 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
+	efi, err := d.findEFI(cache, progress)
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
 	d.accel = d.chooseAccel(progress)
-	d.kernel, d.base = k, base
+	d.kernel, d.base, d.efi = k, base, efi
 	return k, nil
+}
+
+// findEFI finds the firmware and the EFI stub when nodes boot through
+// UEFI (the profile's firmware, else EnvFirmware); nil when they boot
+// directly.
+func (d *Driver) findEFI(cache string, progress func(string)) (*efiBoot, error) {
+	firmware := d.vm.Firmware
+	if firmware == "" {
+		firmware = strings.ToLower(d.getenv(EnvFirmware))
+	}
+	switch firmware {
+	case "", drivers.FirmwareDirect:
+		return nil, nil
+	case drivers.FirmwareEFI:
+	default:
+		return nil, fmt.Errorf("firmware %q (%s): use %s or %s", firmware, EnvFirmware, drivers.FirmwareDirect, drivers.FirmwareEFI)
+	}
+	ovmf := d.getenv(EnvOVMF)
+	if ovmf == "" {
+		ovmf = DefaultOVMF
+	}
+	if _, err := os.Stat(ovmf); err != nil {
+		return nil, fmt.Errorf("UEFI firmware for --vm-firmware efi: %w (on Debian: apt-get install ovmf; or set %s)", err, EnvOVMF)
+	}
+	stub, err := vmimage.FindEFIStub(d.getenv(EnvEFIStub), cache, vmimage.EFIStubPath)
+	if err != nil {
+		return nil, fmt.Errorf("%w; or set %s", err, EnvEFIStub)
+	}
+	if progress != nil {
+		progress("nodes boot through UEFI (" + ovmf + ") from a disk with a unified kernel image")
+	}
+	return &efiBoot{firmware: ovmf, stub: stub}, nil
 }
 
 // chooseAccel is kvm when the CPU has vmx or svm and /dev/kvm opens, else

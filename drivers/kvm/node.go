@@ -2,6 +2,7 @@ package kvm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -20,6 +21,7 @@ import (
 
 	"minik.dev/minik/drivers"
 	vmimage "minik.dev/minik/node-image/vm"
+	"minik.dev/minik/node-image/vm/efidisk"
 	"minik.dev/minik/node-image/vm/guest"
 	"minik.dev/minik/nodeconfig"
 )
@@ -45,6 +47,9 @@ func nodeFiles(n drivers.Node) (disk, initrd, console string) {
 	dir := filepath.Join(n.Dir, vmDir)
 	return filepath.Join(dir, "data.img"), filepath.Join(dir, "initrd.cpio"), filepath.Join(dir, "console.log")
 }
+
+// bootDiskFile is a UEFI-booted node's boot disk (a fixed VHD).
+func bootDiskFile(n drivers.Node) string { return filepath.Join(n.Dir, vmDir, "boot.vhd") }
 
 // StartNode implements drivers.Driver: it makes the cluster's network and
 // the node's data disk when missing, writes the node's initramfs (the
@@ -94,12 +99,24 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 	if err := ensureDataDisk(ctx, disk); err != nil {
 		return err
 	}
-	if err := d.writeNodeInitramfs(n, initrd); err != nil {
-		return err
-	}
 	cmdline, err := kernelCmdline(n)
 	if err != nil {
 		return err
+	}
+	// The node's initramfs is written at every start, so the node boots
+	// with the configs and certificates of this start.
+	var bootDisk, firmware string
+	if d.efi != nil {
+		_ = os.Remove(initrd)
+		bootDisk, firmware = bootDiskFile(n), d.efi.firmware
+		if err := d.writeBootDisk(ctx, n, bootDisk, cmdline); err != nil {
+			return err
+		}
+	} else {
+		_ = os.Remove(bootDiskFile(n))
+		if err := d.writeNodeInitramfs(n, initrd); err != nil {
+			return err
+		}
 	}
 	// The console log starts afresh at every boot, as a container's log
 	// would with a new container.
@@ -111,6 +128,10 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 		Name:   n.Name, MemoryMiB: memory, CPUs: nodeCPUs, Accel: d.accel,
 		Kernel: k.Image, Initrd: initrd, Cmdline: cmdline,
 		DataDisk: disk, Network: NetworkName(n.Cluster), MAC: MAC(n.Cluster, n.Name), ConsoleLog: console,
+	}
+	if firmware != "" {
+		spec.Kernel, spec.Initrd, spec.Cmdline = "", "", ""
+		spec.Firmware, spec.BootDisk = firmware, bootDisk
 	}
 	if found {
 		u := dom.UUID
@@ -232,15 +253,9 @@ func ensureDataDisk(ctx context.Context, disk string) error {
 	return os.Rename(tmp, disk)
 }
 
-// writeNodeInitramfs writes the node's initramfs: the shared one, then an
-// archive of the profile folder as the node sees it (/minik), which the
-// kernel unpacks over it. It is written at every start, so the node boots
-// with the configs and certificates of this start.
+// writeNodeInitramfs writes the node's initramfs (see nodeInitramfs) to
+// dst.
 func (d *Driver) writeNodeInitramfs(n drivers.Node, dst string) error {
-	files, err := profileFiles(n)
-	if err != nil {
-		return err
-	}
 	// It holds the profile's keys: only its owner reads it (libvirt
 	// hands it to QEMU's user while the VM runs).
 	tmp := dst + ".tmp"
@@ -249,17 +264,8 @@ func (d *Driver) writeNodeInitramfs(n drivers.Node, dst string) error {
 		return err
 	}
 	defer os.Remove(tmp)
-	base, err := os.Open(d.base)
-	if err != nil {
-		out.Close()
-		return err
-	}
 	w := bufio.NewWriterSize(out, 1<<20)
-	_, err = io.Copy(w, base)
-	base.Close()
-	if err == nil {
-		err = vmimage.WriteFiles(w, files)
-	}
+	err = d.nodeInitramfs(w, n)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -267,9 +273,50 @@ func (d *Driver) writeNodeInitramfs(n drivers.Node, dst string) error {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("write the node's initramfs: %w", err)
+		return err
 	}
 	return os.Rename(tmp, dst)
+}
+
+// nodeInitramfs writes the node's initramfs: the shared one, then an
+// archive of the profile folder as the node sees it (/minik), which the
+// kernel unpacks over it.
+func (d *Driver) nodeInitramfs(w io.Writer, n drivers.Node) error {
+	files, err := profileFiles(n)
+	if err != nil {
+		return err
+	}
+	base, err := os.Open(d.base)
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	if _, err := io.Copy(w, base); err != nil {
+		return fmt.Errorf("write the node's initramfs: %w", err)
+	}
+	if err := vmimage.WriteFiles(w, files); err != nil {
+		return fmt.Errorf("write the node's initramfs: %w", err)
+	}
+	return nil
+}
+
+// writeBootDisk writes a UEFI-booted node's boot disk to dst: a unified
+// kernel image of the kernel, the node's initramfs and cmdline, on the
+// disk the hyperv driver gives its VMs (efidisk.WriteBootDisk).
+func (d *Driver) writeBootDisk(ctx context.Context, n drivers.Node, dst, cmdline string) error {
+	var initrd bytes.Buffer
+	if err := d.nodeInitramfs(&initrd, n); err != nil {
+		return err
+	}
+	kernel, err := os.ReadFile(d.kernel.Image)
+	if err != nil {
+		return fmt.Errorf("read the kernel: %w", err)
+	}
+	stub, err := os.ReadFile(d.efi.stub)
+	if err != nil {
+		return fmt.Errorf("read the EFI stub: %w", err)
+	}
+	return efidisk.WriteBootDisk(ctx, dst, stub, efidisk.UKI{Kernel: kernel, Initrd: initrd.Bytes(), Cmdline: cmdline})
 }
 
 // profileFiles is the profile folder (and a manifests folder outside it)

@@ -50,6 +50,9 @@ type DomainSpec struct {
 	// Kernel, Initrd and Cmdline boot the node directly, with no disk
 	// to boot from.
 	Kernel, Initrd, Cmdline string
+	// Firmware (a UEFI ROM such as OVMF) boots BootDisk (a fixed VHD made
+	// by efidisk) instead, when set.
+	Firmware, BootDisk string
 	// DataDisk is the node's disk (raw, ext4): its state across stop and
 	// start.
 	DataDisk string
@@ -69,19 +72,44 @@ func DomainXML(s DomainSpec) (string, error) {
 		return "", err
 	}
 	serialPort := uint(0)
+	bootOS := &libvirtxml.DomainOS{
+		Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
+		Kernel:  s.Kernel,
+		Initrd:  s.Initrd,
+		Cmdline: s.Cmdline,
+	}
+	// The data disk comes first, so the guest sees it as vda either way.
+	disks := []libvirtxml.DomainDisk{{
+		Device: "disk",
+		Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw", Cache: "unsafe"},
+		Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: s.DataDisk}},
+		Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
+	}}
+	if s.Firmware != "" {
+		if s.BootDisk == "" || s.Kernel != "" {
+			return "", fmt.Errorf("domain %s: firmware boots a boot disk, not a kernel", s.Name)
+		}
+		bootOS = &libvirtxml.DomainOS{
+			Type:   &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
+			Loader: &libvirtxml.DomainLoader{Path: s.Firmware, Type: "rom", Readonly: "yes"},
+		}
+		disks = append(disks, libvirtxml.DomainDisk{
+			Device:   "disk",
+			Driver:   &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "vpc"},
+			Source:   &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: s.BootDisk}},
+			Target:   &libvirtxml.DomainDiskTarget{Dev: "vdb", Bus: "virtio"},
+			ReadOnly: &libvirtxml.DomainDiskReadOnly{},
+			Boot:     &libvirtxml.DomainDeviceBoot{Order: 1},
+		})
+	}
 	d := libvirtxml.Domain{
-		Type:     s.Accel,
-		Name:     s.Name,
-		UUID:     s.UUID,
-		Metadata: &libvirtxml.DomainMetadata{XML: string(meta)},
-		Memory:   &libvirtxml.DomainMemory{Value: s.MemoryMiB, Unit: "MiB"},
-		VCPU:     &libvirtxml.DomainVCPU{Value: s.CPUs},
-		OS: &libvirtxml.DomainOS{
-			Type:    &libvirtxml.DomainOSType{Arch: "x86_64", Machine: "q35", Type: "hvm"},
-			Kernel:  s.Kernel,
-			Initrd:  s.Initrd,
-			Cmdline: s.Cmdline,
-		},
+		Type:       s.Accel,
+		Name:       s.Name,
+		UUID:       s.UUID,
+		Metadata:   &libvirtxml.DomainMetadata{XML: string(meta)},
+		Memory:     &libvirtxml.DomainMemory{Value: s.MemoryMiB, Unit: "MiB"},
+		VCPU:       &libvirtxml.DomainVCPU{Value: s.CPUs},
+		OS:         bootOS,
 		Features:   &libvirtxml.DomainFeatureList{ACPI: &libvirtxml.DomainFeature{}, APIC: &libvirtxml.DomainFeatureAPIC{}},
 		OnPoweroff: "destroy",
 		// minik-node as init never reboots: a reboot is a crash of
@@ -90,12 +118,7 @@ func DomainXML(s DomainSpec) (string, error) {
 		OnReboot: "destroy",
 		OnCrash:  "destroy",
 		Devices: &libvirtxml.DomainDeviceList{
-			Disks: []libvirtxml.DomainDisk{{
-				Device: "disk",
-				Driver: &libvirtxml.DomainDiskDriver{Name: "qemu", Type: "raw", Cache: "unsafe"},
-				Source: &libvirtxml.DomainDiskSource{File: &libvirtxml.DomainDiskSourceFile{File: s.DataDisk}},
-				Target: &libvirtxml.DomainDiskTarget{Dev: "vda", Bus: "virtio"},
-			}},
+			Disks: disks,
 			Interfaces: []libvirtxml.DomainInterface{{
 				MAC:    &libvirtxml.DomainInterfaceMAC{Address: s.MAC},
 				Source: &libvirtxml.DomainInterfaceSource{Network: &libvirtxml.DomainInterfaceSourceNetwork{Network: s.Network}},

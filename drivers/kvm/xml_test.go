@@ -51,6 +51,19 @@ func TestDomainXML(t *testing.T) {
 	}
 	_, err := DomainXML(nodeSpec("hvf"))
 	require.ErrorContains(t, err, `accelerator "hvf"`)
+
+	t.Run("efi", func(t *testing.T) {
+		s := nodeSpec(AccelTCG)
+		s.Kernel, s.Initrd, s.Cmdline = "", "", ""
+		s.Firmware, s.BootDisk = DefaultOVMF, "/home/u/.minik/profiles/dev/nodes/dev-m02/vm/boot.vhd"
+		got, err := DomainXML(s)
+		require.NoError(t, err)
+		golden(t, "domain-efi.xml", got)
+
+		s.Kernel = "/boot/vmlinuz"
+		_, err = DomainXML(s)
+		require.ErrorContains(t, err, "firmware boots a boot disk, not a kernel")
+	})
 }
 
 func TestNetworkXML(t *testing.T) {
@@ -101,7 +114,7 @@ func TestSchemas(t *testing.T) {
 		}
 		t.Skip("virt-xml-validate and xmllint are not installed")
 	}
-	for file, schema := range map[string]string{"domain-kvm.xml": "domain", "domain-qemu.xml": "domain", "network.xml": "network"} {
+	for file, schema := range map[string]string{"domain-kvm.xml": "domain", "domain-qemu.xml": "domain", "domain-efi.xml": "domain", "network.xml": "network"} {
 		out, err := exec.Command(validate, filepath.Join("testdata", file), schema).CombinedOutput()
 		assert.NoError(t, err, "%s: %s", file, out)
 	}

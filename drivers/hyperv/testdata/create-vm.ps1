@@ -49,13 +49,13 @@ try {
             $vm = Hyper-V\New-VM -Name $name -Generation 2 -MemoryStartupBytes $memoryBytes -NoVHD -SwitchName $switchName -Path $vmDir
             Hyper-V\Set-VM -VM $vm -ProcessorCount $cpus -StaticMemory -AutomaticCheckpointsEnabled $false -AutomaticStartAction Nothing -AutomaticStopAction ShutDown -Notes $notes
             Hyper-V\Set-VMFirmware -VM $vm -EnableSecureBoot Off
-            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -Passthru
+            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 0 -Passthru
             Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
             if (-not (Test-Path -LiteralPath $dataDisk)) {
                 Hyper-V\New-VHD -Path $dataDisk -SizeBytes $dataBytes -Dynamic | Out-Null
                 $newData = $true
             }
-            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk
+            Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $dataDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 1
             Hyper-V\Set-VMNetworkAdapter -VM $vm -StaticMacAddress $mac
             Hyper-V\Set-VMComPort -VM $vm -Number 1 -Path $comPipe
         } catch {

@@ -20,6 +20,8 @@ try {
     }
     $name = 'dev-m02'
     $notes = '{"dev.minik.cluster":"dev","dev.minik.kind":"node","dev.minik.node":"dev-m02","dev.minik.role":"worker"}'
+    $sourceVhd = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\boot.vhd')
+    $bootDisk = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv\boot.vhdx')
     $vm = Find-MinikVM $name $notes
     if (-not $vm) {
         Stop-Minik 'MinikVMMissing' ObjectNotFound ('minik has no VM named ' + $name) $name
@@ -27,6 +29,16 @@ try {
     if ([string]$vm.State -eq 'Paused') {
         Hyper-V\Resume-VM -VM $vm
     } elseif ([string]$vm.State -ne 'Running') {
+        if ([string]$vm.State -eq 'Off' -and $sourceVhd -ne '' -and (Test-Path -LiteralPath $sourceVhd)) {
+            foreach ($old in @(Hyper-V\Get-VMHardDiskDrive -VM $vm | Where-Object { $_.Path -eq $bootDisk })) {
+                Hyper-V\Remove-VMHardDiskDrive -VMHardDiskDrive $old
+            }
+            if (Test-Path -LiteralPath $bootDisk) { Remove-Item -LiteralPath $bootDisk -Force }
+            Hyper-V\Convert-VHD -Path $sourceVhd -DestinationPath $bootDisk -VHDType Dynamic
+            $disk = Hyper-V\Add-VMHardDiskDrive -VM $vm -Path $bootDisk -ControllerType SCSI -ControllerNumber 0 -ControllerLocation 0 -Passthru
+            Hyper-V\Set-VMFirmware -VM $vm -FirstBootDevice $disk
+            Remove-Item -LiteralPath $sourceVhd -Force
+        }
         Hyper-V\Start-VM -VM $vm
     }
     $result = @{ name = $vm.Name; state = [string](Hyper-V\Get-VM -Id $vm.Id).State }

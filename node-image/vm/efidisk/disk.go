@@ -69,8 +69,22 @@ func BootFiles(stub []byte, u UKI) ([]File, error) {
 	return []File{{Path: BootPath, Data: b.Bytes()}}, nil
 }
 
+// WriteBootDisk writes dst, a fixed VHD whose firmware boots u through
+// stub: what every UEFI VM node boots from, on Hyper-V and under OVMF.
+func WriteBootDisk(ctx context.Context, dst string, stub []byte, u UKI) error {
+	if u.OSRelease == "" {
+		u.OSRelease = "ID=minik\nNAME=\"minik node\"\n"
+	}
+	files, err := BootFiles(stub, u)
+	if err != nil {
+		return err
+	}
+	return WriteVHD(ctx, dst, Spec{Files: files})
+}
+
 // WriteVHD writes the disk to dst as a fixed VHD, atomically: a reader of
-// dst sees no half-written disk.
+// dst sees no half-written disk. Only its owner may read it: a node's
+// initramfs holds the cluster's keys.
 func WriteVHD(ctx context.Context, dst string, spec Spec) (err error) {
 	var content int64
 	for _, f := range spec.Files {
@@ -87,6 +101,9 @@ func WriteVHD(ctx context.Context, dst string, spec Spec) (err error) {
 		}
 	}()
 	if err := writeRaw(ctx, tmp, size, esp, spec.Files); err != nil {
+		return fmt.Errorf("write boot disk %s: %w", dst, err)
+	}
+	if err := os.Chmod(tmp, 0o600); err != nil {
 		return fmt.Errorf("write boot disk %s: %w", dst, err)
 	}
 	id := spec.DiskID
