@@ -258,7 +258,7 @@ func TestStartRetainsWhatTheDriverFailedToStart(t *testing.T) {
 }
 
 func TestRegistryOffersEveryDriver(t *testing.T) {
-	assert.Equal(t, []string{"docker", "kvm", "process"}, Registry().Names())
+	assert.Equal(t, []string{"docker", "hyperv", "kvm", "process"}, Registry().Names())
 }
 
 func TestRunNeedsADriverRegistry(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"minik.dev/minik/cluster"
 	"minik.dev/minik/drivers"
 	"minik.dev/minik/drivers/docker"
+	"minik.dev/minik/drivers/hyperv"
 	"minik.dev/minik/drivers/kvm"
 	"minik.dev/minik/drivers/process"
 	"minik.dev/minik/kubeconfig"
@@ -148,6 +149,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newExportCommand(env),
 		newImageCommand(env),
 		newAutoscaleCommand(env),
+		newDriverCommand(env),
 	)
 	return root
 }
@@ -181,6 +183,7 @@ func Registry() *drivers.Registry {
 		process.New(drivers.FindNodeBinary),
 		docker.New(drivers.FindNodeBinary),
 		kvm.New(drivers.FindNodeBinary, vmCacheDir, imageServerCommand),
+		hyperv.New(hyperv.Config{FindBinary: drivers.FindNodeBinary, CacheDir: vmCacheDir}),
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"minik.dev/minik/nodeconfig"
 )
@@ -290,6 +291,44 @@ func (r *Registry) Get(name string) (Driver, error) {
 		return nil, fmt.Errorf("%w %q: known drivers are %s", ErrUnknownDriver, name, strings.Join(r.Names(), ", "))
 	}
 	return d, nil
+}
+
+// Availability is whether a driver can make nodes here, and if not why.
+type Availability struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Available   bool   `json:"available"`
+	// Problem and Fix are the health check's (see HealthError).
+	Problem string `json:"problem,omitempty"`
+	Fix     string `json:"fix,omitempty"`
+}
+
+// Availability runs every driver's health check, at once, and reports
+// them by name.
+func (r *Registry) Availability(ctx context.Context) []Availability {
+	names := r.Names()
+	out := make([]Availability, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		d := r.drivers[name]
+		out[i] = Availability{Name: name, Description: d.Info().Description}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := d.Health(ctx)
+			out[i].Available = err == nil
+			var he *HealthError
+			switch {
+			case err == nil:
+			case errors.As(err, &he):
+				out[i].Problem, out[i].Fix = he.Problem, he.Fix
+			default:
+				out[i].Problem = err.Error()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // Select returns the named driver after its health check, or with name ""

@@ -15,10 +15,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
+	"sync"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/vmnode"
 	"minik.dev/minik/node-image/vm/guest"
 	"minik.dev/minik/nodeconfig"
 )
@@ -66,12 +69,11 @@ func MAC(cluster, node string) string {
 	return fmt.Sprintf("026D6B%02X%02X%02X", sum[0], sum[1], sum[2])
 }
 
-// BootDiskRequest asks for a node's boot disk: a fixed VHD at Path whose
-// guest takes Network (see efidisk and guest.Network.Cmdline).
+// BootDiskRequest asks for a node's boot disk: a fixed VHD at Path that
+// boots Node (see BootDiskWriter).
 type BootDiskRequest struct {
-	Node    drivers.Node
-	Network guest.Network
-	Path    string
+	Node drivers.Node
+	Path string
 }
 
 // Config sets up a Driver.
@@ -80,9 +82,14 @@ type Config struct {
 	Exec Executor
 	// GOOS is the system the driver runs on; empty is runtime.GOOS.
 	GOOS string
-	// BootDisk writes a node's boot disk; the driver cannot create a node
-	// without it.
+	// BootDisk writes a node's boot disk; nil is BootDiskWriter of the
+	// image Prepare makes.
 	BootDisk func(ctx context.Context, r BootDiskRequest) error
+	// FindBinary locates minik-node for linux/amd64, the VMs' init;
+	// CacheDir the folder kernels and initramfs images are kept in.
+	FindBinary, CacheDir func() (string, error)
+	// Getenv reads the environment; nil is os.Getenv.
+	Getenv func(string) string
 	// MemoryMiB and CPUs size every node's VM (defaults 2048 and 2);
 	// DataDiskGiB its data disk (default 20, allocated as written).
 	MemoryMiB, CPUs, DataDiskGiB uint
@@ -91,6 +98,10 @@ type Config struct {
 // Driver makes nodes as Hyper-V VMs.
 type Driver struct {
 	cfg Config
+
+	mu       sync.Mutex
+	vm       drivers.VMOptions
+	prepared *vmnode.BootImage
 }
 
 // New returns a driver.
@@ -100,6 +111,9 @@ func New(cfg Config) *Driver {
 	}
 	if cfg.GOOS == "" {
 		cfg.GOOS = runtime.GOOS
+	}
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
 	}
 	if cfg.MemoryMiB == 0 {
 		cfg.MemoryMiB = 2048
@@ -118,16 +132,24 @@ var (
 	_ drivers.Driver          = (*Driver)(nil)
 	_ drivers.ClusterDeleter  = (*Driver)(nil)
 	_ drivers.ClusterNetworks = (*Driver)(nil)
+	_ drivers.Preparer        = (*Driver)(nil)
+	_ drivers.VMConfigurer    = (*Driver)(nil)
+	_ drivers.NodeConfigurer  = (*Driver)(nil)
 )
 
 // Info describes the driver.
 func (d *Driver) Info() drivers.Info {
 	return drivers.Info{
-		Name:              Name,
-		Description:       "nodes are Hyper-V VMs (Windows)",
-		Runtime:           "vm",
-		Priority:          5,
+		Name:        Name,
+		Description: "nodes are Hyper-V Generation 2 VMs (Windows) booted from a disk made here; pods are runc containers",
+		Runtime:     nodeconfig.RuntimeRunc,
+		// The host has an address on the cluster's Internal switch, where
+		// the control plane answers for ClusterIPs.
 		ServicesReachable: true,
+		// Never picked automatically: VMs are asked for.
+		Priority:         -10,
+		NodeView:         vmnode.View(),
+		HostReachesNodes: true,
 	}
 }
 
@@ -192,8 +214,13 @@ func winJoin(dir string, elem ...string) string {
 	return strings.TrimRight(dir, `\/`) + `\` + strings.Join(elem, `\`)
 }
 
+// vmDirName is the folder of a node's VM files in its node folder: the
+// VM's configuration and disks, and the boot disk written at each start.
+// The node never sees it.
+const vmDirName = "hyperv"
+
 // vmDir is where a node's VM keeps its configuration and disks.
-func vmDir(n drivers.Node) string { return winJoin(n.Dir, "hyperv") }
+func vmDir(n drivers.Node) string { return winJoin(n.Dir, vmDirName) }
 
 // StartNode makes the cluster's switch and the node's VM when they are
 // missing, then starts the VM.
@@ -218,17 +245,18 @@ func (d *Driver) StartNode(ctx context.Context, n drivers.Node) error {
 	if st.Exists && vmState(st.State) == drivers.StateRunning {
 		return nil
 	}
-	if d.cfg.BootDisk == nil {
-		return fmt.Errorf("start node %s: no boot disk writer: the hyperv driver cannot boot nodes", n.Name)
+	writeBootDisk, err := d.bootDiskWriter(ctx)
+	if err != nil {
+		return fmt.Errorf("start node %s: %w", n.Name, err)
 	}
 	// The boot disk holds the node's config and certificates: it is
 	// written at every start, and swapped in by the start script.
 	dir := vmDir(n)
 	spec := VMSpec{Name: n.Name, Notes: notes, Switch: sw.Name, MAC: MAC(n.Cluster, n.Name), Dir: dir,
-		SourceVHD: winJoin(n.Dir, "boot.vhd"), BootDisk: winJoin(dir, "boot.vhdx"),
+		SourceVHD: winJoin(dir, "boot.vhd"), BootDisk: winJoin(dir, "boot.vhdx"),
 		DataDisk: winJoin(dir, "data.vhdx"), DataDiskGiB: d.cfg.DataDiskGiB,
 		MemoryMiB: d.cfg.MemoryMiB, CPUs: d.cfg.CPUs, ComPipe: `\\.\pipe\minik-` + n.Name}
-	if err := d.cfg.BootDisk(ctx, BootDiskRequest{Node: n, Network: nw, Path: spec.SourceVHD}); err != nil {
+	if err := writeBootDisk(ctx, BootDiskRequest{Node: n, Path: spec.SourceVHD}); err != nil {
 		return fmt.Errorf("start node %s: boot disk: %w", n.Name, err)
 	}
 	if !st.Exists {

@@ -3,7 +3,8 @@ package hyperv
 import (
 	"context"
 	"errors"
-	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"minik.dev/minik/drivers"
-	"minik.dev/minik/node-image/vm/guest"
 )
 
 // fakeExec answers each script by its name (its first line) with the
@@ -84,8 +84,8 @@ func TestStartNodeCreates(t *testing.T) {
 	require.NoError(t, d.StartNode(context.Background(), node))
 
 	assert.Equal(t, []string{"ensure-switch", "vm-state", "create-vm", "start-vm"}, ex.names())
-	assert.Equal(t, nodeDir+`\boot.vhd`, got.Path)
-	assert.Equal(t, guest.Network{Address: netip.MustParsePrefix("172.30.0.3/16"), Gateway: netip.MustParseAddr("172.30.0.1"), Hostname: "dev-m02"}, got.Network)
+	assert.Equal(t, nodeDir+`\hyperv\boot.vhd`, got.Path)
+	assert.Equal(t, node, got.Node)
 	sw := ex.script("ensure-switch")
 	assert.Contains(t, sw, "$switchName = 'minik-dev'\n")
 	assert.Contains(t, sw, "$hostIP = '172.30.0.1'\n")
@@ -105,13 +105,13 @@ func TestStartNodeExisting(t *testing.T) {
 		wrote := 0
 		d := newDriver(ex, func(_ context.Context, r BootDiskRequest) error {
 			wrote++
-			assert.Equal(t, nodeDir+`\boot.vhd`, r.Path)
+			assert.Equal(t, nodeDir+`\hyperv\boot.vhd`, r.Path)
 			return nil
 		})
 		require.NoError(t, d.StartNode(context.Background(), node))
 		assert.Equal(t, 1, wrote)
 		assert.Equal(t, []string{"ensure-switch", "vm-state", "start-vm"}, ex.names())
-		assert.Contains(t, ex.script("start-vm"), `$sourceVhd = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\boot.vhd')`)
+		assert.Contains(t, ex.script("start-vm"), `$sourceVhd = ('C:\Users\Zo'+[char]0x00EB+' O''Brien\.minik\profiles\dev\nodes\dev-m02\hyperv\boot.vhd')`)
 	})
 	t.Run("running: left alone", func(t *testing.T) {
 		ex := &fakeExec{}
@@ -162,7 +162,7 @@ func TestStartNodeErrors(t *testing.T) {
 
 	ex := &fakeExec{}
 	ex.answer("vm-state", `{"result":{"exists":false,"state":""}}`)
-	require.ErrorContains(t, newDriver(ex, nil).StartNode(context.Background(), node), "no boot disk writer")
+	require.ErrorContains(t, newDriver(ex, nil).StartNode(context.Background(), node), "no cache folder")
 	ex = &fakeExec{}
 	ex.answer("vm-state", `{"result":{"exists":false,"state":""}}`)
 	err = newDriver(ex, func(context.Context, BootDiskRequest) error { return errors.New("disk full") }).StartNode(context.Background(), node)
@@ -286,4 +286,44 @@ func TestChooseSubnet(t *testing.T) {
 	ex.answer("host-networks", `{"error":{"category":"PermissionDenied","fullyQualifiedErrorId":"x","exception":"x","message":"m","target":""}}`)
 	_, err = newDriver(ex, nil).ChooseSubnet(context.Background(), nil)
 	require.ErrorIs(t, err, ErrAccessDenied)
+}
+
+func TestPrepareErrors(t *testing.T) {
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	notELF := filepath.Join(t.TempDir(), "minik-node.exe")
+	require.NoError(t, os.WriteFile(notELF, []byte("MZ"), 0o755))
+	stub := filepath.Join(t.TempDir(), "linuxx64.efi.stub")
+	require.NoError(t, os.WriteFile(stub, []byte("stub"), 0o644))
+
+	for _, tc := range []struct {
+		name     string
+		goos     string
+		firmware string
+		env      map[string]string
+		want     string
+	}{
+		{"direct boot", "windows", "direct", nil, "boot through UEFI only"},
+		{"no kernel", "windows", "", map[string]string{EnvEFIStub: stub}, "no kernel for VM nodes"},
+		{"windows build of minik-node", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: notELF}, EnvNodeBinary},
+		{"no runc on windows", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: exe}, EnvRunc},
+		{"runc not for linux", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: exe, EnvRunc: notELF}, "runc for the VMs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := t.TempDir()
+			if tc.name != "no kernel" {
+				// A kernel unpacked before, as from a Debian package.
+				require.NoError(t, os.MkdirAll(filepath.Join(cache, "lib", "modules", "6.1.0-57-cloud-amd64"), 0o755))
+				require.NoError(t, os.MkdirAll(filepath.Join(cache, "boot"), 0o755))
+				require.NoError(t, os.WriteFile(filepath.Join(cache, "boot", "vmlinuz-6.1.0-57-cloud-amd64"), []byte("kernel"), 0o644))
+			}
+			d := New(Config{Exec: &fakeExec{}, GOOS: tc.goos,
+				CacheDir:   func() (string, error) { return cache, nil },
+				FindBinary: func() (string, error) { return notELF, nil },
+				Getenv:     func(k string) string { return tc.env[k] }})
+			d.ConfigureVMs(drivers.VMOptions{Firmware: tc.firmware})
+			err := d.Prepare(context.Background(), nil)
+			require.ErrorContains(t, err, tc.want)
+		})
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/digitalocean/go-libvirt/socket/dialers"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/vmnode"
 	vmimage "minik.dev/minik/node-image/vm"
 	"minik.dev/minik/nodeconfig"
 )
@@ -25,22 +26,8 @@ const Name = "kvm"
 
 const doc = "docs/drivers/kvm.md"
 
-// Where a node sees things: the profile is in the initramfs, the data
-// disk is mounted on nodeDataDir.
-const (
-	nodeProfileDir    = "/minik"
-	nodeDataDir       = "/var/lib/minik"
-	nodeManifestsDir  = "/minik-manifests"
-	nodeAPIServerPort = 6443
-	nodeDataDisk      = "/dev/vda"
-	// podBridge holds the node's interface and its pods' veths, so pod
-	// addresses are on the cluster network (the runc runtime's bridge).
-	podBridge = "minik0"
-	// nodeRuncState is runc's folder on the data disk (images, pods'
-	// writable layers and volumes); nodeRuncRun its runtime state.
-	nodeRuncState = nodeDataDir + "/runc"
-	nodeRuncRun   = "/run/minik"
-)
+// nodeDataDisk is the node's data disk in the VM: the first virtio disk.
+const nodeDataDisk = "/dev/vda"
 
 // Environment variables that set the driver up, for the CLI and tests.
 const (
@@ -122,13 +109,8 @@ func (d *Driver) Info() drivers.Info {
 		// for ClusterIPs.
 		ServicesReachable: true,
 		// Never picked automatically: VMs are asked for.
-		Priority: -10,
-		NodeView: &drivers.NodeView{
-			ProfileDir:    nodeProfileDir,
-			DataDir:       nodeDataDir,
-			APIServerPort: nodeAPIServerPort,
-			ManifestsDir:  nodeManifestsDir,
-		},
+		Priority:         -10,
+		NodeView:         vmnode.View(),
 		HostReachesNodes: true,
 	}
 }
@@ -267,7 +249,7 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, errors.New("runc is not installed: the kvm driver puts the host's runc in its VMs to run pods (on Debian: apt-get install runc)")
 	}
-	base, err := ensureInitramfs(ctx, cache, bin, runc, k)
+	base, err := vmnode.EnsureInitramfs(ctx, cache, bin, runc, k, vmimage.NodeModules)
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
@@ -364,65 +346,4 @@ func kvmUnusable() string {
 	}
 	_ = kvm.Close()
 	return ""
-}
-
-// ensureInitramfs returns the shared initramfs for this minik-node, runc
-// (with its libraries) and kernel, writing it into cache when it is not
-// there; older ones go.
-func ensureInitramfs(ctx context.Context, cache, bin, runc string, k vmimage.Kernel) (string, error) {
-	st, err := os.Stat(bin)
-	if err != nil {
-		return "", fmt.Errorf("minik-node: %w", err)
-	}
-	rst, err := os.Stat(runc)
-	if err != nil {
-		return "", fmt.Errorf("runc: %w", err)
-	}
-	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), runc, rst.Size(), rst.ModTime().UnixNano(), k.Release, strings.Join(vmimage.NodeModules, ","))
-	path := filepath.Join(cache, "initramfs-"+key+".cpio")
-	if _, err := os.Stat(path); err == nil {
-		return path, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	mods, err := vmimage.ResolveModules(k.ModulesDir, vmimage.NodeModules)
-	if err != nil {
-		return "", err
-	}
-	runcFiles, err := vmimage.HostProgram(runc)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		return "", err
-	}
-	tmp, err := os.CreateTemp(cache, "initramfs-*.tmp")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	err = vmimage.WriteInitramfs(w, vmimage.Spec{Init: bin, Kernel: k, Modules: mods, Files: runcFiles, Uncompressed: true})
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("write the VM initramfs: %w", err)
-	}
-	// QEMU reads it as whatever user libvirt runs it as.
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", err
-	}
-	old, _ := filepath.Glob(filepath.Join(cache, "initramfs-*.cpio"))
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	for _, o := range old {
-		_ = os.Remove(o)
-	}
-	return path, nil
 }

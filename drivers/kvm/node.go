@@ -2,17 +2,12 @@ package kvm
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net/netip"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,9 +15,8 @@ import (
 	"github.com/digitalocean/go-libvirt"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/drivers/vmnode"
 	vmimage "minik.dev/minik/node-image/vm"
-	"minik.dev/minik/node-image/vm/efidisk"
-	"minik.dev/minik/node-image/vm/guest"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -34,11 +28,6 @@ const vmDir = "vm"
 // turned off: etcd's write-ahead log makes a hard stop safe, only slower
 // to start again.
 const shutdownTimeout = 60 * time.Second
-
-func cacheKey(parts ...any) string {
-	sum := sha256.Sum256([]byte(fmt.Sprint(parts...)))
-	return fmt.Sprintf("%x", sum[:8])
-}
 
 // NetworkName is the cluster's libvirt network.
 func NetworkName(cluster string) string { return "minik-" + cluster }
@@ -99,7 +88,7 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 	if err := ensureDataDisk(ctx, disk); err != nil {
 		return err
 	}
-	cmdline, err := kernelCmdline(n)
+	cmdline, err := vmnode.Cmdline(n, nodeDataDisk)
 	if err != nil {
 		return err
 	}
@@ -109,7 +98,7 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 	if d.efi != nil {
 		_ = os.Remove(initrd)
 		bootDisk, firmware = bootDiskFile(n), d.efi.firmware
-		if err := d.writeBootDisk(ctx, n, bootDisk, cmdline); err != nil {
+		if err := d.writeBootDisk(ctx, n, bootDisk); err != nil {
 			return err
 		}
 	} else {
@@ -282,7 +271,7 @@ func (d *Driver) writeNodeInitramfs(n drivers.Node, dst string) error {
 // archive of the profile folder as the node sees it (/minik), which the
 // kernel unpacks over it.
 func (d *Driver) nodeInitramfs(w io.Writer, n drivers.Node) error {
-	files, err := profileFiles(n)
+	files, err := vmnode.ProfileFiles(n, vmDir)
 	if err != nil {
 		return err
 	}
@@ -300,108 +289,22 @@ func (d *Driver) nodeInitramfs(w io.Writer, n drivers.Node) error {
 	return nil
 }
 
-// writeBootDisk writes a UEFI-booted node's boot disk to dst: a unified
-// kernel image of the kernel, the node's initramfs and cmdline, on the
-// disk the hyperv driver gives its VMs (efidisk.WriteBootDisk).
-func (d *Driver) writeBootDisk(ctx context.Context, n drivers.Node, dst, cmdline string) error {
-	var initrd bytes.Buffer
-	if err := d.nodeInitramfs(&initrd, n); err != nil {
-		return err
-	}
-	kernel, err := os.ReadFile(d.kernel.Image)
-	if err != nil {
-		return fmt.Errorf("read the kernel: %w", err)
-	}
-	stub, err := os.ReadFile(d.efi.stub)
-	if err != nil {
-		return fmt.Errorf("read the EFI stub: %w", err)
-	}
-	return efidisk.WriteBootDisk(ctx, dst, stub, efidisk.UKI{Kernel: kernel, Initrd: initrd.Bytes(), Cmdline: cmdline})
-}
-
-// profileFiles is the profile folder (and a manifests folder outside it)
-// as the node sees it, without any node's VM files.
-func profileFiles(n drivers.Node) ([]vmimage.File, error) {
-	var files []vmimage.File
-	add := func(root, inNode string) error {
-		return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if e.IsDir() && e.Name() == vmDir && filepath.Base(filepath.Dir(filepath.Dir(p))) == "nodes" {
-				return filepath.SkipDir
-			}
-			if !e.Type().IsRegular() {
-				return nil
-			}
-			info, err := e.Info()
-			if err != nil {
-				return err
-			}
-			rel, err := filepath.Rel(root, p)
-			if err != nil {
-				return err
-			}
-			files = append(files, vmimage.File{Path: path.Join(inNode, filepath.ToSlash(rel)), Mode: info.Mode().Perm(), Source: p})
-			return nil
-		})
-	}
-	if err := add(n.ProfileDir, nodeProfileDir); err != nil {
-		return nil, fmt.Errorf("read the profile folder: %w", err)
-	}
-	if n.ManifestsDir != "" && n.Role == nodeconfig.RoleControlPlane {
-		if err := add(n.ManifestsDir, nodeManifestsDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("read the manifests folder: %w", err)
-		}
-	}
-	return files, nil
-}
-
-// kernelCmdline tells the node its address, the host's, and where its
-// config and data disk are (see cmd/minik-node's VM init).
-func kernelCmdline(n drivers.Node) (string, error) {
-	subnet, err := netip.ParsePrefix(n.Subnet)
-	if err != nil {
-		return "", fmt.Errorf("node %s: cluster subnet %q: %w", n.Name, n.Subnet, err)
-	}
-	ip, err := netip.ParseAddr(n.IP)
-	if err != nil {
-		return "", fmt.Errorf("node %s: address %q: %w", n.Name, n.IP, err)
-	}
-	rel, err := filepath.Rel(n.ProfileDir, n.ConfigPath)
-	if err != nil || strings.HasPrefix(rel, "..") {
-		return "", fmt.Errorf("node config %s is not inside the profile folder %s, which is all a node sees", n.ConfigPath, n.ProfileDir)
-	}
-	nw := guest.Network{Address: netip.PrefixFrom(ip, subnet.Bits()), Gateway: subnet.Masked().Addr().Next(), Hostname: n.Name, Bridge: podBridge}
-	return strings.Join([]string{
-		"console=ttyS0", "panic=-1", "quiet", nw.Cmdline(),
-		"minik.config=" + path.Join(nodeProfileDir, filepath.ToSlash(rel)),
-		"minik.disk=" + nodeDataDisk, "minik.data=" + nodeDataDir,
-	}, " "), nil
+// writeBootDisk writes a UEFI-booted node's boot disk to dst: the disk
+// the hyperv driver gives its VMs (vmnode.WriteBootDisk).
+func (d *Driver) writeBootDisk(ctx context.Context, n drivers.Node, dst string) error {
+	img := vmnode.BootImage{Stub: d.efi.stub, Kernel: d.kernel.Image, Initramfs: d.base}
+	return vmnode.WriteBootDisk(ctx, dst, n, img, nodeDataDisk, vmDir)
 }
 
 // ConfigureNode implements drivers.NodeConfigurer: pods are runc
-// containers on the node's bridge, with addresses of the cluster network,
-// and the control-plane node answers for ClusterIPs and the cluster DNS.
+// containers (vmnode.Configure), with this machine's images from the
+// image server.
 func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
-	subnet, err := netip.ParsePrefix(n.Subnet)
-	if err != nil {
-		// StartNode reports the bad subnet; the config fails validation.
-		return
-	}
-	cfg.Runtime = nodeconfig.RuntimeRunc
 	imageServer := ""
 	if d.imageServer != nil {
 		imageServer, _ = imageServerAddress(n.Subnet)
 	}
-	cfg.Runc = &nodeconfig.RuncRuntime{
-		Bridge: podBridge, Gateway: subnet.Masked().Addr().Next().String(), PrefixLen: subnet.Bits(),
-		ImageServer: imageServer,
-		StateDir:    nodeRuncState, RunDir: nodeRuncRun,
-		ServiceNetwork: nodeconfig.ServiceNetwork{
-			ServiceCIDR: n.ServiceCIDR, DNSDomain: n.DNSDomain, ServeServices: n.Role == nodeconfig.RoleControlPlane,
-		},
-	}
+	vmnode.Configure(n, cfg, imageServer)
 }
 
 // StopNode implements drivers.Driver: the power button, then, when the

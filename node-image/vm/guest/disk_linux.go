@@ -11,7 +11,8 @@ import (
 )
 
 // MountDisk waits for the block device dev (it appears once its driver
-// has probed it) and mounts its ext4 filesystem on target.
+// has probed it) and mounts its ext4 filesystem on target, first making
+// one on a blank disk (a new Hyper-V data disk; kvm's come formatted).
 func MountDisk(ctx context.Context, dev, target string) error {
 	for {
 		if _, err := os.Stat(dev); err == nil {
@@ -22,6 +23,9 @@ func MountDisk(ctx context.Context, dev, target string) error {
 			return fmt.Errorf("mount %s: the disk never appeared: %w", dev, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+	if _, err := FormatIfBlank(dev); err != nil {
+		return fmt.Errorf("mount %s: %w", dev, err)
 	}
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return fmt.Errorf("mount %s: %w", dev, err)
