@@ -1,6 +1,7 @@
 package hyperv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"minik.dev/minik/drivers"
+	vmimage "minik.dev/minik/node-image/vm"
 )
 
 // fakeExec answers each script by its name (its first line) with the
@@ -308,6 +310,7 @@ func TestPrepareErrors(t *testing.T) {
 		{"windows build of minik-node", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: notELF}, EnvNodeBinary},
 		{"no runc on windows", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: exe}, EnvRunc},
 		{"runc not for linux", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: exe, EnvRunc: notELF}, "runc for the VMs"},
+		{"a runc folder without packages", "windows", "", map[string]string{EnvEFIStub: stub, EnvNodeBinary: exe, EnvRunc: filepath.Dir(stub)}, "holds no .deb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cache := t.TempDir()
@@ -325,5 +328,38 @@ func TestPrepareErrors(t *testing.T) {
 			err := d.Prepare(context.Background(), nil)
 			require.ErrorContains(t, err, tc.want)
 		})
+	}
+}
+
+// TestPrepareFromPackages builds the VM image as on a Windows host, which
+// has no runc, kernel or EFI stub of its own: everything comes from
+// Debian packages (.ci/run downloads them), unpacked in Go.
+func TestPrepareFromPackages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("unpacks a kernel package and writes a 150 MB initramfs")
+	}
+	debs, kernel, bin := os.Getenv("MINIK_TEST_RUNC_DEBS"), os.Getenv("MINIK_TEST_KERNEL_DEB"), os.Getenv("MINIK_NODE_BINARY")
+	if debs == "" || kernel == "" || bin == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("MINIK_TEST_RUNC_DEBS, MINIK_TEST_KERNEL_DEB and MINIK_NODE_BINARY must be set: .ci/run and make test set them")
+		}
+		t.Skip("MINIK_TEST_RUNC_DEBS, MINIK_TEST_KERNEL_DEB or MINIK_NODE_BINARY is not set")
+	}
+	if _, err := os.Stat(vmimage.EFIStubPath); err != nil {
+		t.Skip("no systemd EFI stub (Debian's systemd-boot-efi)")
+	}
+	cache := t.TempDir()
+	env := map[string]string{EnvKernel: kernel, EnvEFIStub: vmimage.EFIStubPath, EnvNodeBinary: bin, EnvRunc: debs}
+	d := New(Config{Exec: &fakeExec{}, GOOS: "windows",
+		CacheDir:   func() (string, error) { return cache, nil },
+		FindBinary: func() (string, error) { return "", errors.New("minik-node.exe is no VM's init") },
+		Getenv:     func(k string) string { return env[k] }})
+	require.NoError(t, d.Prepare(context.Background(), nil))
+	img, err := d.image(context.Background(), nil)
+	require.NoError(t, err)
+	initramfs, err := os.ReadFile(img.Initramfs)
+	require.NoError(t, err)
+	for _, want := range []string{"usr/sbin/runc", "libseccomp.so.2", "ld-linux-x86-64.so.2", "libc.so.6", "hv_netvsc.ko", "hv_storvsc.ko"} {
+		assert.True(t, bytes.Contains(initramfs, []byte(want)), "the initramfs holds %s", want)
 	}
 }

@@ -2,9 +2,11 @@ package hyperv
 
 import (
 	"context"
+	"crypto/sha256"
 	"debug/elf"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -27,9 +29,10 @@ const (
 	// (default: drivers.FindNodeBinary, which on Windows finds a Windows
 	// build, so there it must be set).
 	EnvNodeBinary = "MINIK_VM_NODE_BINARY"
-	// EnvRunc is runc for linux/amd64, statically linked or with its
-	// shared libraries where the program's interpreter and run path
-	// (vmimage.LibraryDirs) name them (default: runc on PATH, Linux only).
+	// EnvRunc is a folder of Debian packages holding runc and the
+	// libraries it loads (runc, libseccomp2, libc6: `apt-get download`
+	// fetches them), unpacked in Go; or, on Linux, runc itself (default:
+	// runc on PATH, Linux only).
 	EnvRunc = "MINIK_VM_RUNC"
 )
 
@@ -126,16 +129,11 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmnode.BootI
 	if err := checkLinuxProgram(bin); err != nil {
 		return vmnode.BootImage{}, fmt.Errorf("minik-node for the VMs (%s): %w; set %s to a linux/amd64 build (GOOS=linux make build)", bin, err, EnvNodeBinary)
 	}
-	runc := d.cfg.Getenv(EnvRunc)
-	if runc == "" {
-		if runc, err = exec.LookPath("runc"); err != nil || d.cfg.GOOS == "windows" {
-			return vmnode.BootImage{}, fmt.Errorf("no runc for the VMs: set %s to runc for linux/amd64 (on Debian: apt-get install runc)", EnvRunc)
-		}
+	runcRoot, runc, err := d.findRunc(cache)
+	if err != nil {
+		return vmnode.BootImage{}, err
 	}
-	if err := checkLinuxProgram(runc); err != nil {
-		return vmnode.BootImage{}, fmt.Errorf("runc for the VMs (%s): %w", runc, err)
-	}
-	base, err := vmnode.EnsureInitramfs(ctx, cache, bin, runc, k, append(append([]string{}, vmimage.NodeModules...), vmimage.HyperVModules...))
+	base, err := vmnode.EnsureInitramfs(ctx, cache, bin, runcRoot, runc, k, append(append([]string{}, vmimage.NodeModules...), vmimage.HyperVModules...))
 	if err != nil {
 		return vmnode.BootImage{}, err
 	}
@@ -157,4 +155,67 @@ func checkLinuxProgram(p string) error {
 		return fmt.Errorf("built for %s, not amd64", f.Machine)
 	}
 	return nil
+}
+
+// debRunc is where Debian's runc package installs runc.
+const debRunc = "/usr/sbin/runc"
+
+// findRunc returns runc for the VMs: a path inside root, a tree unpacked
+// from the Debian packages in the folder EnvRunc names, or with root ""
+// a runc of this machine (EnvRunc naming it, else on PATH; Linux only).
+func (d *Driver) findRunc(cache string) (root, runc string, err error) {
+	named := d.cfg.Getenv(EnvRunc)
+	howTo := fmt.Sprintf("set %s to a folder holding Debian's runc, libseccomp2 and libc6 packages (`apt-get download runc libseccomp2 libc6` on any Debian or Ubuntu machine)", EnvRunc)
+	if named == "" {
+		if d.cfg.GOOS == "windows" {
+			return "", "", fmt.Errorf("no runc for the VMs: %s", howTo)
+		}
+		if named, err = exec.LookPath("runc"); err != nil {
+			return "", "", fmt.Errorf("no runc for the VMs: install it (on Debian: apt-get install runc) or %s", howTo)
+		}
+	}
+	if st, err := os.Stat(named); err == nil && st.IsDir() {
+		debs, _ := filepath.Glob(filepath.Join(named, "*.deb"))
+		if len(debs) == 0 {
+			return "", "", fmt.Errorf("no runc for the VMs: %s holds no .deb; %s", named, howTo)
+		}
+		root, err := unpackOnce(cache, debs)
+		if err != nil {
+			return "", "", err
+		}
+		if err := checkLinuxProgram(filepath.Join(root, filepath.FromSlash(debRunc))); err != nil {
+			return "", "", fmt.Errorf("runc for the VMs: the packages in %s hold no %s (%w); %s", named, debRunc, err, howTo)
+		}
+		return root, debRunc, nil
+	}
+	if err := checkLinuxProgram(named); err != nil {
+		return "", "", fmt.Errorf("runc for the VMs (%s): %w; %s", named, err, howTo)
+	}
+	return "", named, nil
+}
+
+// unpackOnce unpacks debs into a folder of cache named by their names and
+// sizes, unless that was done before.
+func unpackOnce(cache string, debs []string) (string, error) {
+	var id []string
+	for _, deb := range debs {
+		st, err := os.Stat(deb)
+		if err != nil {
+			return "", err
+		}
+		id = append(id, fmt.Sprintf("%s:%d", filepath.Base(deb), st.Size()))
+	}
+	sum := sha256.Sum256([]byte(strings.Join(id, ",")))
+	root := filepath.Join(cache, fmt.Sprintf("packages-%x", sum[:8]))
+	done := filepath.Join(root, ".unpacked")
+	if _, err := os.Stat(done); err == nil {
+		return root, nil
+	}
+	if err := os.RemoveAll(root); err != nil {
+		return "", err
+	}
+	if err := vmimage.UnpackDebs(debs, root); err != nil {
+		return "", fmt.Errorf("runc for the VMs: %w", err)
+	}
+	return root, os.WriteFile(done, nil, 0o644)
 }

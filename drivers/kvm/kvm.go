@@ -249,7 +249,7 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, errors.New("runc is not installed: the kvm driver puts the host's runc in its VMs to run pods (on Debian: apt-get install runc)")
 	}
-	base, err := vmnode.EnsureInitramfs(ctx, cache, bin, runc, k, vmimage.NodeModules)
+	base, err := vmnode.EnsureInitramfs(ctx, cache, bin, "", runc, k, vmimage.NodeModules)
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}

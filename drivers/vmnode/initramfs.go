@@ -13,19 +13,20 @@ import (
 )
 
 // EnsureInitramfs returns the initramfs every node of a VM driver shares:
-// minik-node as /init (bin, a linux/amd64 build), runc with its libraries,
-// and the kernel's modules, in dependency order. It is written into cache
-// when it is not there; older ones go.
-func EnsureInitramfs(ctx context.Context, cache, bin, runc string, k vmimage.Kernel, modules []string) (string, error) {
+// minik-node as /init (bin, a linux/amd64 build), runc with its libraries
+// (runc is a path inside runcRoot, a tree of unpacked packages; "" is this
+// machine's), and the kernel's modules, in dependency order. It is written
+// into cache when it is not there; older ones go.
+func EnsureInitramfs(ctx context.Context, cache, bin, runcRoot, runc string, k vmimage.Kernel, modules []string) (string, error) {
 	st, err := os.Stat(bin)
 	if err != nil {
 		return "", fmt.Errorf("minik-node: %w", err)
 	}
-	rst, err := os.Stat(runc)
+	rst, err := os.Stat(filepath.Join(runcRoot, filepath.FromSlash(runc)))
 	if err != nil {
 		return "", fmt.Errorf("runc: %w", err)
 	}
-	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), runc, rst.Size(), rst.ModTime().UnixNano(), k.Release, strings.Join(modules, ","))
+	key := cacheKey(bin, st.Size(), st.ModTime().UnixNano(), runcRoot, runc, rst.Size(), rst.ModTime().UnixNano(), k.Release, strings.Join(modules, ","))
 	path := filepath.Join(cache, "initramfs-"+key+".cpio")
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
@@ -37,7 +38,12 @@ func EnsureInitramfs(ctx context.Context, cache, bin, runc string, k vmimage.Ker
 	if err != nil {
 		return "", err
 	}
-	runcFiles, err := vmimage.HostProgram(runc)
+	var runcFiles []vmimage.File
+	if runcRoot == "" {
+		runcFiles, err = vmimage.HostProgram(runc)
+	} else {
+		runcFiles, err = vmimage.ProgramIn(runcRoot, runc)
+	}
 	if err != nil {
 		return "", err
 	}

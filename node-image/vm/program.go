@@ -24,19 +24,33 @@ func HostProgram(program string) ([]File, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := []File{{Path: filepath.ToSlash(abs), Mode: 0o755, Source: abs}}
+	return programFiles("", filepath.ToSlash(abs))
+}
+
+// programFiles is the program at the slash-separated path program of root
+// ("" is the host's), with its interpreter and libraries, as files at
+// their paths in root.
+func programFiles(root, program string) ([]File, error) {
+	inRoot := func(p string) string { return filepath.Join(root, filepath.FromSlash(p)) }
+	if root == "" {
+		inRoot = filepath.FromSlash
+	}
+	files := []File{{Path: program, Mode: 0o755, Source: inRoot(program)}}
 	seen := map[string]bool{}
-	queue := []string{abs}
+	queue := []string{program}
 	for len(queue) > 0 {
 		p := queue[0]
 		queue = queue[1:]
-		interp, needed, err := elfDeps(p)
+		interp, needed, err := elfDeps(inRoot(p))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", program, err)
 		}
 		if interp != "" && !seen[interp] {
 			seen[interp] = true
-			files = append(files, File{Path: interp, Mode: 0o755, Source: interp})
+			if _, err := os.Stat(inRoot(interp)); err != nil {
+				return nil, fmt.Errorf("%s: interpreter %s: %w", program, interp, err)
+			}
+			files = append(files, File{Path: interp, Mode: 0o755, Source: inRoot(interp)})
 		}
 		for _, lib := range needed {
 			if seen[lib] {
@@ -45,7 +59,7 @@ func HostProgram(program string) ([]File, error) {
 			seen[lib] = true
 			found := ""
 			for _, dir := range LibraryDirs {
-				if _, err := os.Stat(filepath.Join(dir, lib)); err == nil {
+				if _, err := os.Stat(inRoot(path.Join(dir, lib))); err == nil {
 					found = path.Join(dir, lib)
 					break
 				}
@@ -53,7 +67,7 @@ func HostProgram(program string) ([]File, error) {
 			if found == "" {
 				return nil, fmt.Errorf("%s: shared library %s not found in %v", program, lib, LibraryDirs)
 			}
-			files = append(files, File{Path: found, Mode: 0o755, Source: found})
+			files = append(files, File{Path: found, Mode: 0o755, Source: inRoot(found)})
 			queue = append(queue, found)
 		}
 	}
