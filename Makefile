@@ -67,6 +67,13 @@ bench: build ## time minik start to ready (fresh and restart), by phase, and nod
 reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker); objects lost
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/reliability
 
+# minik-node under Go's race detector, through a workload on a process
+# cluster: races in minik's code fail it, upstream ones are listed.
+.PHONY: race-cluster
+race-cluster: build ## run a cluster whose minik-node has the race detector through a workload; fail on races in minik's code (needs gcc)
+	CGO_ENABLED=1 $(GO) build -race -trimpath -o bin/minik-node-race ./cmd/minik-node
+	$(GO) run ./hack/racecluster -minik bin/minik -node bin/minik-node-race
+
 # Every Fuzz test of the repository, FUZZTIME each; `make test` runs only
 # their seeds. A failure's input lands in the package's testdata/fuzz.
 FUZZTIME ?= 30s
