@@ -98,7 +98,7 @@ conformance: build ## run the upstream conformance suite against a fresh cluster
 	$(GO) run ./hack/conformance -focus '$(FOCUS)' -skip '$(SKIP)' -driver $(DRIVER) -nodes $(NODES)
 
 .PHONY: verify
-verify: ## gofmt, go vet, go mod tidy diff, cross-build of minik, no k8s.io/kubernetes in minik
+verify: ## gofmt, go vet, go mod tidy diff, cross-build of minik, vet of minik for windows, no k8s.io/kubernetes in minik
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt: files above need formatting'; exit 1; }
 	$(GO) vet -trimpath ./...
 	@cp go.mod /tmp/minik-go.mod.bak; cp go.sum /tmp/minik-go.sum.bak; $(GO) mod tidy; \
@@ -106,6 +106,7 @@ verify: ## gofmt, go vet, go mod tidy diff, cross-build of minik, no k8s.io/kube
 		cp /tmp/minik-go.mod.bak go.mod; cp /tmp/minik-go.sum.bak go.sum; echo 'go mod tidy changes go.mod/go.sum: run it and commit'; exit 1; fi
 	@for p in linux/amd64 linux/arm64 darwin/arm64 darwin/amd64 windows/amd64; do \
 		echo "cross-build cmd/minik for $$p"; GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -o /dev/null ./cmd/minik || exit 1; done
+	@echo "vet minik for windows/amd64"; GOOS=windows $(GO) vet ./cmd/minik ./cli/... ./cluster/... ./drivers/... ./node-image/... ./kubeconfig/... ./tui/...
 	@if $(GO) list -deps ./cmd/minik | grep -q '^k8s.io/kubernetes'; then echo 'cmd/minik imports k8s.io/kubernetes'; exit 1; fi
 	@echo verify ok
 

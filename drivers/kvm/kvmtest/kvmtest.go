@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package kvmtest starts a libvirtd of a test's own, in a network
 // namespace the test creates, for the kvm driver's tests.
 package kvmtest
