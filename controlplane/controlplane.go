@@ -235,6 +235,9 @@ func startEtcd(ctx context.Context, cfg *nodeconfig.Config) (*embed.Etcd, string
 	ec.AutoCompactionRetention = "5m"
 	ec.QuotaBackendBytes = 2 << 30
 
+	if err := checkEtcdData(ec.Dir, cfg.Cluster); err != nil {
+		return nil, "", err
+	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
 		return nil, "", fmt.Errorf("start etcd: %w", err)

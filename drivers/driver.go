@@ -360,6 +360,10 @@ func (r *Registry) Select(ctx context.Context, name string) (Driver, error) {
 	return nil, fmt.Errorf("select driver: none is usable: %w", errors.Join(problems...))
 }
 
+// LogRunMarker begins the line a driver writes into a node's log file
+// each time it starts minik-node, when runs share one file.
+const LogRunMarker = "==== minik-node starting at "
+
 // TailLog returns the last lines of a log file, indented, for error
 // messages that must stand on their own (a failed create removes the log).
 // When the log ends in a Go crash, whose last lines are only goroutine
@@ -370,6 +374,13 @@ func TailLog(path string, lines int) string {
 		return "  (no log: " + err.Error() + ")"
 	}
 	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	// Only the last run counts: an older crash in the same log is history.
+	for i := len(all) - 1; i >= 0; i-- {
+		if strings.HasPrefix(all[i], LogRunMarker) {
+			all = all[i:]
+			break
+		}
+	}
 	for i := len(all) - 1; i >= 0 && i >= len(all)-100000; i-- {
 		if strings.HasPrefix(all[i], "panic: ") || strings.HasPrefix(all[i], "fatal error: ") {
 			return "  " + strings.Join(all[i:min(len(all), i+lines)], "\n  ")

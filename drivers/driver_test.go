@@ -68,4 +68,11 @@ func TestTailLogShowsACrashFromItsStart(t *testing.T) {
 	require.NoError(t, os.WriteFile(crashed, []byte(log), 0o644))
 	got := drivers.TailLog(crashed, 3)
 	assert.Equal(t, "  fatal error: concurrent map writes\n  \n  goroutine 1 [running]:", got)
+
+	// A crash of an earlier run is history: the last run's end is shown.
+	again := filepath.Join(dir, "again.log")
+	log = drivers.LogRunMarker + "2026-12-04T17:00:12Z ====\npanic: failed to open database\n\ngoroutine 9 [running]:\n" +
+		drivers.LogRunMarker + "2026-12-04T17:00:15Z ====\nstarting node\nminik-node: etcd's data is corrupt\n"
+	require.NoError(t, os.WriteFile(again, []byte(log), 0o644))
+	assert.Equal(t, "  starting node\n  minik-node: etcd's data is corrupt", drivers.TailLog(again, 2))
 }

@@ -175,7 +175,7 @@ func (d *Driver) spawn(p proc) error {
 		return fmt.Errorf("open log: %w", err)
 	}
 	defer logFile.Close()
-	fmt.Fprintf(logFile, "==== minik-node starting at %s ====\n", time.Now().Format(time.RFC3339))
+	fmt.Fprintf(logFile, "%s%s ====\n", drivers.LogRunMarker, time.Now().Format(time.RFC3339))
 
 	// Not exec.CommandContext: the node must outlive this command.
 	cmd := exec.Command(bin, p.args...)
