@@ -209,7 +209,7 @@ func TestBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"unknown driver", []string{"start", "--driver", "nope"}, "known drivers are docker, kvm, process"},
+		{"unknown driver", []string{"start", "--driver", "nope"}, "known drivers are docker, hyperv, kvm, process"},
 		{"invalid profile name", []string{"start", "-p", "Bad_Name"}, "invalid profile name"},
 		{"zero nodes", []string{"start", "--nodes", "0"}, "at least 1 node"},
 		{"negative wait", []string{"start", "--wait", "-1s"}, "invalid --wait"},
