@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -226,10 +225,8 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 		named = d.getenv(EnvKernel)
 	}
 	if named != "" && strings.HasSuffix(named, ".deb") {
-		// Only the cache is looked in: the host's kernel says nothing of the package.
-		inCache := vmimage.Host{BootDir: filepath.Join(cache, "boot"), ModulesDir: filepath.Join(cache, "lib", "modules")}
-		if k, err := vmimage.FindKernel("", cache, inCache); err == nil && strings.Contains(filepath.Base(named), k.Release) {
-			named = "" // unpacked before: xz in Go takes half a minute
+		if vmimage.DebUnpacked(named, cache) {
+			named = ""
 		} else if progress != nil {
 			progress("unpacking kernel package " + named)
 		}

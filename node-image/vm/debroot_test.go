@@ -120,3 +120,14 @@ func TestProgramIn(t *testing.T) {
 	_, err = ProgramIn(t.TempDir(), host[0].Path)
 	assert.Error(t, err, "a root without the program")
 }
+
+func TestDebUnpacked(t *testing.T) {
+	cache := t.TempDir()
+	const deb = "/debs/linux-image-6.1.0-57-cloud-amd64_6.1.192-3_amd64.deb"
+	assert.False(t, DebUnpacked(deb, cache), "an empty cache")
+	require.NoError(t, os.MkdirAll(filepath.Join(cache, "lib", "modules", "6.1.0-57-cloud-amd64"), 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(cache, "boot"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(cache, "boot", "vmlinuz-6.1.0-57-cloud-amd64"), []byte("kernel"), 0o644))
+	assert.True(t, DebUnpacked(deb, cache))
+	assert.False(t, DebUnpacked("/debs/linux-image-6.12.0-1-cloud-amd64_6.12.1-1_amd64.deb", cache), "another release")
+}

@@ -113,6 +113,16 @@ func hostKernelNewest(bootDir, modulesDir string) (Kernel, error) {
 	return Kernel{}, ErrNoKernel
 }
 
+// DebUnpacked says whether the kernel of the Debian package deb is in
+// cacheDir already (UnpackDeb ran before): then FindKernel need not be
+// named the package, and unpack it again (xz in Go takes half a minute).
+// Only the cache is looked in: the host's kernel says nothing of deb.
+func DebUnpacked(deb, cacheDir string) bool {
+	inCache := Host{BootDir: filepath.Join(cacheDir, "boot"), ModulesDir: filepath.Join(cacheDir, "lib", "modules")}
+	k, err := FindKernel("", cacheDir, inCache)
+	return err == nil && strings.Contains(filepath.Base(deb), k.Release)
+}
+
 // UnpackDeb unpacks the kernel and its modules from a Debian linux-image
 // package into cacheDir (boot/ and lib/modules/, as in the package) and
 // returns that kernel. Unpacking again overwrites.

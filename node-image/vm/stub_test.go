@@ -2,46 +2,24 @@ package vmimage
 
 import (
 	"archive/tar"
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/blakesmith/ar"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/ulikunitz/xz"
 )
 
 // writeDeb writes a Debian package holding files (path -> content).
 func writeDeb(t *testing.T, path string, files map[string]string) {
 	t.Helper()
-	var data bytes.Buffer
-	xw, err := xz.NewWriter(&data)
-	require.NoError(t, err)
-	tw := tar.NewWriter(xw)
+	var entries []tar.Header
+	contents := map[string]string{}
 	for name, content := range files {
-		require.NoError(t, tw.WriteHeader(&tar.Header{Name: "./" + name, Mode: 0o644, Size: int64(len(content)), Typeflag: tar.TypeReg}))
-		_, err := tw.Write([]byte(content))
-		require.NoError(t, err)
+		entries = append(entries, tar.Header{Name: "./" + name, Mode: 0o644, Typeflag: tar.TypeReg})
+		contents["./"+name] = content
 	}
-	require.NoError(t, tw.Close())
-	require.NoError(t, xw.Close())
-
-	f, err := os.Create(path)
-	require.NoError(t, err)
-	defer f.Close()
-	w := ar.NewWriter(f)
-	require.NoError(t, w.WriteGlobalHeader())
-	for _, m := range []struct {
-		name string
-		data []byte
-	}{{"debian-binary", []byte("2.0\n")}, {"data.tar.xz", data.Bytes()}} {
-		require.NoError(t, w.WriteHeader(&ar.Header{Name: m.name, Size: int64(len(m.data)), Mode: 0o644, ModTime: time.Unix(0, 0)}))
-		_, err := w.Write(m.data)
-		require.NoError(t, err)
-	}
+	writeDebEntries(t, path, entries, contents)
 }
 
 func TestFindEFIStub(t *testing.T) {

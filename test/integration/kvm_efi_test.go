@@ -39,17 +39,7 @@ func TestKVMEFI(t *testing.T) {
 	h := newHarness(t)
 	h.wrap = []string{"ip", "netns", "exec", lv.Netns}
 	h.env = append(h.env, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "MINIK_DRIVER=kvm")
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		logs, _ := filepath.Glob(filepath.Join(h.home, "profiles", "*", "nodes", "*", "vm", "console.log"))
-		for _, l := range logs {
-			data, _ := os.ReadFile(l)
-			lines := strings.Split(string(data), "\n")
-			t.Logf("%s (last lines):\n%s", l, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
+	t.Cleanup(func() { showConsoleLogs(t, h) })
 	virsh := func(args ...string) string {
 		out, err := exec.Command("virsh", append([]string{"-c", "qemu:///system?socket=" + lv.Socket}, args...)...).CombinedOutput()
 		require.NoError(t, err, "%s", out)

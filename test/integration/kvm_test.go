@@ -27,17 +27,7 @@ func TestKVM(t *testing.T) {
 	h := newHarness(t)
 	h.wrap = []string{"ip", "netns", "exec", lv.Netns}
 	h.env = append(h.env, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "MINIK_DRIVER=kvm")
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		logs, _ := filepath.Glob(filepath.Join(h.home, "profiles", "*", "nodes", "*", "vm", "console.log"))
-		for _, l := range logs {
-			data, _ := os.ReadFile(l)
-			lines := strings.Split(string(data), "\n")
-			t.Logf("%s (last lines):\n%s", l, strings.Join(lines[max(0, len(lines)-40):], "\n"))
-		}
-	})
+	t.Cleanup(func() { showConsoleLogs(t, h) })
 
 	virsh := func(args ...string) string {
 		all := append([]string{"-c", "qemu:///system?socket=" + lv.Socket}, args...)
@@ -323,4 +313,18 @@ spec:
 	assert.NotContains(t, virsh("list", "--all", "--name"), "vms")
 	assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-vms")
 	assert.Error(t, exec.Command("pgrep", "-f", "image serve --listen").Run(), "the image server stopped with the cluster")
+}
+
+// showConsoleLogs logs the end of every VM's serial console when the test
+// failed: a node that never came up says why there.
+func showConsoleLogs(t *testing.T, h *harness) {
+	if !t.Failed() {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(h.home, "profiles", "*", "nodes", "*", "vm", "console.log"))
+	for _, l := range logs {
+		data, _ := os.ReadFile(l)
+		lines := strings.Split(string(data), "\n")
+		t.Logf("%s (last lines):\n%s", l, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
 }
