@@ -374,7 +374,11 @@ func (v *testEnv) testSharedNetwork(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	}, 20*time.Second, 100*time.Millisecond, "GET %s", url)
 	assert.Equal(t, "hello from /hi\n", body)
-	assert.Contains(t, logs(t, e, id, LogOptions{Tail: -1}), "request /hi")
+	// The app logs the request as it answers it, and the engine's log
+	// reaches the file a moment later.
+	assert.Eventually(t, func() bool {
+		return strings.Contains(logs(t, e, id, LogOptions{Tail: -1}), "request /hi")
+	}, 10*time.Second, 100*time.Millisecond, "the app's log shows the request")
 
 	// App containers see the pod's hostname through the sandbox.
 	spec.Name, spec.Args = "host", []string{"hostname"}
