@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -96,24 +95,16 @@ func untarRoot(tr *tar.Reader, root string, links map[string]string) error {
 			return fmt.Errorf("unsafe path %q", h.Name)
 		}
 		dst := filepath.Join(root, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			if err := writeFile(dst, tr, fs.FileMode(h.Mode)&0o755|0o644); err != nil {
-				return err
-			}
-		case tar.TypeSymlink:
+		if h.Typeflag == tar.TypeSymlink {
 			target := h.Linkname
 			if !path.IsAbs(target) {
 				target = path.Join("/", path.Dir(name), target)
 			}
 			links["/"+name] = path.Clean(target)
+			continue
+		}
+		if err := writeEntry(tr, h, dst); err != nil {
+			return err
 		}
 	}
 }

@@ -185,20 +185,25 @@ func untarKernel(tr *tar.Reader, dir string) error {
 			return fmt.Errorf("unsafe path %q", h.Name)
 		}
 		dst := filepath.Join(dir, filepath.FromSlash(name))
-		switch h.Typeflag {
-		case tar.TypeDir:
-			if err := os.MkdirAll(dst, 0o755); err != nil {
-				return err
-			}
-		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			if err := writeFile(dst, tr, fs.FileMode(h.Mode)&0o755|0o644); err != nil {
-				return err
-			}
+		if err := writeEntry(tr, h, dst); err != nil {
+			return err
 		}
 	}
+}
+
+// writeEntry writes a package's folder or regular file at dst; other
+// entries are skipped.
+func writeEntry(tr *tar.Reader, h *tar.Header, dst string) error {
+	switch h.Typeflag {
+	case tar.TypeDir:
+		return os.MkdirAll(dst, 0o755)
+	case tar.TypeReg:
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return writeFile(dst, tr, fs.FileMode(h.Mode)&0o755|0o644)
+	}
+	return nil
 }
 
 func writeFile(dst string, r io.Reader, mode fs.FileMode) error {
