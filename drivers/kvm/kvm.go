@@ -72,7 +72,9 @@ type Driver struct {
 	findBinary func() (string, error)
 	cacheDir   func() (string, error)
 	getenv     func(string) string
-	vm         drivers.VMOptions
+	// kvmUnusable says why KVM cannot run guests here, or "".
+	kvmUnusable func() string
+	vm          drivers.VMOptions
 	// imageServer is the host-side image server's command (nil: none).
 	imageServer ImageServerCommand
 
@@ -95,7 +97,7 @@ type efiBoot struct {
 // and imageServer (nil for none) serves this machine's engine images to
 // the nodes while a cluster runs.
 func New(findBinary, cacheDir func() (string, error), imageServer ImageServerCommand) *Driver {
-	return &Driver{findBinary: findBinary, cacheDir: cacheDir, getenv: os.Getenv, imageServer: imageServer}
+	return &Driver{findBinary: findBinary, cacheDir: cacheDir, getenv: os.Getenv, kvmUnusable: kvmUnusable, imageServer: imageServer}
 }
 
 // Info implements drivers.Driver.
@@ -152,11 +154,16 @@ func (d *Driver) connect(ctx context.Context) (*libvirt.Libvirt, error) {
 	}
 }
 
+// socketPermissionFix is what to do when libvirtd's socket is not ours to use.
+const socketPermissionFix = "add yourself to the libvirt group (`sudo usermod -aG libvirt $USER`, then log in again), or run as root"
+
 // Health implements drivers.Driver: libvirtd must answer on its socket,
 // mkfs.ext4 must be there to format data disks, and runc to run pods.
 func (d *Driver) Health(ctx context.Context) error {
 	sock := d.socket()
-	if _, err := os.Stat(sock); err != nil {
+	if _, err := os.Stat(sock); errors.Is(err, os.ErrPermission) {
+		return &drivers.HealthError{Driver: Name, Problem: err.Error(), Fix: socketPermissionFix, Doc: doc}
+	} else if err != nil {
 		return &drivers.HealthError{Driver: Name,
 			Problem: fmt.Sprintf("libvirtd is not running: no socket at %s", sock),
 			Fix:     "start it (`sudo systemctl start libvirtd`; without systemd, as root: `mkdir -p /run/libvirt; virtlogd -d; libvirtd -d`), or set " + EnvSocket + " to its socket",
@@ -166,7 +173,7 @@ func (d *Driver) Health(ctx context.Context) error {
 	if err != nil {
 		fix := "check that libvirtd runs (`virsh -c qemu:///system version`)"
 		if errors.Is(err, os.ErrPermission) || strings.Contains(err.Error(), "permission denied") {
-			fix = "add yourself to the libvirt group (`sudo usermod -aG libvirt $USER`, then log in again)"
+			fix = socketPermissionFix
 		}
 		return &drivers.HealthError{Driver: Name, Problem: err.Error(), Fix: fix, Doc: doc}
 	}
@@ -216,6 +223,12 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if d.base != "" {
 		return d.kernel, nil
 	}
+	// First: KVM asked for where it cannot run fails before minutes of
+	// unpacking.
+	accel, err := d.chooseAccel(progress)
+	if err != nil {
+		return vmimage.Kernel{}, err
+	}
 	cache, err := d.cacheDir()
 	if err != nil {
 		return vmimage.Kernel{}, err
@@ -254,7 +267,7 @@ func (d *Driver) image(ctx context.Context, progress func(string)) (vmimage.Kern
 	if err != nil {
 		return vmimage.Kernel{}, err
 	}
-	d.accel = d.chooseAccel(progress)
+	d.accel = accel
 	d.kernel, d.base, d.efi = k, base, efi
 	return k, nil
 }
@@ -292,25 +305,44 @@ func (d *Driver) findEFI(cache string, progress func(string)) (*efiBoot, error) 
 }
 
 // chooseAccel is kvm when the CPU has vmx or svm and /dev/kvm opens, else
-// TCG (QEMU's emulation), unless EnvAccel says which.
-func (d *Driver) chooseAccel(progress func(string)) string {
+// TCG (QEMU's emulation), unless the profile or EnvAccel says which. KVM
+// asked for where it cannot run is an error now rather than a VM that
+// QEMU aborts later.
+func (d *Driver) chooseAccel(progress func(string)) (string, error) {
 	choice := d.vm.Accel
 	if choice == "" {
 		choice = strings.ToLower(d.getenv(EnvAccel))
 	}
 	switch choice {
 	case drivers.AccelKVM:
-		return AccelKVM
-	case drivers.AccelTCG, "qemu":
-		return AccelTCG
-	}
-	if reason := kvmUnusable(); reason != "" {
-		if progress != nil {
-			progress("no KVM here (" + reason + "): VMs run under QEMU's emulation (TCG), many times slower")
+		if reason := d.kvmUnusable(); reason != "" {
+			return "", &drivers.HealthError{Driver: Name,
+				Problem: "KVM was asked for (--vm-accel kvm) but cannot run guests here: " + reason,
+				Fix:     kvmFix(reason) + ", or start with --vm-accel tcg (QEMU's emulation, many times slower)",
+				Doc:     doc}
 		}
-		return AccelTCG
+		return AccelKVM, nil
+	case drivers.AccelTCG, "qemu":
+		return AccelTCG, nil
 	}
-	return AccelKVM
+	if reason := d.kvmUnusable(); reason != "" {
+		if progress != nil {
+			progress("no KVM here (" + reason + "): VMs run under QEMU's emulation (TCG), many times slower; to use KVM, " + kvmFix(reason))
+		}
+		return AccelTCG, nil
+	}
+	return AccelKVM, nil
+}
+
+// kvmFix says what makes KVM usable, given why it is not.
+func kvmFix(reason string) string {
+	if strings.Contains(reason, "permission denied") {
+		return "give yourself access to /dev/kvm (`sudo usermod -aG kvm $USER`, then log in again)"
+	}
+	if strings.Contains(reason, "no such file") {
+		return "load the kvm module (`sudo modprobe kvm_intel` or `kvm_amd`)"
+	}
+	return "turn on the CPU's virtualization (VT-x or AMD-V) in the firmware, or use a machine or VM that has it"
 }
 
 // kvmUnusable says why KVM cannot run guests here, or "".

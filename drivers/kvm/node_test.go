@@ -72,13 +72,49 @@ func TestNetworkPrefixes(t *testing.T) {
 
 func TestChooseAccel(t *testing.T) {
 	env := map[string]string{}
+	unusable := ""
 	d := New(nil, nil, nil)
 	d.getenv = func(k string) string { return env[k] }
+	d.kvmUnusable = func() string { return unusable }
+	choose := func() string {
+		t.Helper()
+		accel, err := d.chooseAccel(nil)
+		require.NoError(t, err)
+		return accel
+	}
 	d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelTCG})
-	assert.Equal(t, AccelTCG, d.chooseAccel(nil))
+	assert.Equal(t, AccelTCG, choose())
 	d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelKVM})
-	assert.Equal(t, AccelKVM, d.chooseAccel(nil), "the profile's choice wins")
+	assert.Equal(t, AccelKVM, choose(), "the profile's choice wins")
 	d.ConfigureVMs(drivers.VMOptions{})
 	env[EnvAccel] = "tcg"
-	assert.Equal(t, AccelTCG, d.chooseAccel(nil), "then the environment's")
+	assert.Equal(t, AccelTCG, choose(), "then the environment's")
+	delete(env, EnvAccel)
+	assert.Equal(t, AccelKVM, choose(), "KVM when it can run guests")
+
+	tests := []struct {
+		reason, fix string
+	}{
+		{"open /dev/kvm: permission denied", "usermod -aG kvm"},
+		{"open /dev/kvm: no such file or directory", "modprobe"},
+		{"the CPU shows no vmx or svm", "virtualization"},
+	}
+	for _, tt := range tests {
+		unusable = tt.reason
+		var said string
+		accel, err := d.chooseAccel(func(msg string) { said = msg })
+		require.NoError(t, err)
+		assert.Equal(t, AccelTCG, accel, "TCG when KVM cannot run guests")
+		assert.Contains(t, said, tt.reason)
+		assert.Contains(t, said, tt.fix)
+
+		d.ConfigureVMs(drivers.VMOptions{Accel: drivers.AccelKVM})
+		_, err = d.chooseAccel(nil)
+		var health *drivers.HealthError
+		require.ErrorAs(t, err, &health, "KVM asked for where it cannot run")
+		assert.Contains(t, err.Error(), tt.reason)
+		assert.Contains(t, err.Error(), tt.fix)
+		assert.Contains(t, err.Error(), "--vm-accel tcg")
+		d.ConfigureVMs(drivers.VMOptions{})
+	}
 }

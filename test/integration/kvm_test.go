@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,6 +73,59 @@ func TestKVM(t *testing.T) {
 		assert.Contains(t, virsh("list", "--all", "--name"), "taken")
 		assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-taken", "the failed start removed its network")
 		virsh("undefine", "taken")
+
+		// KVM asked for where the CPU or /dev/kvm cannot run guests is
+		// refused before anything is made, with what to do.
+		if reason := kvmUnusable(); reason != "" {
+			r := h.run(5*time.Minute, "start", "-p", "forcekvm", "--vm-kernel", deb, "--vm-accel", "kvm")
+			assert.Equal(t, 3, r.code, "%s", r.stderr)
+			assert.Contains(t, r.stderr, "--vm-accel tcg")
+			assert.NoDirExists(t, filepath.Join(h.home, "profiles", "forcekvm"))
+			assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-forcekvm")
+		}
+	})
+
+	t.Run("no permission on the libvirt socket", func(t *testing.T) {
+		r := runAsNobody(t, h, "MINIK_LIBVIRT_SOCKET="+lv.Socket, "start", "-p", "perm")
+		assert.Equal(t, 3, r.code, "%s", r.stderr)
+		assert.Contains(t, r.stderr, "permission denied")
+		assert.Contains(t, r.stderr, "usermod -aG libvirt")
+	})
+
+	t.Run("ctrl-c rolls back, --retain keeps", func(t *testing.T) {
+		for _, retain := range []bool{false, true} {
+			name, args := "intr", []string{"start", "-p", "intr", "--vm-kernel", deb, "-o", "json"}
+			if retain {
+				name, args = "kept", []string{"start", "-p", "kept", "--vm-kernel", deb, "-o", "json", "--retain"}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			cmd := h.command(ctx, args...)
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			// Interrupt once the VM runs: `ip netns exec` execs minik, so
+			// the signal reaches it.
+			waitFor(t, stdout, `"step":"start nodes","status":"done"`)
+			require.Contains(t, virsh("list", "--name"), name, "the VM runs when the start is interrupted")
+			require.NoError(t, cmd.Process.Signal(os.Interrupt))
+			go func() { _, _ = io.Copy(io.Discard, stdout) }()
+			require.Error(t, cmd.Wait(), "an interrupted start fails")
+			cancel()
+			if !retain {
+				assert.Contains(t, stderr.String(), "interrupted")
+				assert.NotContains(t, virsh("list", "--all", "--name"), name, "an interrupted start leaves no domain")
+				assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-"+name, "nor its network")
+				assert.NoDirExists(t, filepath.Join(h.home, "profiles", name), "nor its profile")
+				continue
+			}
+			assert.Contains(t, stderr.String(), "--retain")
+			assert.Contains(t, virsh("list", "--all", "--name"), name, "--retain keeps the VM")
+			h.ok(5*time.Minute, "delete", "-p", name)
+			assert.NotContains(t, virsh("list", "--all", "--name"), name)
+			assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-"+name)
+		}
 	})
 
 	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2", "--vm-kernel", deb, "--vm-accel", "tcg")
@@ -327,4 +383,65 @@ func showConsoleLogs(t *testing.T, h *harness) {
 		lines := strings.Split(string(data), "\n")
 		t.Logf("%s (last lines):\n%s", l, strings.Join(lines[max(0, len(lines)-40):], "\n"))
 	}
+}
+
+// kvmUnusable says why this machine cannot run KVM guests, or "".
+func kvmUnusable() string {
+	info, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return err.Error()
+	}
+	if !strings.Contains(string(info), " vmx") && !strings.Contains(string(info), " svm") {
+		return "no vmx or svm"
+	}
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		return err.Error()
+	}
+	_ = f.Close()
+	return ""
+}
+
+// runAsNobody runs a copy of minik as the user nobody, with its own
+// MINIK_HOME, HOME and KUBECONFIG and the extra environment env (NAME=VALUE
+// entries before the arguments).
+func runAsNobody(t *testing.T, h *harness, envAndArgs ...string) result {
+	t.Helper()
+	var env, args []string
+	for i, a := range envAndArgs {
+		if !strings.Contains(a, "=") || strings.HasPrefix(a, "-") {
+			args = envAndArgs[i:]
+			break
+		}
+		env = append(env, a)
+	}
+	const nobody = 65534
+	dir, err := os.MkdirTemp("", "minik-nobody-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "minik")
+	data, err := os.ReadFile(h.minik)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(bin, data, 0o755))
+	home := filepath.Join(dir, "home")
+	require.NoError(t, os.Mkdir(home, 0o755))
+	require.NoError(t, os.Chown(home, nobody, nobody))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "MINIK_HOME=" + filepath.Join(home, ".minik"),
+		"KUBECONFIG=" + filepath.Join(home, "kubeconfig"), "MINIK_DRIVER=kvm"}, env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	code := 0
+	if err != nil {
+		var exit *exec.ExitError
+		require.ErrorAs(t, err, &exit, "run minik %v as nobody: %v\nstderr: %s", args, err, errb.String())
+		code = exit.ExitCode()
+	}
+	return result{code: code, stdout: out.String(), stderr: errb.String()}
 }
