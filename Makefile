@@ -64,7 +64,7 @@ bench: build ## time minik start to ready (fresh and restart), by phase, and nod
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/bench
 
 .PHONY: reliability
-reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker); objects lost
+reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker), a Docker Engine restart; objects lost
 	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/reliability
 
 # minik-node under Go's race detector, through a workload on a process

@@ -70,11 +70,24 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 		}
 		return d.createNode(ctx, api, n)
 	}
+	if c.HostConfig != nil && c.HostConfig.RestartPolicy.Name != nodeRestartPolicy.Name {
+		// A node made before nodes came back with the engine.
+		policy := nodeRestartPolicy
+		if _, err := api.ContainerUpdate(ctx, c.ID, client.ContainerUpdateOptions{RestartPolicy: &policy}); err != nil {
+			return fmt.Errorf("set the restart policy: %w", err)
+		}
+	}
 	if _, err := api.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
 	return nil
 }
+
+// nodeRestartPolicy brings a node back when the engine restarts (or the
+// machine reboots), as kind's nodes come back, while `minik stop` (a
+// stop through the engine) keeps it stopped. The node agent then starts
+// the node's pods again, as at `minik start`.
+var nodeRestartPolicy = container.RestartPolicy{Name: container.RestartPolicyUnlessStopped}
 
 // onNetwork reports whether a container is attached to the network as it
 // is now (a container that never ran has no network ID yet).
@@ -189,7 +202,8 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 		NetworkMode: container.NetworkMode(nw.name),
 		// Enough to add Service IPs to its interface; --privileged is not
 		// available everywhere (see docs/drivers/docker.md).
-		CapAdd: []string{"NET_ADMIN"},
+		CapAdd:        []string{"NET_ADMIN"},
+		RestartPolicy: nodeRestartPolicy,
 		Mounts: []mount.Mount{
 			{Type: mount.TypeBind, Source: n.ProfileDir, Target: nodeProfileDir, ReadOnly: true},
 			{Type: mount.TypeVolume, Source: vol, Target: nodeDataDir},

@@ -1,8 +1,13 @@
 // Command reliability measures what a minik cluster survives, on each
 // driver asked for: stop/start cycles with a few hundred objects (soak),
-// kill -9 of every node (crash), and kill -9 in the middle of a burst of
-// writes. It counts objects lost and what is left behind, and prints a
+// kill -9 of every node (crash), kill -9 in the middle of a burst of
+// writes, and on docker a restart of the Docker Engine (a reboot, for the
+// nodes). It counts objects lost and what is left behind, and prints a
 // table: test, runs, failures, objects lost, time.
+//
+// On docker it also keeps a claim's data through the soak, and builds the
+// integration tests' app into an image of this machine's engine (run it
+// from the repository's root, as `make reliability` does).
 //
 // It runs the real bin/minik, as a user would, in a private MINIK_HOME.
 package main
@@ -23,13 +28,16 @@ import (
 	"syscall"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
 )
 
 func main() {
@@ -51,11 +59,13 @@ type row struct {
 }
 
 type suite struct {
-	minik string
-	env   []string
-	home  string
-	kc    string
-	rows  []row
+	// engineRestart restarts the machine's Docker Engine in the docker run.
+	engineRestart bool
+	minik         string
+	env           []string
+	home          string
+	kc            string
+	rows          []row
 }
 
 func run(ctx context.Context) error {
@@ -64,6 +74,7 @@ func run(ctx context.Context) error {
 	cycles := flag.Int("cycles", 20, "soak: stop/start cycles")
 	objects := flag.Int("objects", 200, "soak: objects of mixed kinds kept in the cluster")
 	writes := flag.Int("writes", 1000, "crash during writes: ConfigMaps written in the burst")
+	engineRestart := flag.Bool("engine-restart", true, "docker: restart the machine's Docker Engine (every container on it stops and starts again) and wait for the cluster to come back by itself")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "minik-reliability-")
@@ -71,7 +82,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	s := &suite{minik: *minik, home: filepath.Join(dir, "home"), kc: filepath.Join(dir, "kubeconfig")}
+	s := &suite{minik: *minik, home: filepath.Join(dir, "home"), kc: filepath.Join(dir, "kubeconfig"), engineRestart: *engineRestart}
 	s.env = append(os.Environ(), "MINIK_HOME="+s.home, "KUBECONFIG="+s.kc)
 	defer func() { _ = s.cmd(context.Background(), "delete", "--all").Run() }()
 
@@ -85,8 +96,15 @@ func run(ctx context.Context) error {
 		}
 	}
 	fmt.Printf("%-8s %-28s %5s %9s %13s %9s  %s\n", "driver", "test", "runs", "failures", "objects lost", "time", "")
+	failed := 0
 	for _, r := range s.rows {
 		fmt.Printf("%-8s %-28s %5d %9d %13d %8.1fs  %s\n", r.driver, r.test, r.runs, r.failures, r.lost, r.took.Seconds(), r.note)
+		if r.failures > 0 {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d tests failed", failed, len(s.rows))
 	}
 	return nil
 }
@@ -137,6 +155,18 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 	if err != nil {
 		return err
 	}
+	// On docker, pods are real containers: a claim's data must survive
+	// the soak too, and an app must come back after the engine restarts.
+	var image string
+	if driver == "docker" {
+		if image, err = buildApp(ctx); err != nil {
+			return err
+		}
+		defer func() { _ = exec.Command("docker", "rmi", "-f", image).Run() }()
+		if err := runPod(ctx, c, image, "writer", "write", "/data/note", claimNote); err != nil {
+			return err
+		}
+	}
 
 	// Soak: stop and start, counting objects and what a stop leaves.
 	soak := row{driver: driver, test: fmt.Sprintf("soak: stop/start, %d objects", len(want))}
@@ -175,6 +205,14 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 		lastRSS, lastFiles = rss, files
 	}
 	soak.took = time.Since(began)
+	if image != "" {
+		if err := runPod(ctx, c, image, "reader", "cat", "/data/note"); err != nil {
+			soak.failures++
+			soak.note += " claim: " + err.Error()
+		} else {
+			soak.note += " claim's data kept;"
+		}
+	}
 	if len(starts) > 0 {
 		slices.Sort(starts)
 		soak.note = strings.TrimSpace(fmt.Sprintf("start median %.2fs, slowest %.2fs; node RSS after start 1 %d MiB, after start %d %d MiB; files in MINIK_HOME %d, then %d %s",
@@ -222,7 +260,325 @@ func (s *suite) driver(ctx context.Context, driver string, cycles, objects, writ
 	}
 	burst.took = time.Since(began)
 	s.rows = append(s.rows, burst)
+
+	if driver == "docker" && s.engineRestart {
+		r, err := s.restartEngine(ctx, c, image, want)
+		if err != nil {
+			return err
+		}
+		s.rows = append(s.rows, r)
+	}
 	return nil
+}
+
+// restartEngine restarts the Docker Engine, as a reboot of the machine
+// would, and waits for the cluster to be Ready again with no minik
+// command: the node containers come back by their restart policy and
+// their agents start the nodes.
+func (s *suite) restartEngine(ctx context.Context, c kubernetes.Interface, image string, want []key) (row, error) {
+	r := row{driver: "docker", test: "engine restart", runs: 1}
+	if err := runApp(ctx, c, image); err != nil {
+		return r, err
+	}
+	began := time.Now()
+	how, err := restartDockerd(ctx)
+	if err != nil {
+		return r, err
+	}
+	back := time.Since(began)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		ready, why := nodesReadySince(ctx, c, began)
+		if ready {
+			ready, why = appRunningSince(ctx, c, began)
+		}
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.failures++
+			r.note = "not Ready 3 minutes after the engine restart: " + why
+			r.took = time.Since(began)
+			return r, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	r.took = time.Since(began)
+	lost, err := missing(ctx, c, want)
+	if err != nil {
+		return r, err
+	}
+	r.lost = lost
+	if lost > 0 {
+		r.failures++
+	}
+	if _, err := c.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "after-engine-restart"}}, metav1.CreateOptions{}); err != nil {
+		r.failures++
+		r.note = "write after the restart: " + err.Error()
+	}
+	r.note = strings.TrimSpace(fmt.Sprintf("engine restarted (%s) in %.1fs; every node Ready and the Deployment's %d pods running again %.1fs later, no minik command %s", how, back.Seconds(), appReplicas, (r.took - back).Seconds(), r.note))
+	return r, nil
+}
+
+// appReplicas is how many pods of the app the engine restart test runs.
+const appReplicas = 2
+
+// buildApp builds the integration tests' small HTTP server into a FROM
+// scratch image of this machine's engine (nothing can be pulled).
+func buildApp(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp("", "minik-reliability-app-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(dir, "app"), "./test/integration/testdata/app")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build the app: %w: %s", err, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644); err != nil {
+		return "", err
+	}
+	tag := fmt.Sprintf("minik-reliability-app:%d", time.Now().UnixNano())
+	if out, err := exec.CommandContext(ctx, "docker", "build", "-q", "-t", tag, dir).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("docker build: %w: %s", err, out)
+	}
+	return tag, nil
+}
+
+// claimNote is what the soak's claim holds.
+const claimNote = "kept through the soak"
+
+// runPod runs the app once with args in a pod that mounts the claim
+// "data" (made on first use) at /data, waits for it to succeed, checks
+// that a cat prints claimNote, and deletes the pod.
+func runPod(ctx context.Context, c kubernetes.Interface, image, name string, args ...string) error {
+	claim := &corev1.PersistentVolumeClaim{
+		ObjectMeta: metav1.ObjectMeta{Name: "data", Namespace: ns},
+		Spec: corev1.PersistentVolumeClaimSpec{
+			AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+			Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Mi")}},
+		},
+	}
+	if _, err := c.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("create the claim: %w", err)
+	}
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "app", Image: image, Args: args,
+				VolumeMounts: []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}}},
+			Volumes: []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data"}}}},
+		},
+	}
+	if _, err := c.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create pod %s: %w", name, err)
+	}
+	defer func() {
+		_ = c.CoreV1().Pods(ns).Delete(context.Background(), name, metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)})
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		p, err := c.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if p.Status.Phase == corev1.PodFailed {
+			return fmt.Errorf("pod %s failed: %s", name, p.Status.Message)
+		}
+		if p.Status.Phase == corev1.PodSucceeded {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("pod %s did not finish in 2 minutes (%s)", name, p.Status.Phase)
+		}
+	}
+	if args[0] != "cat" {
+		return nil
+	}
+	out, err := c.CoreV1().Pods(ns).GetLogs(name, &corev1.PodLogOptions{}).DoRaw(ctx)
+	if err != nil {
+		return fmt.Errorf("logs of %s: %w", name, err)
+	}
+	if got := strings.TrimSpace(string(out)); got != claimNote {
+		return fmt.Errorf("the claim holds %q, want %q", got, claimNote)
+	}
+	return nil
+}
+
+// runApp runs the app as a Deployment with a readiness probe and waits
+// for its pods to be Ready.
+func runApp(ctx context.Context, c kubernetes.Interface, image string) error {
+	labels := map[string]string{"app": "survivor"}
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "survivor", Namespace: ns},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To[int32](appReplicas),
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					TerminationGracePeriodSeconds: ptr.To[int64](2),
+					Containers: []corev1.Container{{
+						Name:  "app",
+						Image: image,
+						ReadinessProbe: &corev1.Probe{PeriodSeconds: 1, ProbeHandler: corev1.ProbeHandler{
+							HTTPGet: &corev1.HTTPGetAction{Path: "/", Port: intstr.FromInt32(8080)}}},
+					}},
+				},
+			},
+		},
+	}
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create the app's Deployment: %w", err)
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
+		ok, why := appRunningSince(ctx, c, time.Time{})
+		if ok {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the app's pods are not Ready after 2 minutes: %s", why)
+		}
+	}
+}
+
+// appRunningSince reports whether the app's pods are all Ready in
+// containers started after since, or what is not.
+func appRunningSince(ctx context.Context, c kubernetes.Interface, since time.Time) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=survivor"})
+	if err != nil {
+		return false, err.Error()
+	}
+	running := 0
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil || len(p.Status.ContainerStatuses) == 0 {
+			continue
+		}
+		st := p.Status.ContainerStatuses[0]
+		if st.Ready && st.State.Running != nil && !st.State.Running.StartedAt.Time.Before(since.Truncate(time.Second)) {
+			running++
+		}
+	}
+	if running < appReplicas {
+		return false, fmt.Sprintf("%d of the app's %d pods Ready in a container started since the restart", running, appReplicas)
+	}
+	return true, ""
+}
+
+// nodesReadySince reports whether every node has reported Ready after
+// since, or what is not.
+func nodesReadySince(ctx context.Context, c kubernetes.Interface, since time.Time) (bool, string) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	nodes, err := c.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false, err.Error()
+	}
+	if len(nodes.Items) == 0 {
+		return false, "no nodes"
+	}
+	for _, n := range nodes.Items {
+		ready := false
+		for _, cond := range n.Status.Conditions {
+			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+				ready = !cond.LastHeartbeatTime.Time.Before(since.Truncate(time.Second))
+			}
+		}
+		if !ready {
+			// A Ready node's agent renews its Lease more often than it
+			// writes its status.
+			lease, err := c.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, n.Name, metav1.GetOptions{})
+			ready = err == nil && lease.Spec.RenewTime != nil && !lease.Spec.RenewTime.Time.Before(since) && nodeReady(n)
+		}
+		if !ready {
+			return false, "node " + n.Name + " has not reported Ready since the restart"
+		}
+	}
+	return true, ""
+}
+
+func nodeReady(n corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// restartDockerd restarts the machine's Docker Engine: with
+// MINIK_RELIABILITY_ENGINE_RESTART (a shell command) when set, through
+// systemd when it runs the engine, else by stopping dockerd and starting
+// it again with the same command line. It returns how, once the engine
+// answers again.
+func restartDockerd(ctx context.Context) (string, error) {
+	var how string
+	switch custom := os.Getenv("MINIK_RELIABILITY_ENGINE_RESTART"); {
+	case custom != "":
+		how = custom
+		if out, err := exec.CommandContext(ctx, "sh", "-c", custom).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%s: %w: %s", custom, err, out)
+		}
+	case exec.CommandContext(ctx, "systemctl", "is-active", "--quiet", "docker").Run() == nil:
+		how = "systemctl restart docker"
+		if out, err := exec.CommandContext(ctx, "systemctl", "restart", "docker").CombinedOutput(); err != nil {
+			return "", fmt.Errorf("systemctl restart docker: %w: %s", err, out)
+		}
+	default:
+		how = "SIGTERM to dockerd, then the same command line"
+		if err := respawnDockerd(ctx); err != nil {
+			return "", err
+		}
+	}
+	for deadline := time.Now().Add(time.Minute); exec.CommandContext(ctx, "docker", "version").Run() != nil; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return "", errors.New("the Docker Engine did not answer a minute after its restart")
+		}
+	}
+	return how, nil
+}
+
+// respawnDockerd stops the dockerd of /var/run/docker.pid and starts it
+// again, detached, with the command line it had.
+func respawnDockerd(ctx context.Context) error {
+	data, err := os.ReadFile("/var/run/docker.pid")
+	if err != nil {
+		return fmt.Errorf("find dockerd (set MINIK_RELIABILITY_ENGINE_RESTART to the command that restarts your engine): %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return fmt.Errorf("/var/run/docker.pid: %w", err)
+	}
+	cmdline, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
+	if err != nil {
+		return fmt.Errorf("dockerd's command line: %w", err)
+	}
+	argv := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		return fmt.Errorf("stop dockerd: %w", err)
+	}
+	for deadline := time.Now().Add(90 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("dockerd (pid %d) did not stop in 90 s", pid)
+		}
+	}
+	log, err := os.OpenFile(filepath.Join(os.TempDir(), "minik-reliability-dockerd.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	// Not tied to ctx: the engine outlives this suite.
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", argv[0], err)
+	}
+	return cmd.Process.Release()
 }
 
 // key names an object: KIND/NAME.
