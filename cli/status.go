@@ -45,6 +45,13 @@ func printStatus(w io.Writer, st *cluster.Status) {
 	if a := st.Autoscale; a != nil {
 		fmt.Fprintf(w, "  autoscale:  %d to %d workers, idle ones removed after %ds\n", a.Min, a.Max, a.ScaleDownAfterSeconds)
 	}
+	if c := st.Certificates; c != nil {
+		fmt.Fprintf(w, "  certificates: valid until %s (%s first)", c.NotAfter.Local().Format("2006-01-02 15:04"), c.First)
+		if c.RenewedAtStart {
+			fmt.Fprintf(w, "; renewed at the next start: `minik stop -p %s && minik start -p %s`", st.Name, st.Name)
+		}
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  NAME\tROLE\tSTATE\tIP")
 	for _, n := range st.Nodes {

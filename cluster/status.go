@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"minik.dev/minik/drivers"
+	"minik.dev/minik/pki"
 )
 
 // Status is what `minik status -o json` prints.
@@ -18,6 +20,19 @@ type Status struct {
 	Nodes      []NodeStatus `json:"nodes"`
 	// Autoscale is the cluster's autoscaling, when it is on.
 	Autoscale *ProfileAutoscale `json:"autoscale,omitempty"`
+	// Certificates says when the first of the cluster's certificates
+	// expires; unset when they cannot be read.
+	Certificates *CertificatesStatus `json:"certificates,omitempty"`
+}
+
+// CertificatesStatus is when the first of a cluster's certificates
+// expires. A start within pki.RenewBefore of that renews them.
+type CertificatesStatus struct {
+	First    string    `json:"first"`
+	NotAfter time.Time `json:"notAfter"`
+	// RenewedAtStart: the next `minik start` renews them (they are within
+	// pki.RenewBefore of expiring, or expired).
+	RenewedAtStart bool `json:"renewedAtStart"`
 }
 
 // NodeStatus is one node's line in a Status.
@@ -77,6 +92,9 @@ func (m *Manager) status(ctx context.Context, d drivers.Driver, p *Profile) *Sta
 		Context:    p.Name,
 		Nodes:      []NodeStatus{},
 		Autoscale:  p.Autoscale,
+	}
+	if first, at, err := pki.FirstExpiry(m.store.PKIDir(p.Name)); err == nil && first != "" {
+		st.Certificates = &CertificatesStatus{First: first, NotAfter: at, RenewedAtStart: time.Until(at) < pki.RenewBefore}
 	}
 	for _, n := range p.Nodes {
 		state, err := d.NodeState(ctx, m.driverNode(p, n))

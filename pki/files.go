@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"minik.dev/minik/atomicfile"
 )
@@ -123,4 +125,28 @@ func fixMode(path string, mode fs.FileMode) error {
 		return fmt.Errorf("chmod %s: %w", path, err)
 	}
 	return nil
+}
+
+// FirstExpiry is the certificate in dir that expires first, and when;
+// ("", zero time) when dir holds none.
+func FirstExpiry(dir string) (string, time.Time, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "*.crt"))
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	var first string
+	var at time.Time
+	for _, p := range paths {
+		cert, err := loadCert(p)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		if cert == nil {
+			return "", time.Time{}, fmt.Errorf("%s is not a certificate", p)
+		}
+		if first == "" || cert.NotAfter.Before(at) {
+			first, at = filepath.Base(p), cert.NotAfter
+		}
+	}
+	return first, at, nil
 }

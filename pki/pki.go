@@ -22,8 +22,9 @@ const (
 	caCN           = "minik-ca"
 	frontProxyCACN = "minik-front-proxy-ca"
 
-	// renewBefore is how close to expiry a certificate is replaced.
-	renewBefore = 30 * 24 * time.Hour
+	// RenewBefore is how close to expiry a certificate is replaced, at
+	// the next start.
+	RenewBefore = 30 * 24 * time.Hour
 	// clockSkew backdates NotBefore so node containers or VMs whose clock
 	// is slightly behind the host's accept fresh certificates.
 	clockSkew = 5 * time.Minute
@@ -339,9 +340,9 @@ func leafValid(cert *x509.Certificate, key crypto.Signer, ca *authority, l leaf,
 		sameSet(ipStrings(cert.IPAddresses), ipStrings(l.ips))
 }
 
-// fresh reports whether cert is valid now and for at least renewBefore.
+// fresh reports whether cert is valid now and for at least RenewBefore.
 func fresh(cert *x509.Certificate, now time.Time) bool {
-	return !now.Before(cert.NotBefore) && now.Add(renewBefore).Before(cert.NotAfter)
+	return !now.Before(cert.NotBefore) && now.Add(RenewBefore).Before(cert.NotAfter)
 }
 
 func matchesKey(cert *x509.Certificate, key crypto.Signer) bool {

@@ -511,3 +511,35 @@ func BenchmarkEnsureUnchanged(b *testing.B) {
 		}
 	}
 }
+
+func TestFirstExpiry(t *testing.T) {
+	dir := t.TempDir()
+	first, at, err := FirstExpiry(dir)
+	require.NoError(t, err)
+	assert.Empty(t, first, "no certificates")
+	assert.True(t, at.IsZero())
+
+	p, err := Ensure(testSpec(dir))
+	require.NoError(t, err)
+	first, at, err = FirstExpiry(dir)
+	require.NoError(t, err)
+	assert.NotEqual(t, "ca.crt", first, "a leaf expires before the CA")
+	assert.WithinDuration(t, time.Now().AddDate(1, 0, 0), at, time.Hour)
+
+	ca := loadAuthority(t, p.CACert, p.CAKey)
+	key, err := loadKey(p.AdminKey)
+	require.NoError(t, err)
+	for _, l := range leaves(testSpec(dir), p) {
+		if l.cert == p.AdminCert {
+			require.NoError(t, issueLeaf(ca, l, key, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)))
+		}
+	}
+	first, at, err = FirstExpiry(dir)
+	require.NoError(t, err)
+	assert.Equal(t, "admin.crt", first)
+	assert.WithinDuration(t, time.Now().Add(24*time.Hour), at, time.Minute)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "broken.crt"), []byte("not a certificate"), 0o644))
+	_, _, err = FirstExpiry(dir)
+	assert.Error(t, err)
+}

@@ -171,6 +171,10 @@ type status struct {
 		State string `json:"state"`
 		IP    string `json:"ip"`
 	} `json:"nodes"`
+	Certificates *struct {
+		NotAfter       time.Time `json:"notAfter"`
+		RenewedAtStart bool      `json:"renewedAtStart"`
+	} `json:"certificates"`
 }
 
 func (h *harness) status(profile string) status {
