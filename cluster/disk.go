@@ -15,8 +15,14 @@ const MinFreeBytes = 100 << 20
 // ErrDiskFull is returned when $MINIK_HOME's disk has too little room.
 var ErrDiskFull = errors.New("not enough free disk")
 
+// ErrNotWritable is returned when $MINIK_HOME cannot be written.
+var ErrNotWritable = errors.New("cannot write minik's state")
+
+// errReadOnly is what writable returns for a read-only file system.
+var errReadOnly = errors.New("read-only file system")
+
 // checkFreeDisk refuses to start on a disk with less than MinFreeBytes
-// free, before anything is written: a start that ran out of room would
+// free, or where $MINIK_HOME cannot be written, before anything is written: a start that ran out of room would
 // leave half-written state to clean up.
 func (m *Manager) checkFreeDisk() error {
 	dir := m.store.Home
@@ -26,6 +32,13 @@ func (m *Manager) checkFreeDisk() error {
 			break
 		}
 		dir = filepath.Dir(dir)
+	}
+	if err := writable(dir); err != nil {
+		fix := "remount it read-write (or set MINIK_HOME to a writable folder) and run minik start again"
+		if !errors.Is(err, errReadOnly) {
+			fix = "make it yours (`sudo chown -R $USER " + m.store.Home + "`) or set MINIK_HOME to a folder you can write, and run minik start again"
+		}
+		return fmt.Errorf("%w: %s: %w; %s", ErrNotWritable, dir, err, fix)
 	}
 	free, err := freeBytes(dir)
 	if err != nil {

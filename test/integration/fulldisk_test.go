@@ -38,7 +38,8 @@ func fill(t *testing.T, dir string, leave int64) string {
 // TestFullDisk runs a cluster whose $MINIK_HOME is a small tmpfs: a start
 // on a full disk is refused before it writes anything, a disk that fills
 // while the cluster runs stops the control plane without losing what it
-// had, and once space is freed the cluster starts again with its objects.
+// had, and once space is freed the cluster starts again with its objects;
+// a read-only one is refused with what to do.
 func TestFullDisk(t *testing.T) {
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") != "" {
@@ -95,4 +96,20 @@ func TestFullDisk(t *testing.T) {
 		assert.Contains(t, out.stdout, "configmap/kept-"+name, "acknowledged before the disk filled")
 	}
 	assert.Equal(t, 0, kubectl("create", "configmap", "after", "--from-literal=k=v").code, "writes work again")
+
+	// A read-only $MINIK_HOME (a disk remounted read-only after errors,
+	// say) is refused before anything is tried, and loses nothing.
+	h.ok(time.Minute, "stop", "-p", profile)
+	require.NoError(t, exec.Command("mount", "-o", "remount,ro", mnt).Run())
+	r = h.run(time.Minute, "start", "-p", profile)
+	assert.Equal(t, 1, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "read-only file system")
+	assert.Contains(t, r.stderr, "remount it read-write")
+	assert.Empty(t, h.nodePIDs())
+	assert.Contains(t, h.ok(time.Minute, "status", "-p", profile), "Stopped", "status still reads the profile")
+	require.NoError(t, exec.Command("mount", "-o", "remount,rw", mnt).Run())
+	h.ok(3*time.Minute, "start", "-p", profile)
+	out = kubectl("get", "configmaps", "-o", "name")
+	require.Equal(t, 0, out.code, out.stderr)
+	assert.Contains(t, out.stdout, "configmap/after", "nothing lost while the disk was read-only")
 }
