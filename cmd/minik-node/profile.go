@@ -11,9 +11,12 @@ import (
 
 // profileEnv names a file for a CPU profile of the first seconds of the
 // node (profileSecondsEnv, default 5): where start time goes (make bench).
+// With profileDelayEnv (seconds) it starts that much later: where an idle
+// node's time goes.
 const (
 	profileEnv        = "MINIK_NODE_CPUPROFILE"
 	profileSecondsEnv = "MINIK_NODE_CPUPROFILE_SECONDS"
+	profileDelayEnv   = "MINIK_NODE_CPUPROFILE_DELAY"
 )
 
 // startProfile starts the profile when asked; it stops on its own.
@@ -26,6 +29,15 @@ func startProfile() {
 	if err != nil || seconds <= 0 {
 		seconds = 5
 	}
+	if delay, err := strconv.Atoi(os.Getenv(profileDelayEnv)); err == nil && delay > 0 {
+		time.AfterFunc(time.Duration(delay)*time.Second, func() { profileFor(path, seconds) })
+		return
+	}
+	profileFor(path, seconds)
+}
+
+// profileFor writes a CPU profile of the next seconds to path.
+func profileFor(path string, seconds int) {
 	f, err := os.Create(path)
 	if err != nil {
 		klog.ErrorS(err, "create CPU profile")

@@ -44,7 +44,8 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "starts of each kind")
 	nodes := flag.Int("nodes", 1, "nodes per cluster")
 	minik := flag.String("minik", "bin/minik", "minik binary")
-	scenarios := flag.String("scenarios", "start,pods,nodes,claims,docker,kvm,autoscale", "what to measure: start, pods, nodes, claims (process driver), docker, kvm, autoscale (process and docker)")
+	scenarios := flag.String("scenarios", "start,idle,pods,nodes,claims,docker,kvm,autoscale", "what to measure: start, idle, pods, nodes, claims (process driver), docker, kvm, autoscale (process and docker)")
+	idleWindow := flag.Duration("idle-window", time.Minute, "idle scenario: how long CPU is measured, after 30 s of settling")
 	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
 	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
 	flag.Parse()
@@ -69,6 +70,8 @@ func run(ctx context.Context) error {
 		switch sc {
 		case "start":
 			err = benchStart(ctx, mk, home, *runs, *nodes)
+		case "idle":
+			err = benchIdle(mk, home, 30*time.Second, *idleWindow)
 		case "pods":
 			err = benchPods(ctx, mk, home, filepath.Join(dir, "kubeconfig"), *replicas)
 		case "nodes":

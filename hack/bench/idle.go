@@ -1,0 +1,77 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
+// 100 on every Linux this runs on.
+const clockTicks = 100
+
+// benchIdle starts a 1-node cluster, lets it settle, and measures what it
+// costs doing nothing: CPU (% of one core) over a window, and memory.
+func benchIdle(mk minikCmd, home string, settle, window time.Duration) error {
+	if out, err := mk("start", "-p", "idle").CombinedOutput(); err != nil {
+		return fmt.Errorf("start: %w: %s", err, out)
+	}
+	defer func() { _ = mk("delete", "-p", "idle").Run() }()
+	time.Sleep(settle)
+	dir := home + "/profiles/idle/"
+	before, err := nodeCPUTicks(dir)
+	if err != nil {
+		return err
+	}
+	time.Sleep(window)
+	after, err := nodeCPUTicks(dir)
+	if err != nil {
+		return err
+	}
+	_, pss, err := nodeMemory(dir)
+	if err != nil {
+		return err
+	}
+	busy := time.Duration(after-before) * time.Second / clockTicks
+	fmt.Printf("idle 1-node cluster (after %s settling, over %s): %.1f%% of one core (%.2f CPU-s), node processes' PSS %d MiB\n\n",
+		settle, window, 100*busy.Seconds()/window.Seconds(), busy.Seconds(), pss/1024)
+	return nil
+}
+
+// nodeCPUTicks sums user and system time of the minik-node processes
+// whose command line names dir.
+func nodeCPUTicks(dir string) (int64, error) {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, errors.New("CPU figures need /proc (Linux)")
+	}
+	var ticks int64
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(dir)) {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The command may hold spaces: fields count from after its ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		utime, _ := strconv.ParseInt(f[11], 10, 64)
+		stime, _ := strconv.ParseInt(f[12], 10, 64)
+		ticks += utime + stime
+	}
+	return ticks, nil
+}
