@@ -82,7 +82,7 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 			return nil, err
 		}
 	}
-	if err := m.checkFreeDisk(); err != nil {
+	if err := m.checkHomeDisk(); err != nil {
 		return nil, err
 	}
 	lock, err := m.lock(o.Profile)

@@ -21,10 +21,10 @@ var ErrNotWritable = errors.New("cannot write minik's state")
 // errReadOnly is what writable returns for a read-only file system.
 var errReadOnly = errors.New("read-only file system")
 
-// checkFreeDisk refuses to start on a disk with less than MinFreeBytes
-// free, or where $MINIK_HOME cannot be written, before anything is written: a start that ran out of room would
-// leave half-written state to clean up.
-func (m *Manager) checkFreeDisk() error {
+// checkHomeDisk refuses to start where $MINIK_HOME cannot be written or
+// its disk has less than MinFreeBytes free, before anything is written: a
+// start that failed half-way would leave half-written state to clean up.
+func (m *Manager) checkHomeDisk() error {
 	dir := m.store.Home
 	// The home may not exist yet: its nearest existing parent's disk.
 	for {
