@@ -649,24 +649,16 @@ func TestDockerBadInput(t *testing.T) {
 			}
 			cmd := exec.Command(h.minik, args...)
 			cmd.Env = h.env
-			stdout, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			require.NoError(t, cmd.Start())
-			// Interrupt once the node containers exist.
-			waitFor(t, stdout, `"step":"start nodes","status":"done"`)
-			require.NoError(t, cmd.Process.Signal(os.Interrupt))
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			require.Error(t, cmd.Wait(), "an interrupted start fails")
+			// Interrupted once the node containers exist.
+			stderr := interruptOnceNodesRun(t, cmd, nil)
 			if !retain {
-				require.Contains(t, stderr.String(), "interrupted")
+				require.Contains(t, stderr, "interrupted")
 				require.Empty(t, labelled(t, name), "an interrupted start leaves nothing labelled")
-				_, err = os.Stat(filepath.Join(h.home, "profiles", name))
+				_, err := os.Stat(filepath.Join(h.home, "profiles", name))
 				require.True(t, os.IsNotExist(err), "and no profile")
 				continue
 			}
-			require.Contains(t, stderr.String(), "--retain")
+			require.Contains(t, stderr, "--retain")
 			require.NotEmpty(t, labelled(t, name), "--retain keeps the containers")
 			h.ok(time.Minute, "delete", "-p", name)
 			require.Empty(t, labelled(t, name))

@@ -1,9 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -99,28 +97,19 @@ func TestKVM(t *testing.T) {
 				name, args = "kept", []string{"start", "-p", "kept", "--vm-kernel", deb, "-o", "json", "--retain"}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-			cmd := h.command(ctx, args...)
-			stdout, err := cmd.StdoutPipe()
-			require.NoError(t, err)
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			require.NoError(t, cmd.Start())
-			// Interrupt once the VM runs: `ip netns exec` execs minik, so
-			// the signal reaches it.
-			waitFor(t, stdout, `"step":"start nodes","status":"done"`)
-			require.Contains(t, virsh("list", "--name"), name, "the VM runs when the start is interrupted")
-			require.NoError(t, cmd.Process.Signal(os.Interrupt))
-			go func() { _, _ = io.Copy(io.Discard, stdout) }()
-			require.Error(t, cmd.Wait(), "an interrupted start fails")
+			// `ip netns exec` execs minik, so the signal reaches it.
+			stderr := interruptOnceNodesRun(t, h.command(ctx, args...), func() {
+				require.Contains(t, virsh("list", "--name"), name, "the VM runs when the start is interrupted")
+			})
 			cancel()
 			if !retain {
-				assert.Contains(t, stderr.String(), "interrupted")
+				assert.Contains(t, stderr, "interrupted")
 				assert.NotContains(t, virsh("list", "--all", "--name"), name, "an interrupted start leaves no domain")
 				assert.NotContains(t, virsh("net-list", "--all", "--name"), "minik-"+name, "nor its network")
 				assert.NoDirExists(t, filepath.Join(h.home, "profiles", name), "nor its profile")
 				continue
 			}
-			assert.Contains(t, stderr.String(), "--retain")
+			assert.Contains(t, stderr, "--retain")
 			assert.Contains(t, virsh("list", "--all", "--name"), name, "--retain keeps the VM")
 			h.ok(5*time.Minute, "delete", "-p", name)
 			assert.NotContains(t, virsh("list", "--all", "--name"), name)
@@ -434,14 +423,5 @@ func runAsNobody(t *testing.T, h *harness, envAndArgs ...string) result {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "MINIK_HOME=" + filepath.Join(home, ".minik"),
 		"KUBECONFIG=" + filepath.Join(home, "kubeconfig"), "MINIK_DRIVER=kvm"}, env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	code := 0
-	if err != nil {
-		var exit *exec.ExitError
-		require.ErrorAs(t, err, &exit, "run minik %v as nobody: %v\nstderr: %s", args, err, errb.String())
-		code = exit.ExitCode()
-	}
-	return result{code: code, stdout: out.String(), stderr: errb.String()}
+	return runCmd(t, cmd)
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -104,17 +105,43 @@ func (h *harness) run(timeout time.Duration, args ...string) result {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := h.command(ctx, args...)
+	return runCmd(h.t, h.command(ctx, args...))
+}
+
+// runCmd runs cmd to its end and returns its exit code and output; a
+// command that cannot run at all fails the test.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
 	code := 0
 	if err != nil {
 		var exit *exec.ExitError
-		require.ErrorAs(h.t, err, &exit, "run minik %v: %v\nstderr: %s", args, err, errb.String())
+		require.ErrorAs(t, err, &exit, "run %v: %v\nstderr: %s", cmd.Args, err, errb.String())
 		code = exit.ExitCode()
 	}
 	return result{code: code, stdout: out.String(), stderr: errb.String()}
+}
+
+// interruptOnceNodesRun starts cmd, a `minik start -o json`, and sends it
+// Ctrl-C once its nodes run (after atNodes, when not nil); the start must
+// fail. It returns what the start printed on stderr.
+func interruptOnceNodesRun(t *testing.T, cmd *exec.Cmd, atNodes func()) string {
+	t.Helper()
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	waitFor(t, stdout, `"step":"start nodes","status":"done"`)
+	if atNodes != nil {
+		atNodes()
+	}
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	require.Error(t, cmd.Wait(), "an interrupted start fails")
+	return stderr.String()
 }
 
 // ok runs minik and requires success.
