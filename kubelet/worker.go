@@ -105,11 +105,50 @@ func (w *podWorker) sync(ctx context.Context, key string) (time.Duration, error)
 		return 0, err
 	}
 	if res.Status != nil {
+		left, exceeded := activeDeadline(pod, res.Status, time.Now())
+		if exceeded {
+			// The runtime stops the containers of a pod that failed on
+			// its next sync, which this write causes.
+			failDeadlineExceeded(res.Status)
+			return 0, w.writeStatus(ctx, pod, rec, *res.Status)
+		}
+		if left > 0 && (res.Requeue == 0 || left < res.Requeue) {
+			res.Requeue = left
+		}
+	}
+	if res.Status != nil {
 		if err := w.writeStatus(ctx, pod, rec, *res.Status); err != nil {
 			return 0, err
 		}
 	}
 	return res.Requeue, nil
+}
+
+// activeDeadline says how long a pod with activeDeadlineSeconds has left
+// to run, counted from its start time as the kubelet counts it, or that it
+// has run out; a pod without one, or finished, has no deadline.
+func activeDeadline(pod *corev1.Pod, status *corev1.PodStatus, now time.Time) (left time.Duration, exceeded bool) {
+	secs := pod.Spec.ActiveDeadlineSeconds
+	start := status.StartTime
+	if secs == nil || start == nil || status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
+		return 0, false
+	}
+	left = start.Add(time.Duration(*secs) * time.Second).Sub(now)
+	return left, left <= 0
+}
+
+// failDeadlineExceeded turns a status into the kubelet's for a pod that
+// ran past its activeDeadlineSeconds.
+func failDeadlineExceeded(status *corev1.PodStatus) {
+	status.Phase = corev1.PodFailed
+	status.Reason = "DeadlineExceeded"
+	status.Message = "Pod was active on the node longer than the specified deadline"
+	for i := range status.Conditions {
+		if t := status.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
+			status.Conditions[i].Status = corev1.ConditionFalse
+			status.Conditions[i].Reason = "PodFailed"
+		}
+	}
 }
 
 // kill stops a deleted pod's containers within its grace period, then

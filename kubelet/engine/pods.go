@@ -39,6 +39,9 @@ type SandboxSpec struct {
 	// volume (an emptyDir of medium Memory) keeps its data while the
 	// pod's containers restart.
 	Volumes []string
+	// Sysctls are the pod's namespaced kernel parameters, set in the
+	// sandbox's namespaces, which the pod's containers share.
+	Sysctls map[string]string
 }
 
 // RunSandbox creates and starts the pod's sandbox container on the cluster
@@ -81,6 +84,12 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		}
 		dns = append(dns, a)
 	}
+	// The volume of the containers' termination-message files lives and
+	// goes with the pod's other volumes.
+	term, err := e.ensureVolume(ctx, terminationVolumeName(spec.PodUID), nodeconfig.LabelPodUID, spec.PodUID, nil)
+	if err != nil {
+		return "", "", fmt.Errorf("create sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
+	}
 	cfg := &container.Config{
 		Image:      e.cfg.SandboxImage,
 		Hostname:   spec.Hostname,
@@ -100,11 +109,12 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 			// App containers join the sandbox's IPC namespace, which the
 			// engine only allows for a shareable one.
 			IpcMode:    container.IPCModeShareable,
-			Mounts:     sandboxMounts(spec.Volumes),
+			Mounts:     sandboxMounts(append(spec.Volumes, term)),
 			DNS:        dns,
 			DNSSearch:  spec.DNSSearch,
 			DNSOptions: spec.DNSOptions,
 			ExtraHosts: spec.ExtraHosts,
+			Sysctls:    spec.Sysctls,
 		},
 		NetworkingConfig: &network.NetworkingConfig{
 			EndpointsConfig: map[string]*network.EndpointSettings{e.cfg.Network: {}},
@@ -236,6 +246,26 @@ type ContainerSpec struct {
 	Stdin, TTY             bool
 	// StdinOnce closes stdin when the first attached client leaves.
 	StdinOnce bool
+	Security  Security
+	// TerminationMessagePath is where the container finds an empty file
+	// to write its termination message to; empty for none.
+	TerminationMessagePath string
+	// PIDNamespace is the container whose process namespace this one
+	// joins (the sandbox of a pod that shares one, an ephemeral
+	// container's target); empty gives it one of its own.
+	PIDNamespace string
+}
+
+// Security is a container's securityContext in the engine's terms.
+type Security struct {
+	// User is "UID" or "UID:GID"; empty runs as the image says.
+	User string
+	// Groups are supplementary groups besides the FSGroup.
+	Groups                                      []int64
+	ReadOnlyRootfs, Privileged, NoNewPrivileges bool
+	// CapAdd and CapDrop name capabilities as Kubernetes does
+	// ("NET_ADMIN", "ALL").
+	CapAdd, CapDrop []string
 }
 
 // CreateContainer creates (does not start) an app container in the pod's
@@ -265,9 +295,28 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	if err != nil {
 		return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
 	}
+	if spec.TerminationMessagePath != "" {
+		m, err := e.terminationMount(ctx, spec)
+		if err != nil {
+			return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
+		}
+		mounts = append(mounts, m)
+	}
 	var groups []string
 	if spec.FSGroup != nil {
 		groups = []string{strconv.FormatInt(*spec.FSGroup, 10)}
+	}
+	for _, g := range spec.Security.Groups {
+		groups = append(groups, strconv.FormatInt(g, 10))
+	}
+	cfg.User = spec.Security.User
+	var securityOpt []string
+	if spec.Security.NoNewPrivileges {
+		securityOpt = append(securityOpt, "no-new-privileges:true")
+	}
+	var pidMode container.PidMode
+	if spec.PIDNamespace != "" {
+		pidMode = container.PidMode("container:" + spec.PIDNamespace)
 	}
 	sandbox := "container:" + spec.SandboxID
 	name := fmt.Sprintf("k8s_%s_%s_%s_%s_%d", spec.Name, spec.PodName, spec.Namespace, spec.PodUID, spec.Attempt)
@@ -277,8 +326,16 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		HostConfig: &container.HostConfig{
 			NetworkMode: container.NetworkMode(sandbox),
 			IpcMode:     container.IpcMode(sandbox),
+			PidMode:     pidMode,
 			Mounts:      mounts,
 			GroupAdd:    groups,
+			// The engine's default capabilities are the runtime's, as
+			// with containerd; the container's own adds and drops apply.
+			CapAdd:         spec.Security.CapAdd,
+			CapDrop:        spec.Security.CapDrop,
+			Privileged:     spec.Security.Privileged,
+			ReadonlyRootfs: spec.Security.ReadOnlyRootfs,
+			SecurityOpt:    securityOpt,
 			Resources: container.Resources{
 				NanoCPUs: spec.CPUMillis * 1e6,
 				Memory:   spec.MemoryBytes,

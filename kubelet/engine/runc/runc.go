@@ -88,6 +88,8 @@ type sandbox struct {
 	hostVeth     string
 	ip           string
 	started      time.Time
+	// sysctls are set in every container, in the namespaces they share.
+	sysctls map[string]string
 }
 
 // container is one app container, across its one run.
@@ -268,7 +270,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec engine.SandboxSpec) (strin
 	e.mu.Unlock()
 	sb := &sandbox{
 		id: newID(), podUID: spec.PodUID, namespace: spec.Namespace, name: spec.Name,
-		hostNetwork: spec.HostNetwork, hostname: spec.Hostname, started: time.Now(),
+		hostNetwork: spec.HostNetwork, hostname: spec.Hostname, started: time.Now(), sysctls: spec.Sysctls,
 		dir: filepath.Join(e.o.StateDir, "pods", spec.PodUID),
 	}
 	if err := e.makeSandbox(ctx, sb, spec); err != nil {

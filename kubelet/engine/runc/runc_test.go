@@ -514,3 +514,31 @@ func TestRemoveClaimVolume(t *testing.T) {
 		assert.Error(t, e.RemoveClaimVolume(ctx, bad), bad)
 	}
 }
+
+func TestCapabilities(t *testing.T) {
+	tests := []struct {
+		name string
+		sec  engine.Security
+		has  []string
+		not  []string
+		n    int
+	}{
+		{name: "the engine's defaults", n: len(defaultCapabilities), has: []string{"CAP_CHOWN", "CAP_NET_RAW"}, not: []string{"CAP_NET_ADMIN"}},
+		{name: "add one", sec: engine.Security{CapAdd: []string{"NET_ADMIN"}}, n: len(defaultCapabilities) + 1, has: []string{"CAP_NET_ADMIN"}},
+		{name: "drop one", sec: engine.Security{CapDrop: []string{"net_raw"}}, n: len(defaultCapabilities) - 1, not: []string{"CAP_NET_RAW"}},
+		{name: "drop all, add one", sec: engine.Security{CapDrop: []string{"ALL"}, CapAdd: []string{"CAP_NET_BIND_SERVICE"}}, n: 1, has: []string{"CAP_NET_BIND_SERVICE"}},
+		{name: "privileged", sec: engine.Security{Privileged: true, CapDrop: []string{"ALL"}}, n: len(allCapabilities), has: []string{"CAP_SYS_ADMIN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := capabilities(tt.sec)
+			assert.Len(t, got, tt.n)
+			for _, c := range tt.has {
+				assert.Contains(t, got, c)
+			}
+			for _, c := range tt.not {
+				assert.NotContains(t, got, c)
+			}
+		})
+	}
+}

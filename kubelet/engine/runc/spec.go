@@ -3,11 +3,14 @@
 package runc
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	securejoin "github.com/cyphar/filepath-securejoin"
@@ -24,8 +27,62 @@ var defaultCapabilities = []string{
 	"CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
 }
 
+// allCapabilities are the kernel's, as of Linux 5.9.
+var allCapabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
 // cpuPeriod is the CFS period a CPU limit is a quota of, as the kubelet's.
 const cpuPeriod = 100000
+
+// capabilities are the container's: the default set with its securityContext's
+// additions and drops ("ALL" in either means every capability), or every one
+// for a privileged container.
+func capabilities(sec engine.Security) []string {
+	if sec.Privileged {
+		return slices.Clone(allCapabilities)
+	}
+	set := map[string]bool{}
+	for _, c := range defaultCapabilities {
+		set[c] = true
+	}
+	name := func(c string) string {
+		c = strings.ToUpper(c)
+		if !strings.HasPrefix(c, "CAP_") {
+			c = "CAP_" + c
+		}
+		return c
+	}
+	for _, c := range sec.CapDrop {
+		if strings.EqualFold(c, "ALL") {
+			clear(set)
+			continue
+		}
+		delete(set, name(c))
+	}
+	for _, c := range sec.CapAdd {
+		if strings.EqualFold(c, "ALL") {
+			for _, a := range allCapabilities {
+				set[a] = true
+			}
+			continue
+		}
+		set[name(c)] = true
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // processArgs is what a container runs: Kubernetes' rule over the image's
 // ENTRYPOINT and CMD.
@@ -72,7 +129,14 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 	if err != nil {
 		return nil, err
 	}
-	uid, gid, err := imageUser(img.Rootfs, img.Config.User)
+	if spec.PIDNamespace != "" {
+		return nil, errors.New("the runc engine cannot share a process namespace between containers yet")
+	}
+	user := img.Config.User
+	if spec.Security.User != "" {
+		user = spec.Security.User
+	}
+	uid, gid, err := imageUser(img.Rootfs, user)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +144,10 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 	if spec.FSGroup != nil {
 		groups = append(groups, uint32(*spec.FSGroup))
 	}
+	for _, g := range spec.Security.Groups {
+		groups = append(groups, uint32(g))
+	}
+	caps := capabilities(spec.Security)
 	cwd := spec.WorkingDir
 	if cwd == "" {
 		cwd = img.Config.WorkingDir
@@ -89,15 +157,16 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 	}
 	s := &specs.Spec{
 		Version: specs.Version,
-		Root:    &specs.Root{Path: rootfs},
+		Root:    &specs.Root{Path: rootfs, Readonly: spec.Security.ReadOnlyRootfs},
 		Process: &specs.Process{
-			Terminal: spec.TTY,
-			Args:     args,
-			Env:      mergeEnv(img.Config.Env, spec.Env),
-			Cwd:      cwd,
-			User:     specs.User{UID: uid, GID: gid, AdditionalGids: groups},
+			Terminal:        spec.TTY,
+			Args:            args,
+			Env:             mergeEnv(img.Config.Env, spec.Env),
+			Cwd:             cwd,
+			User:            specs.User{UID: uid, GID: gid, AdditionalGids: groups},
+			NoNewPrivileges: spec.Security.NoNewPrivileges,
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding: defaultCapabilities, Effective: defaultCapabilities, Permitted: defaultCapabilities,
+				Bounding: caps, Effective: caps, Permitted: caps,
 			},
 		},
 		Mounts: []specs.Mount{
@@ -120,6 +189,15 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 			},
 			ReadonlyPaths: []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"},
 		},
+	}
+	if len(sb.sysctls) > 0 {
+		s.Linux.Sysctl = sb.sysctls
+	}
+	if spec.Security.Privileged {
+		// What the Docker Engine gives a privileged container: every
+		// capability and device, nothing masked or read-only.
+		s.Linux.MaskedPaths, s.Linux.ReadonlyPaths = nil, nil
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
 	}
 	if sb.hostNetwork {
 		// A container in the node's network namespace sees the node's
@@ -151,7 +229,56 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 		return nil, err
 	}
 	s.Mounts = append(s.Mounts, mounts...)
+	if spec.TerminationMessagePath != "" {
+		f, err := terminationFile(sb, spec.Name)
+		if err != nil {
+			return nil, err
+		}
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: spec.TerminationMessagePath, Type: "bind", Source: f, Options: []string{"rbind", "rprivate"}})
+	}
 	return s, nil
+}
+
+// terminationFile makes a container's termination-message file empty and
+// writable by any user, as the kubelet makes it, and returns its path.
+func terminationFile(sb *sandbox, container string) (string, error) {
+	dir := filepath.Join(sb.dir, "termination")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("termination message file: %w", err)
+	}
+	f := filepath.Join(dir, container)
+	if err := os.WriteFile(f, nil, 0o666); err != nil {
+		return "", fmt.Errorf("termination message file: %w", err)
+	}
+	// The umask took bits off the mode.
+	if err := os.Chmod(f, 0o666); err != nil {
+		return "", fmt.Errorf("termination message file: %w", err)
+	}
+	return f, nil
+}
+
+// TerminationMessage reads what a container of the pod wrote to its
+// termination-message file (at most engine.MaxTerminationMessage bytes).
+func (e *Engine) TerminationMessage(_ context.Context, sandboxID, _, container string) (string, error) {
+	e.mu.Lock()
+	sb := e.sandboxes[sandboxID]
+	e.mu.Unlock()
+	if sb == nil {
+		return "", nil
+	}
+	f, err := os.Open(filepath.Join(sb.dir, "termination", container))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read termination message of %s: %w", container, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, engine.MaxTerminationMessage))
+	if err != nil {
+		return "", fmt.Errorf("read termination message of %s: %w", container, err)
+	}
+	return string(b), nil
 }
 
 // volumePath is where a volume the docker runtime named keeps its files:

@@ -36,6 +36,9 @@ type Engine interface {
 	Exec(ctx context.Context, id string, cmd []string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) (int, error)
 	Attach(ctx context.Context, id string, stdin io.Reader, stdout, stderr io.Writer, tty bool, resize <-chan engine.Size) error
 	Stats(ctx context.Context, id string) (engine.Stats, error)
+	// TerminationMessage is what a container of the pod wrote to its
+	// termination-message file.
+	TerminationMessage(ctx context.Context, sandboxID, podUID, container string) (string, error)
 }
 
 var _ Engine = (*engine.Engine)(nil)

@@ -41,6 +41,9 @@ const (
 	statsInterval = 5 * time.Second
 	// volumePoll is how often a pod waiting for its volumes looks again.
 	volumePoll = 250 * time.Millisecond
+	// configRetry is how often a container whose configuration cannot be
+	// made (CreateContainerConfigError) is tried again.
+	configRetry = 10 * time.Second
 )
 
 // Runtime runs the pods bound to this node as containers of the engine
@@ -110,6 +113,12 @@ type dockerContainer struct {
 	// restartRequested is set by a failed liveness or startup probe.
 	restartRequested string
 	probeCancel      context.CancelFunc
+	// target is the container whose processes an ephemeral container
+	// sees (targetContainerName).
+	target string
+	// message is the termination message of the run messageOf (an ID),
+	// read once it exited.
+	message, messageOf string
 }
 
 type containerStats struct {
@@ -259,7 +268,7 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 	rec := m.record(ctx, pod)
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
-		return runtime.Result{}, nil
+		return m.stopFinished(ctx, pod, rec), nil
 	}
 	if !rec.volumesAttached {
 		ok, why, err := m.volumesAttached(ctx, pod)
@@ -275,7 +284,15 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		m.mu.Unlock()
 	}
 	if rec.sandboxID == "" {
-		spec := engine.SandboxSpec{PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
+		sysctls, err := podSysctls(pod)
+		if err != nil {
+			// Refused at admission, as the kubelet does: the pod fails.
+			m.recorder.Eventf(pod, corev1.EventTypeWarning, "SysctlForbidden", "%v", err)
+			status := m.podStatus(pod, rec)
+			status.Phase, status.Reason, status.Message = corev1.PodFailed, "SysctlForbidden", "Pod was rejected: "+err.Error()
+			return runtime.Result{Status: &status}, nil
+		}
+		spec := engine.SandboxSpec{Sysctls: sysctls, PodUID: string(pod.UID), Namespace: pod.Namespace, Name: pod.Name,
 			Hostname: podHostname(pod), HostNetwork: pod.Spec.HostNetwork}
 		m.podDNS(pod, &spec)
 		m.podHosts(pod, &spec)
@@ -308,6 +325,53 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		return runtime.Result{Status: &status}, nil
 	}
 	return runtime.Result{Status: &status, Requeue: min(next, dockerResync)}, nil
+}
+
+// stopFinished stops what still runs of a pod that the API says has
+// finished (failed past its deadline, say), keeping the containers for
+// their logs, and reports their end; the phase stays the API's.
+func (m *Runtime) stopFinished(ctx context.Context, pod *corev1.Pod, rec *dockerPod) runtime.Result {
+	grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
+	stopped := false
+	for _, c := range m.containerList(rec) {
+		if c.id == "" || !c.state.Running {
+			continue
+		}
+		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Stopping container %s", c.name)
+		if err := m.engine.Stop(ctx, c.id, grace); err != nil && !errors.Is(err, engine.ErrNotFound) {
+			klog.ErrorS(err, "stop container of a finished pod", "pod", klog.KObj(pod), "container", c.name)
+		}
+		stopped = true
+	}
+	if !stopped {
+		return runtime.Result{}
+	}
+	states := map[string]engine.State{}
+	for _, c := range m.containerList(rec) {
+		if c.id == "" {
+			continue
+		}
+		if st, err := m.engine.Inspect(ctx, c.id); err == nil {
+			states[c.name] = st
+		}
+	}
+	m.mu.Lock()
+	for name, st := range states {
+		rec.containers[name].state = st
+	}
+	m.mu.Unlock()
+	status := m.podStatus(pod, rec)
+	status.Phase = pod.Status.Phase
+	reason := "PodFailed"
+	if status.Phase == corev1.PodSucceeded {
+		reason = "PodCompleted"
+	}
+	for i := range status.Conditions {
+		if t := status.Conditions[i].Type; t == corev1.PodReady || t == corev1.ContainersReady {
+			status.Conditions[i].Status, status.Conditions[i].Reason = corev1.ConditionFalse, reason
+		}
+	}
+	return runtime.Result{Status: &status}
 }
 
 // record returns the pod's record, making it on first sight.
@@ -376,6 +440,7 @@ func (m *Runtime) KillPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 	rec := m.record(ctx, pod)
 	grace := time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 30)) * time.Second
 	m.stopProbes(rec)
+	grace = m.preStop(ctx, pod, rec, grace)
 	var wg sync.WaitGroup
 	for _, c := range m.containerList(rec) {
 		if c.id == "" || !c.state.Running {
@@ -467,7 +532,27 @@ func (m *Runtime) runContainers(ctx context.Context, pod *corev1.Pod, rec *docke
 			soonest(m.start(ctx, pod, rec, spec, c))
 		}
 	}
+	// Ephemeral containers (kubectl debug) run once each, never again.
+	for i := range pod.Spec.EphemeralContainers {
+		ec := &pod.Spec.EphemeralContainers[i]
+		spec := ephemeralSpec(ec)
+		c := m.container(rec, spec.Name, false)
+		m.mu.Lock()
+		c.target = ec.TargetContainerName
+		m.mu.Unlock()
+		m.observe(ctx, pod, rec, c)
+		if c.id == "" {
+			soonest(m.start(ctx, pod, rec, spec, c))
+		}
+	}
 	return next
+}
+
+// ephemeralSpec is an ephemeral container as the container it runs as
+// (the two types have the same fields).
+func ephemeralSpec(ec *corev1.EphemeralContainer) *corev1.Container {
+	c := corev1.Container(ec.EphemeralContainerCommon)
+	return &c
 }
 
 // shouldRestart says whether an exited container runs again.
@@ -505,7 +590,15 @@ func (m *Runtime) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPod, 
 	} else if err != nil {
 		return
 	}
+	var msg string
+	readMessage := !st.Running && st.Status != "created" && c.messageOf != c.id
+	if readMessage {
+		msg = m.terminationMessage(ctx, pod, rec, c, st)
+	}
 	m.mu.Lock()
+	if readMessage {
+		c.message, c.messageOf = msg, c.id
+	}
 	wasRunning := c.state.Running
 	c.state = st
 	if !st.Running && c.probeCancel != nil {
@@ -554,9 +647,12 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 	c.pullFailures = 0
 	cs, err := m.containerSpec(ctx, pod, rec, spec, c)
 	if err != nil {
+		// What is wrong is in the pod or what it names (a missing
+		// ConfigMap, an annotation): tried again on every change of the
+		// pod, and every configRetry, without a back-off, as the kubelet.
 		m.setWaiting(c, "CreateContainerConfigError", err.Error())
 		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
-		return m.retryLater(c)
+		return configRetry
 	}
 	id, err := m.engine.CreateContainer(ctx, cs)
 	if err != nil {
@@ -569,7 +665,7 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 	m.mu.Lock()
 	if restart {
 		if c.state.Reason != "" || !c.state.FinishedAt.IsZero() {
-			c.last = terminatedState(c.id, c.state)
+			c.last = terminatedState(c)
 		}
 		c.attempt = cs.Attempt
 	}
@@ -585,9 +681,20 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 	}
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", spec.Name)
 	m.copyLogs(rec, pod, spec, cs.Attempt, id)
+	m.postStart(ctx, pod, rec, spec, id)
 	if st, err := m.engine.Inspect(ctx, id); err == nil {
+		// A run may be over already: its message is read now, as
+		// the pod may finish with this status.
+		var msg string
+		exited := !st.Running && st.Status != "created"
+		if exited {
+			msg = m.terminationMessage(ctx, pod, rec, c, st)
+		}
 		m.mu.Lock()
 		c.state = st
+		if exited {
+			c.message, c.messageOf = msg, id
+		}
 		m.mu.Unlock()
 	}
 	// Two runs back is no longer anyone's "previous"; a first run has
@@ -656,7 +763,12 @@ func (m *Runtime) setWaiting(c *dockerContainer, reason, msg string) {
 	m.mu.Unlock()
 }
 
-func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminated {
+func terminatedState(c *dockerContainer) *corev1.ContainerStateTerminated {
+	id, st := c.id, c.state
+	msg := st.Error
+	if c.messageOf == id && c.message != "" {
+		msg = c.message
+	}
 	reason := st.Reason
 	if reason == "" {
 		reason = "Error"
@@ -667,7 +779,7 @@ func terminatedState(id string, st engine.State) *corev1.ContainerStateTerminate
 	return &corev1.ContainerStateTerminated{
 		ExitCode:    int32(st.ExitCode),
 		Reason:      reason,
-		Message:     st.Error,
+		Message:     msg,
 		StartedAt:   metav1.NewTime(st.StartedAt),
 		FinishedAt:  metav1.NewTime(st.FinishedAt),
 		ContainerID: "docker://" + id,
@@ -761,6 +873,9 @@ func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 	}
 	initDone := true
 	initFailed := false
+	// The containers each condition waits for, named in its message as
+	// the kubelet names them.
+	var incomplete, unready []string
 	for i := range pod.Spec.InitContainers {
 		spec := &pod.Spec.InitContainers[i]
 		cs := m.containerStatus(spec, rec.containers[spec.Name], "PodInitializing")
@@ -770,6 +885,7 @@ func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 		case cs.State.Terminated != nil && cs.State.Terminated.ExitCode == 0:
 		default:
 			initDone = false
+			incomplete = append(incomplete, spec.Name)
 			if t := cs.State.Terminated; t != nil && pod.Spec.RestartPolicy == corev1.RestartPolicyNever {
 				initFailed = true
 			}
@@ -797,8 +913,15 @@ func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 		}
 		if cs.Ready {
 			ready++
+		} else {
+			unready = append(unready, spec.Name)
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		spec := ephemeralSpec(&pod.Spec.EphemeralContainers[i])
+		cs := m.containerStatus(spec, rec.containers[spec.Name], "ContainerCreating")
+		st.EphemeralContainerStatuses = append(st.EphemeralContainerStatuses, cs)
 	}
 	n := len(pod.Spec.Containers)
 	switch {
@@ -815,12 +938,12 @@ func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 	default:
 		st.Phase = corev1.PodPending
 	}
-	cond := func(t corev1.PodConditionType, ok bool, reason string) corev1.PodCondition {
+	cond := func(t corev1.PodConditionType, ok bool, reason, message string) corev1.PodCondition {
 		c := corev1.PodCondition{Type: t, Status: corev1.ConditionFalse, LastTransitionTime: now}
 		if ok {
 			c.Status = corev1.ConditionTrue
 		} else {
-			c.Reason = reason
+			c.Reason, c.Message = reason, message
 		}
 		return c
 	}
@@ -828,15 +951,22 @@ func (m *Runtime) podStatus(pod *corev1.Pod, rec *dockerPod) corev1.PodStatus {
 	if st.Phase == corev1.PodSucceeded || st.Phase == corev1.PodFailed {
 		allReady = false
 	}
-	reason := "ContainersNotReady"
+	reason, message := "ContainersNotReady", ""
+	if len(unready) > 0 {
+		message = fmt.Sprintf("containers with unready status: [%s]", strings.Join(unready, " "))
+	}
 	if st.Phase == corev1.PodSucceeded {
-		reason = "PodCompleted"
+		reason, message = "PodCompleted", ""
+	}
+	initMessage := ""
+	if len(incomplete) > 0 {
+		initMessage = fmt.Sprintf("containers with incomplete status: [%s]", strings.Join(incomplete, " "))
 	}
 	st.Conditions = []corev1.PodCondition{
-		cond(corev1.PodReadyToStartContainers, rec.sandboxID != "", ""),
-		cond(corev1.PodInitialized, initDone, "ContainersNotInitialized"),
-		cond(corev1.ContainersReady, allReady, reason),
-		cond(corev1.PodReady, allReady, reason),
+		cond(corev1.PodReadyToStartContainers, rec.sandboxID != "", "", ""),
+		cond(corev1.PodInitialized, initDone, "ContainersNotInitialized", initMessage),
+		cond(corev1.ContainersReady, allReady, reason, message),
+		cond(corev1.PodReady, allReady, reason, message),
 	}
 	return st
 }
@@ -858,10 +988,15 @@ func (m *Runtime) containerStatus(spec *corev1.Container, c *dockerContainer, wa
 	case c.waitingReason != "":
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.waitingReason, Message: c.waitingMessage}
 		if c.id != "" && !c.state.Running && !c.state.FinishedAt.IsZero() {
-			cs.LastTerminationState.Terminated = terminatedState(c.id, c.state)
+			cs.LastTerminationState.Terminated = terminatedState(c)
 		}
 	case c.id == "":
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
+	case c.init && c.state.Status != "created" && !c.state.Running && c.state.ExitCode == 0:
+		// An init container that completed is ready, as the kubelet
+		// reports it.
+		cs.State.Terminated = terminatedState(c)
+		cs.Ready = true
 	case c.state.Running:
 		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(c.state.StartedAt)}
 		started := c.started || spec.StartupProbe == nil
@@ -870,7 +1005,7 @@ func (m *Runtime) containerStatus(spec *corev1.Container, c *dockerContainer, wa
 	case c.state.Status == "created":
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: waitReason}
 	default:
-		cs.State.Terminated = terminatedState(c.id, c.state)
+		cs.State.Terminated = terminatedState(c)
 	}
 	if cs.ImageID == "docker://" {
 		cs.ImageID = ""

@@ -38,6 +38,9 @@ type fakeEngine struct {
 	execCode func(id string, cmd []string) int
 	started  []string // specs started, by container name, in order
 	stopped  []string // IDs stopped
+	// messages are what containers wrote to their termination-message
+	// files, by container name.
+	messages map[string]string
 }
 
 type fakeContainer struct {
@@ -48,7 +51,7 @@ type fakeContainer struct {
 }
 
 func newFakeEngine(now func() time.Time) *fakeEngine {
-	return &fakeEngine{now: now, images: map[string]bool{"app:1": true}, containers: map[string]*fakeContainer{},
+	return &fakeEngine{now: now, images: map[string]bool{"app:1": true}, containers: map[string]*fakeContainer{}, messages: map[string]string{},
 		execCode: func(string, []string) int { return 0 }}
 }
 
@@ -170,6 +173,12 @@ func (f *fakeEngine) Attach(context.Context, string, io.Reader, io.Writer, io.Wr
 func (f *fakeEngine) Stats(context.Context, string) (engine.Stats, error) {
 	return engine.Stats{CPUNanos: 1e9, WorkingSet: 32 << 20, MemoryUsage: 40 << 20, RSS: 30 << 20,
 		Network: &engine.NetworkStats{RxBytes: 1000, TxBytes: 2000, RxPackets: 10, TxPackets: 20}, ReadBytes: 4096, WriteBytes: 8192}, nil
+}
+
+func (f *fakeEngine) TerminationMessage(_ context.Context, _, _, container string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.messages[container], nil
 }
 
 // exit ends a running container with code.

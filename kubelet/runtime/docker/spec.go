@@ -53,6 +53,19 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		Attempt: attempt, SandboxID: rec.sandboxID, Image: spec.Image,
 		Command: expand(spec.Command), Args: expand(spec.Args), Env: envList, WorkingDir: spec.WorkingDir,
 		Stdin: spec.Stdin, TTY: spec.TTY, StdinOnce: spec.StdinOnce,
+		Security:               security(pod, spec),
+		TerminationMessagePath: spec.TerminationMessagePath,
+	}
+	if ptr.Deref(pod.Spec.ShareProcessNamespace, false) {
+		cs.PIDNamespace = rec.sandboxID
+	}
+	if c.target != "" {
+		m.mu.Lock()
+		t := rec.containers[c.target]
+		if t != nil && t.state.Running {
+			cs.PIDNamespace = t.id
+		}
+		m.mu.Unlock()
 	}
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		cs.FSGroup = sc.FSGroup

@@ -1,0 +1,159 @@
+package docker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/engine"
+)
+
+// runHook runs a container's postStart or preStop handler as the kubelet
+// does: a command in the container, an HTTP GET (to the pod IP unless the
+// handler names a host) or a sleep. A tcpSocket handler is deprecated and,
+// as in the kubelet, does nothing.
+func (m *Runtime) runHook(ctx context.Context, spec *corev1.Container, id, ip string, h *corev1.LifecycleHandler) error {
+	switch {
+	case h.Sleep != nil:
+		t := time.NewTimer(time.Duration(h.Sleep.Seconds) * time.Second)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		return nil
+	case h.Exec != nil || h.HTTPGet != nil:
+		p := &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: h.Exec, HTTPGet: h.HTTPGet}}
+		timeout := time.Minute
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+		return m.probeOnce(ctx, spec, id, ip, p, timeout)
+	case h.TCPSocket != nil:
+		return nil
+	}
+	return errors.New("lifecycle hook has no handler")
+}
+
+// postStart runs a container's postStart hook right after it started; a
+// hook that fails kills the container, which then restarts as the pod's
+// restart policy says.
+func (m *Runtime) postStart(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, id string) {
+	if spec.Lifecycle == nil || spec.Lifecycle.PostStart == nil {
+		return
+	}
+	m.mu.Lock()
+	ip := rec.ip
+	m.mu.Unlock()
+	err := m.runHook(ctx, spec, id, ip, spec.Lifecycle.PostStart)
+	if err == nil {
+		return
+	}
+	m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPostStartHook", "PostStart hook failed: %v", err)
+	klog.V(2).InfoS("postStart hook failed", "pod", klog.KObj(pod), "container", spec.Name, "err", err)
+	grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
+	if err := m.engine.Stop(ctx, id, grace); err != nil && !errors.Is(err, engine.ErrNotFound) {
+		klog.ErrorS(err, "stop container after its postStart hook failed", "pod", klog.KObj(pod), "container", spec.Name)
+	}
+}
+
+// preStop runs the preStop hooks of the pod's running containers, all at
+// once, within the grace period; it returns the grace that is left for
+// stopping them.
+func (m *Runtime) preStop(ctx context.Context, pod *corev1.Pod, rec *dockerPod, grace time.Duration) time.Duration {
+	start := m.now()
+	specs := map[string]*corev1.Container{}
+	for i := range pod.Spec.Containers {
+		specs[pod.Spec.Containers[i].Name] = &pod.Spec.Containers[i]
+	}
+	for i := range pod.Spec.InitContainers {
+		specs[pod.Spec.InitContainers[i].Name] = &pod.Spec.InitContainers[i]
+	}
+	m.mu.Lock()
+	ip := rec.ip
+	m.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, c := range m.containerList(rec) {
+		spec := specs[c.name]
+		if spec == nil || c.id == "" || !c.state.Running || spec.Lifecycle == nil || spec.Lifecycle.PreStop == nil {
+			continue
+		}
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			if err := m.runHook(hctx, spec, id, ip, spec.Lifecycle.PreStop); err != nil {
+				m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStop hook failed: %v", err)
+			}
+		}(c.id)
+	}
+	wg.Wait()
+	// The kubelet leaves at least two seconds for the stop itself.
+	return max(grace-m.now().Sub(start), 2*time.Second)
+}
+
+// Termination messages from the log, as the kubelet takes them for
+// FallbackToLogsOnError: the last lines, up to a size.
+const (
+	fallbackLogLines = 80
+	fallbackLogBytes = 2048
+)
+
+// terminationMessage is the message of a container run that exited: its
+// termination-message file, or for FallbackToLogsOnError and a failure
+// with an empty file, the end of its log.
+func (m *Runtime) terminationMessage(ctx context.Context, pod *corev1.Pod, rec *dockerPod, c *dockerContainer, st engine.State) string {
+	spec := containerSpecOf(pod, c.name)
+	if spec == nil {
+		return ""
+	}
+	m.mu.Lock()
+	sandbox := rec.sandboxID
+	m.mu.Unlock()
+	msg := ""
+	if spec.TerminationMessagePath != "" && sandbox != "" {
+		var err error
+		msg, err = m.engine.TerminationMessage(ctx, sandbox, string(pod.UID), c.name)
+		if err != nil {
+			klog.V(2).InfoS("read termination message", "pod", klog.KObj(pod), "container", c.name, "err", err)
+		}
+	}
+	if msg == "" && st.ExitCode != 0 && spec.TerminationMessagePolicy == corev1.TerminationMessageFallbackToLogsOnError {
+		var out bytes.Buffer
+		if err := m.engine.Logs(ctx, c.id, engine.LogOptions{Tail: fallbackLogLines}, &out, &out); err == nil {
+			b := out.Bytes()
+			if len(b) > fallbackLogBytes {
+				b = b[len(b)-fallbackLogBytes:]
+			}
+			msg = string(b)
+		}
+	}
+	return msg
+}
+
+// containerSpecOf finds a container of the pod by name, of any kind.
+func containerSpecOf(pod *corev1.Pod, name string) *corev1.Container {
+	for i := range pod.Spec.Containers {
+		if pod.Spec.Containers[i].Name == name {
+			return &pod.Spec.Containers[i]
+		}
+	}
+	for i := range pod.Spec.InitContainers {
+		if pod.Spec.InitContainers[i].Name == name {
+			return &pod.Spec.InitContainers[i]
+		}
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		if pod.Spec.EphemeralContainers[i].Name == name {
+			return ephemeralSpec(&pod.Spec.EphemeralContainers[i])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,211 @@
+package docker
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/engine"
+)
+
+func TestSecurity(t *testing.T) {
+	tests := []struct {
+		name string
+		pod  *corev1.PodSecurityContext
+		c    *corev1.SecurityContext
+		want engine.Security
+	}{
+		{name: "none"},
+		{name: "pod user and group", pod: &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](3000), SupplementalGroups: []int64{4000}},
+			want: engine.Security{User: "1000:3000", Groups: []int64{4000}}},
+		{name: "container user over pod's", pod: &corev1.PodSecurityContext{RunAsUser: ptr.To[int64](1000)}, c: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1001)},
+			want: engine.Security{User: "1001"}},
+		{name: "group alone", c: &corev1.SecurityContext{RunAsGroup: ptr.To[int64](5)}, want: engine.Security{User: "0:5"}},
+		{name: "read-only root, no escalation, capabilities", c: &corev1.SecurityContext{
+			ReadOnlyRootFilesystem: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false),
+			Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}, Drop: []corev1.Capability{"ALL"}}},
+			want: engine.Security{ReadOnlyRootfs: true, NoNewPrivileges: true, CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"ALL"}}},
+		{name: "escalation allowed", c: &corev1.SecurityContext{AllowPrivilegeEscalation: ptr.To(true)}},
+		{name: "privileged escalates anyway", c: &corev1.SecurityContext{Privileged: ptr.To(true), AllowPrivilegeEscalation: ptr.To(false)},
+			want: engine.Security{Privileged: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{SecurityContext: tt.pod}}
+			assert.Equal(t, tt.want, security(pod, &corev1.Container{SecurityContext: tt.c}))
+		})
+	}
+}
+
+func TestPodSysctls(t *testing.T) {
+	tests := []struct {
+		name        string
+		sysctls     []corev1.Sysctl
+		hostNetwork bool
+		want        map[string]string
+		err         string
+	}{
+		{name: "none"},
+		{name: "safe", sysctls: []corev1.Sysctl{{Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "net.ipv4.ip_local_port_range", Value: "1024 65000"}},
+			want: map[string]string{"kernel.shm_rmid_forced": "1", "net.ipv4.ip_local_port_range": "1024 65000"}},
+		{name: "slashes", sysctls: []corev1.Sysctl{{Name: "kernel/shm_rmid_forced", Value: "1"}}, want: map[string]string{"kernel.shm_rmid_forced": "1"}},
+		{name: "unsafe", sysctls: []corev1.Sysctl{{Name: "kernel.msgmax", Value: "10000000000"}}, err: `forbidden sysctl: "kernel.msgmax" not allowlisted`},
+		{name: "network sysctl on the node's network", hostNetwork: true, sysctls: []corev1.Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}}, err: "forbidden sysctl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pod := &corev1.Pod{Spec: corev1.PodSpec{HostNetwork: tt.hostNetwork}}
+			if tt.sysctls != nil {
+				pod.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: tt.sysctls}
+			}
+			got, err := podSysctls(pod)
+			if tt.err != "" {
+				require.ErrorContains(t, err, tt.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// A pod asking for a sysctl the node does not allow fails at once, as the
+// kubelet's admission fails it, and nothing of it is started.
+func TestSysctlForbidden(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyNever, corev1.Container{})
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{Sysctls: []corev1.Sysctl{{Name: "kernel.msgmax", Value: "1"}}}
+	res, err := h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	require.NotNil(t, res.Status)
+	assert.Equal(t, corev1.PodFailed, res.Status.Phase)
+	assert.Equal(t, "SysctlForbidden", res.Status.Reason)
+	assert.Empty(t, h.eng.started)
+}
+
+func TestEphemeralContainer(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	h.sync(t, pod)
+	pod.Spec.EphemeralContainers = []corev1.EphemeralContainer{{
+		EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debugger", Image: "app:1", Command: []string{"sh"}},
+		TargetContainerName:      "app",
+	}}
+	res, err := h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	require.Len(t, res.Status.EphemeralContainerStatuses, 1)
+	assert.NotNil(t, res.Status.EphemeralContainerStatuses[0].State.Running)
+	assert.Len(t, res.Status.ContainerStatuses, 1, "not one of the pod's containers")
+	id := h.eng.running("debugger")
+	require.NotEmpty(t, id)
+	target := h.eng.running("app")
+	require.NotEmpty(t, target)
+	h.eng.mu.Lock()
+	spec := h.eng.containers[id].spec
+	h.eng.mu.Unlock()
+	assert.Equal(t, []string{"sh"}, spec.Command)
+	assert.Equal(t, target, spec.PIDNamespace, "it sees its target's processes")
+
+	h.eng.exit(id, 0)
+	h.clock.advance(time.Minute)
+	res, err = h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	assert.NotNil(t, res.Status.EphemeralContainerStatuses[0].State.Terminated)
+	assert.Equal(t, []string{"app", "debugger"}, h.eng.started, "an ephemeral container never runs again")
+	assert.Equal(t, corev1.PodRunning, res.Status.Phase)
+}
+
+func TestTerminationMessage(t *testing.T) {
+	tests := []struct {
+		name    string
+		policy  corev1.TerminationMessagePolicy
+		file    string
+		code    int
+		message string
+	}{
+		{name: "from the file", policy: corev1.TerminationMessageReadFile, file: "DONE", code: 0, message: "DONE"},
+		{name: "file over log", policy: corev1.TerminationMessageFallbackToLogsOnError, file: "OK", code: 1, message: "OK"},
+		{name: "log on failure", policy: corev1.TerminationMessageFallbackToLogsOnError, code: 1, message: "hello from app run 0\n"},
+		{name: "no log on success", policy: corev1.TerminationMessageFallbackToLogsOnError, code: 0, message: ""},
+		{name: "no log without the policy", policy: corev1.TerminationMessageReadFile, code: 1, message: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			pod := testPod(corev1.RestartPolicyNever, corev1.Container{TerminationMessagePath: "/dev/termination-log", TerminationMessagePolicy: tt.policy})
+			h.sync(t, pod)
+			id := h.eng.running("app")
+			h.eng.mu.Lock()
+			assert.Equal(t, "/dev/termination-log", h.eng.containers[id].spec.TerminationMessagePath)
+			h.eng.messages["app"] = tt.file
+			h.eng.mu.Unlock()
+			h.eng.exit(id, tt.code)
+			cs, _ := h.sync(t, pod)
+			require.NotNil(t, cs.State.Terminated)
+			assert.Equal(t, tt.message, cs.State.Terminated.Message)
+		})
+	}
+}
+
+func TestLifecycleHooks(t *testing.T) {
+	hook := func(cmd string) *corev1.LifecycleHandler {
+		return &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", cmd}}}
+	}
+	t.Run("a failed postStart hook kills the container", func(t *testing.T) {
+		h := newHarness(t)
+		h.eng.execCode = func(_ string, cmd []string) int { return 1 }
+		pod := testPod(corev1.RestartPolicyNever, corev1.Container{Lifecycle: &corev1.Lifecycle{PostStart: hook("exit 1")}})
+		cs, _ := h.sync(t, pod)
+		require.NotNil(t, cs.State.Terminated, "stopped after its hook failed")
+		assert.Len(t, h.eng.stopped, 1)
+		assert.Contains(t, strings.Join(drain(h.events), "\n"), "Warning FailedPostStartHook")
+	})
+	t.Run("preStop runs before the stop", func(t *testing.T) {
+		h := newHarness(t)
+		var mu sync.Mutex
+		var order []string
+		h.eng.execCode = func(_ string, cmd []string) int {
+			mu.Lock()
+			defer mu.Unlock()
+			order = append(order, "exec "+strings.Join(cmd, " "))
+			return 0
+		}
+		pod := testPod(corev1.RestartPolicyAlways, corev1.Container{Lifecycle: &corev1.Lifecycle{PreStop: hook("echo bye")}})
+		h.sync(t, pod)
+		assert.Empty(t, order, "no hook runs while the container runs")
+		pod.DeletionTimestamp = &metav1.Time{Time: h.clock.now()}
+		pod.DeletionGracePeriodSeconds = ptr.To[int64](30)
+		_, err := h.rt.KillPod(context.Background(), pod)
+		require.NoError(t, err)
+		assert.Equal(t, []string{"exec sh -c echo bye"}, order)
+		assert.Len(t, h.eng.stopped, 1)
+	})
+}
+
+// A pod the API says has failed (its deadline passed, say) has what still
+// runs stopped, and its containers kept for their logs.
+func TestStopFinished(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	h.sync(t, pod)
+	pod.Status.Phase, pod.Status.Reason = corev1.PodFailed, "DeadlineExceeded"
+	res, err := h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	require.NotNil(t, res.Status)
+	assert.Equal(t, corev1.PodFailed, res.Status.Phase)
+	require.NotNil(t, res.Status.ContainerStatuses[0].State.Terminated)
+	assert.Len(t, h.eng.stopped, 1)
+	list, _ := h.eng.List(context.Background())
+	assert.Len(t, list, 1, "kept for its logs")
+	res, err = h.rt.SyncPod(context.Background(), pod)
+	require.NoError(t, err)
+	assert.Nil(t, res.Status, "nothing more to report")
+}
