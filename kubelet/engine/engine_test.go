@@ -51,6 +51,7 @@ func TestEngine(t *testing.T) {
 	t.Run("EmptyDir", v.testEmptyDir)
 	t.Run("SubPathsTmpfsAndFSGroup", v.testSubPathsTmpfsAndFSGroup)
 	t.Run("ExitAndInspect", v.testExitAndInspect)
+	t.Run("PodFilesAndSecurity", v.testPodFilesAndSecurity)
 	t.Run("Logs", v.testLogs)
 	t.Run("Exec", v.testExec)
 	t.Run("Stats", v.testStats)
@@ -817,7 +818,7 @@ func (v *testEnv) testRemoveOrphans(t *testing.T) {
 
 	n, err := self.RemoveOrphans(ctx)
 	require.NoError(t, err)
-	assert.Equal(t, 3, n, "the dead node's sandbox, app container and volume")
+	assert.Equal(t, 4, n, "the dead node's sandbox, app container and volumes (its own and the pod's files)")
 	for e, want := range map[*Engine]int{self: 2, dead: 0, alive: 2} {
 		list, err := e.List(ctx)
 		require.NoError(t, err)
@@ -825,7 +826,7 @@ func (v *testEnv) testRemoveOrphans(t *testing.T) {
 	}
 	vols, err := v.cli.VolumeList(ctx, client.VolumeListOptions{Filters: labelFilter(map[string]string{nodeconfig.LabelCluster: cluster})})
 	require.NoError(t, err)
-	assert.Len(t, vols.Items, 2)
+	assert.Len(t, vols.Items, 4, "a volume and the pod's files of each pod left")
 	for _, vol := range vols.Items {
 		assert.NotEqual(t, "node-dead", vol.Labels[nodeconfig.LabelNode])
 	}
@@ -838,4 +839,42 @@ func TestStateOfEndsNoEarlierThanItStarts(t *testing.T) {
 	}})
 	assert.Equal(t, "Completed", st.Reason)
 	assert.Equal(t, st.StartedAt, st.FinishedAt, "an end stamped before the start is the start")
+}
+
+// The kubelet's /etc/hosts, a termination-message file a non-root user can
+// write, the security settings and a sandbox's sysctls.
+func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
+	ctx := testCtx(t)
+	e := v.engine(t, v.cluster(t), "node-a")
+	uid := randHex(8)
+	id, ip, err := e.RunSandbox(ctx, SandboxSpec{PodUID: uid, Namespace: "default", Name: "files", Hostname: "files",
+		ExtraHosts: []string{"foo\tbar:10.1.2.3"}, Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}})
+	require.NoError(t, err)
+	spec := ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "app", SandboxID: id, Image: v.image,
+		ManagedHosts: true, TerminationMessagePath: "/dev/termination-custom-log",
+		Security: Security{User: "1000:2000", Groups: []int64{3000}, ReadOnlyRootfs: true, NoNewPrivileges: true, CapDrop: []string{"ALL"}},
+		Args: []string{"cat", "/etc/hosts", "uid", "groups", "cat", "/proc/sys/kernel/shm_rmid_forced",
+			"write", "/dev/termination-custom-log", "DONE", "write", "/x", "y"}}
+	cid := run(t, e, spec)
+	st := waitExit(t, e, cid)
+	out := logs(t, e, cid, LogOptions{Tail: -1})
+	assert.Contains(t, out, "# Kubernetes-managed hosts file.\n")
+	assert.Contains(t, out, ip+"\tfiles\n")
+	assert.Contains(t, out, "# Entries added by HostAliases.\n10.1.2.3\tfoo\tbar\n")
+	assert.Contains(t, out, "uid 1000\n")
+	assert.Contains(t, out, "3000", "a supplementary group")
+	assert.Contains(t, out, "1\n", "the sandbox's sysctl")
+	assert.Contains(t, out, "read-only file system", "the root file system is read-only")
+	assert.NotEqual(t, 0, st.ExitCode)
+	msg, err := e.TerminationMessage(ctx, id, uid, "app")
+	require.NoError(t, err)
+	assert.Equal(t, "DONE", msg, "written by uid 1000")
+
+	// A restart gets the file empty again.
+	spec.Attempt, spec.Args = 1, []string{"echo", "again"}
+	waitExit(t, e, run(t, e, spec))
+	msg, err = e.TerminationMessage(ctx, id, uid, "app")
+	require.NoError(t, err)
+	assert.Empty(t, msg)
+	require.NoError(t, e.RemovePod(ctx, uid))
 }

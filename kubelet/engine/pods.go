@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,9 +85,9 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		}
 		dns = append(dns, a)
 	}
-	// The volume of the containers' termination-message files lives and
-	// goes with the pod's other volumes.
-	term, err := e.ensureVolume(ctx, terminationVolumeName(spec.PodUID), nodeconfig.LabelPodUID, spec.PodUID, nil)
+	// The volume of the files the node makes for the pod lives and goes
+	// with the pod's other volumes.
+	files, err := e.ensureVolume(ctx, podFilesVolumeName(spec.PodUID), nodeconfig.LabelPodUID, spec.PodUID, nil)
 	if err != nil {
 		return "", "", fmt.Errorf("create sandbox of pod %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
@@ -109,7 +110,7 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 			// App containers join the sandbox's IPC namespace, which the
 			// engine only allows for a shareable one.
 			IpcMode:    container.IPCModeShareable,
-			Mounts:     sandboxMounts(append(spec.Volumes, term)),
+			Mounts:     sandboxMounts(append(spec.Volumes, files)),
 			DNS:        dns,
 			DNSSearch:  spec.DNSSearch,
 			DNSOptions: spec.DNSOptions,
@@ -144,6 +145,12 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 	if err != nil {
 		_ = e.Remove(ctx, id)
 		return "", "", err
+	}
+	// The pod's /etc/hosts is the kubelet's, not the engine's: app
+	// containers bind it (ContainerSpec.ManagedHosts).
+	if err := e.writePodFile(ctx, id, spec.PodUID, hostsFile, HostsFile(ip, spec.Hostname, spec), 0o644); err != nil {
+		_ = e.Remove(ctx, id)
+		return "", "", fmt.Errorf("write the /etc/hosts of pod %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
 	return id, ip, nil
 }
@@ -247,6 +254,10 @@ type ContainerSpec struct {
 	// StdinOnce closes stdin when the first attached client leaves.
 	StdinOnce bool
 	Security  Security
+	// ManagedHosts binds the pod's /etc/hosts, as the kubelet writes it,
+	// unless the container mounts a volume there; false leaves the
+	// engine's (a pod on the node's network has the node's).
+	ManagedHosts bool
 	// TerminationMessagePath is where the container finds an empty file
 	// to write its termination message to; empty for none.
 	TerminationMessagePath string
@@ -294,6 +305,13 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	mounts, err := e.mounts(ctx, spec)
 	if err != nil {
 		return "", fmt.Errorf("create container %s of pod %s/%s: %w", spec.Name, spec.Namespace, spec.PodName, err)
+	}
+	if spec.ManagedHosts && !slices.ContainsFunc(spec.Mounts, func(m Mount) bool { return path.Clean(m.Path) == "/etc/hosts" }) {
+		m, err := e.podFileMount(ctx, spec.PodUID, hostsFile, "/etc/hosts")
+		if err != nil {
+			return "", fmt.Errorf("create container %s of pod %s/%s: /etc/hosts: %w", spec.Name, spec.Namespace, spec.PodName, err)
+		}
+		mounts = append(mounts, m)
 	}
 	if spec.TerminationMessagePath != "" {
 		m, err := e.terminationMount(ctx, spec)

@@ -326,21 +326,7 @@ func (e *Engine) makeSandbox(ctx context.Context, sb *sandbox, spec engine.Sandb
 // writePodFiles writes the pod's /etc/hosts, /etc/resolv.conf and
 // /etc/hostname, which every container of the pod binds.
 func writePodFiles(dir, hostname, ip string, spec engine.SandboxSpec) error {
-	var hosts strings.Builder
-	hosts.WriteString("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
-	if ip != "" {
-		names := hostname
-		if spec.Domainname != "" {
-			names = hostname + "." + spec.Domainname + "\t" + hostname
-		}
-		fmt.Fprintf(&hosts, "%s\t%s\n", ip, names)
-	}
-	for _, h := range spec.ExtraHosts {
-		name, addr, ok := strings.Cut(h, ":")
-		if ok {
-			fmt.Fprintf(&hosts, "%s\t%s\n", addr, name)
-		}
-	}
+	hosts := engine.HostsFile(ip, hostname, spec)
 	var resolv strings.Builder
 	if len(spec.DNS) == 0 && len(spec.DNSSearch) == 0 && len(spec.DNSOptions) == 0 {
 		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
@@ -356,7 +342,7 @@ func writePodFiles(dir, hostname, ip string, spec engine.SandboxSpec) error {
 	if len(spec.DNSOptions) > 0 {
 		fmt.Fprintf(&resolv, "options %s\n", strings.Join(spec.DNSOptions, " "))
 	}
-	for f, data := range map[string]string{"hosts": hosts.String(), "resolv.conf": resolv.String(), "hostname": hostname + "\n"} {
+	for f, data := range map[string]string{"hosts": string(hosts), "resolv.conf": resolv.String(), "hostname": hostname + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
 			return fmt.Errorf("write pod's %s: %w", f, err)
 		}

@@ -55,6 +55,7 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		Stdin: spec.Stdin, TTY: spec.TTY, StdinOnce: spec.StdinOnce,
 		Security:               security(pod, spec),
 		TerminationMessagePath: spec.TerminationMessagePath,
+		ManagedHosts:           !pod.Spec.HostNetwork,
 	}
 	if ptr.Deref(pod.Spec.ShareProcessNamespace, false) {
 		cs.PIDNamespace = rec.sandboxID

@@ -76,6 +76,8 @@ func main() {
 			}
 			st := fi.Sys().(*syscall.Stat_t)
 			fmt.Printf("%s %s gid=%d\n", name, fi.Mode(), st.Gid)
+		case "uid":
+			fmt.Println("uid", os.Geteuid())
 		case "groups":
 			gs, _ := os.Getgroups()
 			fmt.Println("groups", gs)

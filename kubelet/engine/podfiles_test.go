@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+func TestHostsFile(t *testing.T) {
+	const header = "# Kubernetes-managed hosts file.\n" +
+		"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n" +
+		"fe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n"
+	tests := []struct {
+		name string
+		spec SandboxSpec
+		want string
+	}{
+		{name: "plain", want: header + "10.0.0.5\tweb\n"},
+		{name: "subdomain", spec: SandboxSpec{Domainname: "sub.ns.svc.cluster.local"},
+			want: header + "10.0.0.5\tweb.sub.ns.svc.cluster.local\tweb\n"},
+		{name: "host aliases", spec: SandboxSpec{ExtraHosts: []string{"foo\tbar:123.45.67.89", "v6:fe80::1"}},
+			want: header + "10.0.0.5\tweb\n\n# Entries added by HostAliases.\n123.45.67.89\tfoo\tbar\nfe80::1\tv6\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, string(HostsFile("10.0.0.5", "web", tt.spec)))
+		})
+	}
+}
