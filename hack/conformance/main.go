@@ -66,7 +66,7 @@ func run() error {
 	defer api.Close()
 	fmt.Println("building the suite's images")
 	built, err := conformance.BuildImages(ctx, api, conformance.Inputs{
-		Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, KubernetesDir: suite.KubernetesDir,
+		Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, KubernetesDir: suite.KubernetesDir,
 	})
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func TestSlice(t *testing.T) {
 	dir := t.TempDir()
 	suite, err := BuildSuite(ctx, filepath.Join(root, "hack", "conformance", "e2e"), filepath.Join(dir, "bin"))
 	require.NoError(t, err)
-	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, KubernetesDir: suite.KubernetesDir})
+	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, KubernetesDir: suite.KubernetesDir})
 	require.NoError(t, err)
 
 	var out bytes.Buffer

@@ -41,9 +41,9 @@ const labelContent = "dev.minik.conformance.sha256"
 
 // Inputs are what the images are made of besides Debian's packages.
 type Inputs struct {
-	// Agnhost and SampleAPIServer are static binaries built from the
-	// Kubernetes module (see BuildSuite).
-	Agnhost, SampleAPIServer string
+	// Agnhost, SampleAPIServer and Nonewprivs are static binaries built
+	// from the Kubernetes module (see BuildSuite).
+	Agnhost, SampleAPIServer, Nonewprivs string
 	// KubernetesDir is the k8s.io/kubernetes module's source folder, for the
 	// files test/images puts into images.
 	KubernetesDir string
@@ -92,7 +92,19 @@ var images = []imageSpec{
 		changes: []string{`CMD ["sh"]`},
 		build: func(r *rootfs, _ Inputs) error {
 			r.users(nil, nil)
-			return r.busybox(busyboxPath)
+			if err := r.busybox(busyboxPath); err != nil {
+				return err
+			}
+			// Debian's busybox 1.35 shell drops environment variables
+			// whose names are no shell identifiers ("data-1", which
+			// Kubernetes allows) before it runs a command; specs print
+			// them with `sh -c env` and expect them, as the upstream
+			// image gives them. bash passes them on.
+			if err := r.binary("/bin/bash", "/bin/bash"); err != nil {
+				return err
+			}
+			r.symlink("/bin/sh", "bash")
+			return nil
 		},
 	},
 	{
@@ -101,6 +113,20 @@ var images = []imageSpec{
 		build: func(r *rootfs, _ Inputs) error {
 			r.users(nil, nil)
 			return r.busybox(busyboxPath)
+		},
+	},
+	{
+		// nnp prints its effective user: set-user-ID root, it shows
+		// whether the container may gain privileges.
+		names:   []string{e2eImage("nonewprivs:1.4")},
+		changes: []string{`CMD ["nnp"]`},
+		build: func(r *rootfs, in Inputs) error {
+			r.users(nil, nil)
+			if err := r.busybox(busyboxPath); err != nil {
+				return err
+			}
+			r.dir("/usr/local/bin", 0o755)
+			return r.hostFile("/usr/local/bin/nnp", in.Nonewprivs, 0o4755)
 		},
 	},
 	{

@@ -169,10 +169,13 @@ func (r *rootfs) busybox(host string) error {
 	if err != nil {
 		return fmt.Errorf("list the busybox applets: %w", err)
 	}
+	// Where Debian installs each applet, and in /bin as well, where the
+	// upstream busybox image has them all (specs run /bin/sysctl).
 	for _, applet := range strings.Fields(string(out)) {
-		p := "/" + applet
-		if _, taken := r.entries[p]; !taken {
-			r.symlink(p, "/bin/busybox")
+		for _, p := range []string{"/" + applet, "/bin/" + path.Base(applet)} {
+			if _, taken := r.entries[p]; !taken {
+				r.symlink(p, "/bin/busybox")
+			}
 		}
 	}
 	return nil

@@ -17,11 +17,12 @@ type Suite struct {
 	Kubectl         string // the upstream kubectl the kubectl specs run
 	Agnhost         string
 	SampleAPIServer string
+	Nonewprivs      string // nnp, the nonewprivs image's program
 	// KubernetesDir is the k8s.io/kubernetes module's source folder.
 	KubernetesDir string
 }
 
-// BuildSuite builds e2e.test, kubectl, agnhost and sample-apiserver from
+// BuildSuite builds e2e.test, kubectl, agnhost, sample-apiserver and nnp from
 // moduleDir (hack/conformance/e2e, a module of its own so the suite's
 // dependencies stay out of minik's go.mod) into binDir. It builds as
 // `make build` does (-trimpath, no cgo), so the compiled Kubernetes
@@ -39,6 +40,7 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		Kubectl:         filepath.Join(binDir, "kubectl"),
 		Agnhost:         filepath.Join(binDir, "agnhost"),
 		SampleAPIServer: filepath.Join(binDir, "sample-apiserver"),
+		Nonewprivs:      filepath.Join(binDir, "nnp"),
 	}
 	dir, err := goCommand(ctx, moduleDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")
 	if err != nil {
@@ -52,6 +54,7 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		s.Kubectl:         "k8s.io/kubernetes/cmd/kubectl",
 		s.Agnhost:         "k8s.io/kubernetes/test/images/agnhost",
 		s.SampleAPIServer: "k8s.io/sample-apiserver",
+		s.Nonewprivs:      "k8s.io/kubernetes/test/images/nonewprivs",
 	} {
 		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-o", out, pkg); err != nil {
 			return Suite{}, err
