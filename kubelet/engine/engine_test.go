@@ -876,5 +876,25 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	msg, err = e.TerminationMessage(ctx, id, uid, "app")
 	require.NoError(t, err)
 	assert.Empty(t, msg)
+
+	// An image volume: the image's tree, the same the second time.
+	vol, err := e.EnsureImageVolume(ctx, uid, "tools", v.image)
+	require.NoError(t, err)
+	again, err := e.EnsureImageVolume(ctx, uid, "tools", v.image)
+	require.NoError(t, err)
+	assert.Equal(t, vol, again)
+	spec = ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "reader", SandboxID: id, Image: v.image,
+		Mounts: []Mount{{Volume: vol, Path: "/tools", ReadOnly: true}},
+		Args:   []string{"stat", "/tools/probe", "write", "/tools/x", "y"}}
+	cid = run(t, e, spec)
+	waitExit(t, e, cid)
+	out = logs(t, e, cid, LogOptions{Tail: -1})
+	assert.Contains(t, out, "/tools/probe -rwxr-xr-x")
+	assert.Contains(t, out, "read-only file system")
+	_, err = e.EnsureImageVolume(ctx, uid, "missing", "minik-no-such-image:1")
+	require.Error(t, err)
 	require.NoError(t, e.RemovePod(ctx, uid))
+	vols, err := v.cli.VolumeList(ctx, client.VolumeListOptions{Filters: labelFilter(map[string]string{nodeconfig.LabelPodUID: uid})})
+	require.NoError(t, err)
+	assert.Empty(t, vols.Items, "the pod's volumes go with it, image volumes too")
 }

@@ -247,3 +247,58 @@ func (e *Engine) RemoveClaimVolume(ctx context.Context, name string) error {
 	}
 	return nil
 }
+
+// EnsureImageVolume returns the pod's volume that holds the file tree of
+// image (an image volume), copying the tree in when the volume is made.
+// The image must be in the engine's store.
+func (e *Engine) EnsureImageVolume(ctx context.Context, podUID, name, image string) (string, error) {
+	vol := fmt.Sprintf("k8s_%s_%s", name, podUID)
+	if _, err := e.cli.VolumeInspect(ctx, vol, client.VolumeInspectOptions{}); err == nil {
+		return vol, nil
+	} else if !cerrdefs.IsNotFound(err) {
+		return "", fmt.Errorf("inspect volume %s: %w", vol, err)
+	}
+	if _, err := e.ensureVolume(ctx, vol, nodeconfig.LabelPodUID, podUID, nil); err != nil {
+		return "", err
+	}
+	if err := e.fillFromImage(ctx, podUID, vol, image); err != nil {
+		// Half a tree must not pass for the image's next time.
+		_, _ = e.cli.VolumeRemove(context.WithoutCancel(ctx), vol, client.VolumeRemoveOptions{Force: true})
+		return "", fmt.Errorf("image volume %s from %s: %w", name, image, err)
+	}
+	return vol, nil
+}
+
+// fillFromImage copies the file tree of image into vol: the engine exports
+// a container of the image that never runs and extracts the stream into a
+// container that mounts the volume, which never runs either.
+func (e *Engine) fillFromImage(ctx context.Context, podUID, vol, image string) error {
+	labels := e.podLabels(nodeconfig.KindContainer, podUID, "", "")
+	labels[nodeconfig.LabelContainer] = setupName
+	src, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config:     &container.Config{Image: image, Labels: labels, Entrypoint: []string{"/nonexistent"}},
+		HostConfig: &container.HostConfig{NetworkMode: "none"},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.Remove(context.WithoutCancel(ctx), src.ID) }()
+	dst, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Config: &container.Config{Image: e.cfg.SandboxImage, Labels: labels, Entrypoint: []string{"/nonexistent"}},
+		HostConfig: &container.HostConfig{
+			NetworkMode: "none",
+			Mounts:      []mount.Mount{{Type: mount.TypeVolume, Source: vol, Target: "/v", VolumeOptions: &mount.VolumeOptions{NoCopy: true}}},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = e.Remove(context.WithoutCancel(ctx), dst.ID) }()
+	tree, err := e.cli.ContainerExport(ctx, src.ID, client.ContainerExportOptions{})
+	if err != nil {
+		return err
+	}
+	defer tree.Close()
+	_, err = e.cli.CopyToContainer(ctx, dst.ID, client.CopyToContainerOptions{DestinationPath: "/v", Content: tree, CopyUIDGID: true})
+	return err
+}

@@ -819,6 +819,20 @@ func (e *Engine) EnsureNodeVolume(_ context.Context, path string) (string, error
 	return path, nil
 }
 
+// EnsureImageVolume returns the unpacked tree of a loaded image for an
+// image volume: the runtime mounts it read-only, so the pods that use the
+// image share it as they share its layers.
+func (e *Engine) EnsureImageVolume(_ context.Context, _, name, ref string) (string, error) {
+	img, ok, err := e.images.lookup(ref)
+	if err != nil {
+		return "", fmt.Errorf("image volume %s: %w", name, err)
+	}
+	if !ok {
+		return "", fmt.Errorf("image volume %s: image %s: %w", name, ref, ErrImageNotLoaded)
+	}
+	return img.Rootfs, nil
+}
+
 // RemoveClaimVolume removes a claim volume and its data from this node's
 // disk; one that is gone already is no error.
 func (e *Engine) RemoveClaimVolume(_ context.Context, name string) error {

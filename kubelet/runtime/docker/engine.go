@@ -24,6 +24,8 @@ type Engine interface {
 	Inspect(ctx context.Context, id string) (engine.State, error)
 	EnsureVolume(ctx context.Context, podUID, name string, o engine.EmptyDir) (string, error)
 	EnsureNodeVolume(ctx context.Context, path string) (string, error)
+	// EnsureImageVolume returns a volume that holds an image's file tree.
+	EnsureImageVolume(ctx context.Context, podUID, name, image string) (string, error)
 
 	// List, RemovePod and RemoveOrphans act on the pod containers of this
 	// node (RemoveOrphans: of the cluster's lost nodes).

@@ -109,6 +109,14 @@ func (f *fakeEngine) Inspect(_ context.Context, id string) (engine.State, error)
 func (f *fakeEngine) EnsureVolume(_ context.Context, podUID, name string, _ engine.EmptyDir) (string, error) {
 	return podUID + "-" + name, nil
 }
+func (f *fakeEngine) EnsureImageVolume(_ context.Context, podUID, name, image string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.images[image] {
+		return "", errNoSuchImage
+	}
+	return podUID + "-" + name + "-" + image, nil
+}
 func (f *fakeEngine) EnsureNodeVolume(_ context.Context, path string) (string, error) {
 	return path, nil
 }

@@ -209,3 +209,26 @@ func TestStopFinished(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, res.Status, "nothing more to report")
 }
+
+// An image volume is the image's tree, mounted read-only whatever the mount
+// says; a missing image keeps the container from being made.
+func TestImageVolume(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "tools", MountPath: "/tools"}}})
+	pod.Spec.Volumes = []corev1.Volume{{Name: "tools", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "app:1"}}}}
+	h.sync(t, pod)
+	id := h.eng.running("app")
+	require.NotEmpty(t, id)
+	h.eng.mu.Lock()
+	mounts := h.eng.containers[id].spec.Mounts
+	h.eng.mu.Unlock()
+	assert.Equal(t, []engine.Mount{{Volume: "uid-1-tools-app:1", Path: "/tools", ReadOnly: true}}, mounts)
+
+	h = newHarness(t)
+	pod = testPod(corev1.RestartPolicyAlways, corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "tools", MountPath: "/tools"}}})
+	pod.Spec.Volumes = []corev1.Volume{{Name: "tools", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: "missing:1"}}}}
+	cs, _ := h.sync(t, pod)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
+	assert.Contains(t, cs.State.Waiting.Message, "repository does not exist")
+}

@@ -106,6 +106,13 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 				return cs, err
 			}
 			cs.Mounts = append(cs.Mounts, mnt)
+		case v.Image != nil:
+			name, err := m.imageVolume(ctx, pod, v)
+			if err != nil {
+				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
+			}
+			// Image volumes are read-only, whatever the mount says.
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: true, SubPath: sub})
 		case v.PersistentVolumeClaim != nil:
 			name, err := m.claimVolume(ctx, pod, v.PersistentVolumeClaim)
 			if err != nil {
@@ -484,4 +491,20 @@ func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.Se
 		return nil, fmt.Errorf("request token for service account %q: %w", sa, err)
 	}
 	return []engine.File{{Path: src.Path, Data: []byte(tr.Status.Token), Mode: int64(mode)}}, nil
+}
+
+// imageVolume returns the volume of an image volume, with the image in the
+// node's store (pulled if it is missing).
+func (m *Runtime) imageVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) (string, error) {
+	ref := v.Image.Reference
+	_, ok, err := m.engine.ImagePresent(ctx, ref)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		if err := m.engine.PullImage(ctx, ref); err != nil {
+			return "", err
+		}
+	}
+	return m.engine.EnsureImageVolume(ctx, string(pod.UID), v.Name, ref)
 }
