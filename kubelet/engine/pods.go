@@ -248,8 +248,10 @@ type ContainerSpec struct {
 	// FSGroup is the pod's fsGroup: a supplementary group of the
 	// container, and the group of its Owned volumes.
 	FSGroup *int64
-	// CPUMillis and MemoryBytes are limits; 0 means none.
-	CPUMillis, MemoryBytes int64
+	Resources
+	// OOMScoreAdj is the kernel's OOM score adjustment of the container's
+	// processes, by the pod's QoS class as the kubelet sets it.
+	OOMScoreAdj int
 	Stdin, TTY             bool
 	// StdinOnce closes stdin when the first attached client leaves.
 	StdinOnce bool
@@ -265,6 +267,34 @@ type ContainerSpec struct {
 	// joins (the sandbox of a pod that shares one, an ephemeral
 	// container's target); empty gives it one of its own.
 	PIDNamespace string
+}
+
+// Resources are what a container may use: CPUMillis and MemoryBytes are
+// limits (0 means none); CPUShares weighs its CPU against others', from
+// its request.
+type Resources struct {
+	CPUMillis, MemoryBytes int64
+	CPUShares              int64
+}
+
+// dockerResources are r as the engine takes them; without swap, as the
+// kubelet runs containers.
+func dockerResources(r Resources) container.Resources {
+	out := container.Resources{NanoCPUs: r.CPUMillis * 1e6, CPUShares: r.CPUShares, Memory: r.MemoryBytes}
+	if r.MemoryBytes > 0 {
+		out.MemorySwap = r.MemoryBytes
+	}
+	return out
+}
+
+// UpdateResources changes a running container's resources in place (an
+// in-place pod resize).
+func (e *Engine) UpdateResources(ctx context.Context, id string, r Resources) error {
+	res := dockerResources(r)
+	if _, err := e.cli.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &res}); err != nil {
+		return fmt.Errorf("update resources of container %s: %w", id, err)
+	}
+	return nil
 }
 
 // Security is a container's securityContext in the engine's terms.
@@ -354,10 +384,8 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 			Privileged:     spec.Security.Privileged,
 			ReadonlyRootfs: spec.Security.ReadOnlyRootfs,
 			SecurityOpt:    securityOpt,
-			Resources: container.Resources{
-				NanoCPUs: spec.CPUMillis * 1e6,
-				Memory:   spec.MemoryBytes,
-			},
+			Resources:      dockerResources(spec.Resources),
+			OomScoreAdj:    spec.OOMScoreAdj,
 		},
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -207,6 +208,24 @@ func (e *Engine) run(ctx context.Context, args ...string) error {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("runc %s: %w: %s", args[0], err, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// UpdateResources changes a running container's resources in place.
+func (e *Engine) UpdateResources(ctx context.Context, id string, r engine.Resources) error {
+	args := []string{"update", "--cpu-period", strconv.Itoa(cpuPeriod), "--cpu-quota", "-1"}
+	if r.CPUMillis > 0 {
+		args[4] = strconv.FormatInt(r.CPUMillis*cpuPeriod/1000, 10)
+	}
+	if r.CPUShares > 0 {
+		args = append(args, "--cpu-share", strconv.FormatInt(r.CPUShares, 10))
+	}
+	if r.MemoryBytes > 0 {
+		args = append(args, "--memory", strconv.FormatInt(r.MemoryBytes, 10))
+	}
+	if err := e.run(ctx, append(args, id)...); err != nil {
+		return fmt.Errorf("update resources of container %s: %w", id, err)
 	}
 	return nil
 }

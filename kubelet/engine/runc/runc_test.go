@@ -338,7 +338,7 @@ func TestServingPodStopsAndExecs(t *testing.T) {
 	require.NoError(t, err)
 	id, err := e.CreateContainer(ctx, engine.ContainerSpec{PodUID: "uid-web", Namespace: "default", PodName: "web", Name: "httpd",
 		SandboxID: sb, Image: "minik.test/busybox:1", Command: []string{"httpd", "-f", "-p", "8080", "-h", "/data"},
-		CPUMillis: 500, MemoryBytes: 64 << 20})
+		Resources: engine.Resources{CPUMillis: 500, MemoryBytes: 64 << 20, CPUShares: 512}})
 	require.NoError(t, err)
 	require.NoError(t, e.Start(ctx, id))
 
@@ -448,7 +448,7 @@ func TestMemoryLimitKills(t *testing.T) {
 	require.NoError(t, err)
 	id, err := e.CreateContainer(ctx, engine.ContainerSpec{PodUID: "uid-oom", Namespace: "default", PodName: "oom", Name: "hog",
 		SandboxID: sb, Image: "minik.test/busybox:1", Command: []string{"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"},
-		MemoryBytes: 32 << 20})
+		Resources: engine.Resources{MemoryBytes: 32 << 20}})
 	require.NoError(t, err)
 	st := runToEnd(t, e, id)
 	assert.True(t, st.OOMKilled, "state %+v", st)

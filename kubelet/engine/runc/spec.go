@@ -215,10 +215,20 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 	for _, f := range []string{"hosts", "resolv.conf", "hostname"} {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/etc/" + f, Type: "bind", Source: filepath.Join(sb.dir, f), Options: []string{"rbind", "rprivate"}})
 	}
+	if spec.CPUMillis > 0 || spec.CPUShares > 0 {
+		s.Linux.Resources.CPU = &specs.LinuxCPU{}
+	}
 	if spec.CPUMillis > 0 {
 		quota := spec.CPUMillis * cpuPeriod / 1000
 		period := uint64(cpuPeriod)
-		s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: &quota, Period: &period}
+		s.Linux.Resources.CPU.Quota, s.Linux.Resources.CPU.Period = &quota, &period
+	}
+	if spec.CPUShares > 0 {
+		shares := uint64(spec.CPUShares)
+		s.Linux.Resources.CPU.Shares = &shares
+	}
+	if spec.OOMScoreAdj != 0 {
+		s.Process.OOMScoreAdj = &spec.OOMScoreAdj
 	}
 	if spec.MemoryBytes > 0 {
 		limit := spec.MemoryBytes

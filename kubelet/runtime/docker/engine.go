@@ -20,6 +20,8 @@ type Engine interface {
 	CreateContainer(ctx context.Context, spec engine.ContainerSpec) (string, error)
 	Start(ctx context.Context, id string) error
 	Stop(ctx context.Context, id string, grace time.Duration) error
+	// UpdateResources resizes a running container in place.
+	UpdateResources(ctx context.Context, id string, r engine.Resources) error
 	Remove(ctx context.Context, id string) error
 	Inspect(ctx context.Context, id string) (engine.State, error)
 	EnsureVolume(ctx context.Context, podUID, name string, o engine.EmptyDir) (string, error)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
@@ -156,4 +157,46 @@ func containerSpecOf(pod *corev1.Pod, name string) *corev1.Container {
 		}
 	}
 	return nil
+}
+
+// resize applies an in-place resize of a running container's resources:
+// in place through the engine, or, where the container's resizePolicy
+// says RestartContainer for a resource that changed, by a restart; it
+// returns true when it asked for the restart (the caller stops the run).
+func (m *Runtime) resize(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, c *dockerContainer) bool {
+	if c.id == "" || !c.state.Running || c.applied == nil || apiequality.Semantic.DeepEqual(*c.applied, spec.Resources) {
+		return false
+	}
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		if resourceChanged(*c.applied, spec.Resources, name) && resizeRestarts(spec, name) {
+			m.mu.Lock()
+			c.restartRequested = "must restart to resize its " + string(name)
+			m.mu.Unlock()
+			return true
+		}
+	}
+	if err := m.engine.UpdateResources(ctx, c.id, containerResources(spec.Resources)); err != nil {
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "ResizeFailed", "Resize of container %s failed: %v", spec.Name, err)
+		return false
+	}
+	m.mu.Lock()
+	c.applied = spec.Resources.DeepCopy()
+	m.mu.Unlock()
+	return false
+}
+
+func resourceChanged(a, b corev1.ResourceRequirements, name corev1.ResourceName) bool {
+	ar, br := a.Requests[name], b.Requests[name]
+	al, bl := a.Limits[name], b.Limits[name]
+	return ar.Cmp(br) != 0 || al.Cmp(bl) != 0
+}
+
+// resizeRestarts says whether the container restarts to resize name.
+func resizeRestarts(spec *corev1.Container, name corev1.ResourceName) bool {
+	for _, p := range spec.ResizePolicy {
+		if p.ResourceName == name {
+			return p.RestartPolicy == corev1.RestartContainer
+		}
+	}
+	return false
 }

@@ -119,6 +119,9 @@ type dockerContainer struct {
 	// message is the termination message of the run messageOf (an ID),
 	// read once it exited.
 	message, messageOf string
+	// applied are the resources the current run has, which an in-place
+	// resize changes.
+	applied *corev1.ResourceRequirements
 }
 
 type containerStats struct {
@@ -528,6 +531,9 @@ func (m *Runtime) runContainers(ctx context.Context, pod *corev1.Pod, rec *docke
 		spec := &pod.Spec.Containers[i]
 		c := m.container(rec, spec.Name, false)
 		m.observe(ctx, pod, rec, c)
+		if m.resize(ctx, pod, spec, c) {
+			m.observe(ctx, pod, rec, c)
+		}
 		if c.id == "" || (!c.state.Running && m.shouldRestart(pod, c, false)) {
 			soonest(m.start(ctx, pod, rec, spec, c))
 		}
@@ -670,6 +676,7 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 		c.attempt = cs.Attempt
 	}
 	c.previousID, c.id = old, id
+	c.applied = spec.Resources.DeepCopy()
 	c.state = engine.State{Status: "created"}
 	c.restartRequested = ""
 	c.started, c.ready = false, false
@@ -983,6 +990,12 @@ func (m *Runtime) containerStatus(spec *corev1.Container, c *dockerContainer, wa
 	if c.id != "" {
 		cs.ContainerID = "docker://" + c.id
 		cs.ImageID = "docker://" + c.state.ImageID
+	}
+	if c.applied != nil {
+		// The kubelet accepts every resize at once: what is allocated
+		// is what the spec asks, what the run has is what was applied.
+		cs.Resources = c.applied.DeepCopy()
+		cs.AllocatedResources = spec.Resources.Requests.DeepCopy()
 	}
 	switch {
 	case c.waitingReason != "":

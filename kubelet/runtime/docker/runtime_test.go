@@ -91,6 +91,16 @@ func (f *fakeEngine) Stop(_ context.Context, id string, _ time.Duration) error {
 	f.exit(id, 143)
 	return nil
 }
+func (f *fakeEngine) UpdateResources(_ context.Context, id string, r engine.Resources) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.containers[id]
+	if !ok {
+		return engine.ErrNotFound
+	}
+	c.spec.Resources = r
+	return nil
+}
 func (f *fakeEngine) Remove(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -231,4 +232,56 @@ func TestImageVolume(t *testing.T) {
 	require.NotNil(t, cs.State.Waiting)
 	assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
 	assert.Contains(t, cs.State.Waiting.Message, "repository does not exist")
+}
+
+func TestInPlaceResize(t *testing.T) {
+	res := func(cpu, mem string) corev1.ResourceRequirements {
+		return corev1.ResourceRequirements{
+			Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+			Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
+		}
+	}
+	tests := []struct {
+		name     string
+		policy   []corev1.ContainerResizePolicy
+		restarts int32
+	}{
+		{name: "in place"},
+		{name: "memory restarts", policy: []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer}}, restarts: 1},
+		{name: "cpu in place, memory restarts but is unchanged", policy: []corev1.ContainerResizePolicy{{ResourceName: corev1.ResourceMemory, RestartPolicy: corev1.RestartContainer}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			pod := testPod(corev1.RestartPolicyAlways, corev1.Container{Resources: res("200m", "64Mi"), ResizePolicy: tt.policy})
+			cs, _ := h.sync(t, pod)
+			require.NotNil(t, cs.Resources)
+			assert.Equal(t, res("200m", "64Mi"), *cs.Resources)
+			first := h.eng.running("app")
+			h.eng.mu.Lock()
+			assert.Equal(t, engine.Resources{CPUMillis: 200, MemoryBytes: 64 << 20, CPUShares: 204}, h.eng.containers[first].spec.Resources)
+			h.eng.mu.Unlock()
+
+			want := res("400m", "128Mi")
+			if tt.name == "cpu in place, memory restarts but is unchanged" {
+				want = res("400m", "64Mi")
+			}
+			pod.Spec.Containers[0].Resources = want
+			cs, _ = h.sync(t, pod)
+			require.NotNil(t, cs.State.Running)
+			assert.Equal(t, tt.restarts, cs.RestartCount)
+			assert.Equal(t, want, *cs.Resources)
+			assert.Equal(t, want.Requests, cs.AllocatedResources)
+			id := h.eng.running("app")
+			if tt.restarts == 0 {
+				assert.Equal(t, first, id, "resized in place")
+			} else {
+				assert.NotEqual(t, first, id, "restarted to resize")
+			}
+			h.eng.mu.Lock()
+			assert.Equal(t, int64(400), h.eng.containers[id].spec.CPUMillis)
+			assert.Equal(t, int64(409), h.eng.containers[id].spec.CPUShares)
+			h.eng.mu.Unlock()
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kubeletqos "k8s.io/kubernetes/pkg/kubelet/qos"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 	"k8s.io/utils/ptr"
 
@@ -71,12 +72,8 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 	if sc := pod.Spec.SecurityContext; sc != nil {
 		cs.FSGroup = sc.FSGroup
 	}
-	if q, ok := spec.Resources.Limits[corev1.ResourceCPU]; ok {
-		cs.CPUMillis = q.MilliValue()
-	}
-	if q, ok := spec.Resources.Limits[corev1.ResourceMemory]; ok {
-		cs.MemoryBytes = q.Value()
-	}
+	cs.Resources = containerResources(spec.Resources)
+	cs.OOMScoreAdj = kubeletqos.GetContainerOOMScoreAdjust(pod, spec, m.cfg.MemoryBytes)
 	volumes := map[string]*corev1.Volume{}
 	for i := range pod.Spec.Volumes {
 		volumes[pod.Spec.Volumes[i].Name] = &pod.Spec.Volumes[i]
@@ -507,4 +504,27 @@ func (m *Runtime) imageVolume(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 		}
 	}
 	return m.engine.EnsureImageVolume(ctx, string(pod.UID), v.Name, ref)
+}
+
+// CPU shares as the kubelet's cgroups give them.
+const (
+	minShares = 2
+	maxShares = 262144
+)
+
+// containerResources are a container's resources in the engine's terms:
+// its limits, and CPU shares from its CPU request.
+func containerResources(r corev1.ResourceRequirements) engine.Resources {
+	var out engine.Resources
+	if q, ok := r.Limits[corev1.ResourceCPU]; ok {
+		out.CPUMillis = q.MilliValue()
+	}
+	if q, ok := r.Limits[corev1.ResourceMemory]; ok {
+		out.MemoryBytes = q.Value()
+	}
+	out.CPUShares = minShares
+	if q, ok := r.Requests[corev1.ResourceCPU]; ok {
+		out.CPUShares = min(max(q.MilliValue()*1024/1000, minShares), maxShares)
+	}
+	return out
 }
