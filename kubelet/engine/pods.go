@@ -252,7 +252,7 @@ type ContainerSpec struct {
 	// OOMScoreAdj is the kernel's OOM score adjustment of the container's
 	// processes, by the pod's QoS class as the kubelet sets it.
 	OOMScoreAdj int
-	Stdin, TTY             bool
+	Stdin, TTY  bool
 	// StdinOnce closes stdin when the first attached client leaves.
 	StdinOnce bool
 	Security  Security
