@@ -22,6 +22,19 @@ func (e *Engine) ImagePresent(ctx context.Context, image string) (imageID string
 	return res.ID, true, nil
 }
 
+// ImageUser is the user an image runs as, from its configuration ("" for
+// root).
+func (e *Engine) ImageUser(ctx context.Context, image string) (string, error) {
+	res, err := e.cli.ImageInspect(ctx, image)
+	if err != nil {
+		return "", fmt.Errorf("inspect image %s: %w", image, err)
+	}
+	if res.Config == nil {
+		return "", nil
+	}
+	return res.Config.User, nil
+}
+
 // PullImage pulls image into the engine's store. A failed pull returns the
 // engine's own message (an unreachable registry, an unknown repository),
 // which is what a user needs to see in the pod's events. ctx bounds the

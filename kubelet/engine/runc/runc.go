@@ -257,6 +257,18 @@ func (e *Engine) ImagePresent(_ context.Context, ref string) (string, bool, erro
 	return img.ID, true, nil
 }
 
+// ImageUser is the user a loaded image runs as ("" for root).
+func (e *Engine) ImageUser(_ context.Context, ref string) (string, error) {
+	img, ok, err := e.images.lookup(ref)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("image %s: %w", ref, ErrImageNotLoaded)
+	}
+	return img.Config.User, nil
+}
+
 // PullImage takes the image from the host's image server, when the node
 // has one: the image of that name in the host's Docker Engine.
 func (e *Engine) PullImage(ctx context.Context, ref string) error {

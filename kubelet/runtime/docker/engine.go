@@ -15,6 +15,8 @@ type Engine interface {
 	Version(ctx context.Context) (string, error)
 	ImagePresent(ctx context.Context, image string) (imageID string, ok bool, err error)
 	PullImage(ctx context.Context, image string) error
+	// ImageUser is the user an image runs as ("" for root).
+	ImageUser(ctx context.Context, image string) (string, error)
 
 	RunSandbox(ctx context.Context, spec engine.SandboxSpec) (id, ip string, err error)
 	CreateContainer(ctx context.Context, spec engine.ContainerSpec) (string, error)

@@ -90,14 +90,37 @@ func (m *Runtime) preStop(ctx context.Context, pod *corev1.Pod, rec *dockerPod, 
 		wg.Add(1)
 		go func(id string) {
 			defer wg.Done()
-			if err := m.runHook(hctx, spec, id, ip, spec.Lifecycle.PreStop); err != nil {
-				m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStop hook failed: %v", err)
-			}
+			m.hookPreStop(hctx, pod, spec, id, ip)
 		}(c.id)
 	}
 	wg.Wait()
-	// The kubelet leaves at least two seconds for the stop itself.
-	return max(grace-m.now().Sub(start), 2*time.Second)
+	return graceLeft(grace, m.now().Sub(start))
+}
+
+// runPreStop runs one container's preStop hook before it is stopped to
+// restart (a failed liveness probe, a resize), within grace, and returns
+// the grace that is left.
+func (m *Runtime) runPreStop(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container, id string, grace time.Duration) time.Duration {
+	start := m.now()
+	m.mu.Lock()
+	ip := rec.ip
+	m.mu.Unlock()
+	hctx, cancel := context.WithTimeout(ctx, grace)
+	defer cancel()
+	m.hookPreStop(hctx, pod, spec, id, ip)
+	return graceLeft(grace, m.now().Sub(start))
+}
+
+func (m *Runtime) hookPreStop(ctx context.Context, pod *corev1.Pod, spec *corev1.Container, id, ip string) {
+	if err := m.runHook(ctx, spec, id, ip, spec.Lifecycle.PreStop); err != nil {
+		m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedPreStopHook", "PreStop hook failed: %v", err)
+	}
+}
+
+// graceLeft is what is left of a grace period after its hooks ran; the
+// kubelet leaves at least two seconds for the stop itself.
+func graceLeft(grace, used time.Duration) time.Duration {
+	return max(grace-used, 2*time.Second)
 }
 
 // Termination messages from the log, as the kubelet takes them for

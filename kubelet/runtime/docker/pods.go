@@ -585,6 +585,9 @@ func (m *Runtime) observe(ctx context.Context, pod *corev1.Pod, rec *dockerPod, 
 	if c.restartRequested != "" && c.state.Running {
 		m.recorder.Eventf(pod, corev1.EventTypeNormal, "Killing", "Container %s %s, will be restarted", c.name, c.restartRequested)
 		grace := time.Duration(ptr.Deref(pod.Spec.TerminationGracePeriodSeconds, 30)) * time.Second
+		if spec := containerSpecOf(pod, c.name); spec != nil && spec.Lifecycle != nil && spec.Lifecycle.PreStop != nil {
+			grace = m.runPreStop(ctx, pod, rec, spec, c.id, grace)
+		}
 		if err := m.engine.Stop(ctx, c.id, grace); err != nil {
 			klog.ErrorS(err, "stop container for restart", "pod", klog.KObj(pod), "container", c.name)
 		}

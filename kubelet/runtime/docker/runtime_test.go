@@ -41,6 +41,8 @@ type fakeEngine struct {
 	// messages are what containers wrote to their termination-message
 	// files, by container name.
 	messages map[string]string
+	// users are the images' users, by image ("" for root).
+	users map[string]string
 }
 
 type fakeContainer struct {
@@ -51,7 +53,7 @@ type fakeContainer struct {
 }
 
 func newFakeEngine(now func() time.Time) *fakeEngine {
-	return &fakeEngine{now: now, images: map[string]bool{"app:1": true}, containers: map[string]*fakeContainer{}, messages: map[string]string{},
+	return &fakeEngine{now: now, images: map[string]bool{"app:1": true}, containers: map[string]*fakeContainer{}, messages: map[string]string{}, users: map[string]string{},
 		execCode: func(string, []string) int { return 0 }}
 }
 
@@ -64,6 +66,11 @@ func (f *fakeEngine) ImagePresent(_ context.Context, image string) (string, bool
 	return "sha256:" + image, f.images[image], nil
 }
 func (f *fakeEngine) PullImage(context.Context, string) error { return errNoSuchImage }
+func (f *fakeEngine) ImageUser(_ context.Context, image string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.users[image], nil
+}
 func (f *fakeEngine) RunSandbox(_ context.Context, spec engine.SandboxSpec) (string, string, error) {
 	return "sandbox-" + spec.PodUID, "172.20.128.9", nil
 }

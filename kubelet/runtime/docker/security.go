@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -115,4 +116,50 @@ func normalizeSysctl(name string) string {
 		}
 	}
 	return b.String()
+}
+
+// checkNonRoot refuses a container whose securityContext says
+// runAsNonRoot when it would run as root, with the kubelet's messages: a
+// runAsUser of 0, or an image whose user is root (none, or 0) or is a name
+// the node cannot tell is not root.
+func (m *Runtime) checkNonRoot(ctx context.Context, pod *corev1.Pod, spec *corev1.Container) error {
+	var nonRoot *bool
+	var uid *int64
+	if p := pod.Spec.SecurityContext; p != nil {
+		nonRoot, uid = p.RunAsNonRoot, p.RunAsUser
+	}
+	if c := spec.SecurityContext; c != nil {
+		if c.RunAsNonRoot != nil {
+			nonRoot = c.RunAsNonRoot
+		}
+		if c.RunAsUser != nil {
+			uid = c.RunAsUser
+		}
+	}
+	if nonRoot == nil || !*nonRoot {
+		return nil
+	}
+	where := fmt.Sprintf("(pod: %q, container: %s)", pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")", spec.Name)
+	if uid != nil {
+		if *uid == 0 {
+			return fmt.Errorf("container's runAsUser breaks non-root policy %s", where)
+		}
+		return nil
+	}
+	user, err := m.engine.ImageUser(ctx, spec.Image)
+	if err != nil {
+		return err
+	}
+	name, _, _ := strings.Cut(user, ":")
+	if name == "" {
+		name = "0"
+	}
+	n, err := strconv.ParseInt(name, 10, 64)
+	switch {
+	case err != nil:
+		return fmt.Errorf("container has runAsNonRoot and image has non-numeric user (%s), cannot verify user is non-root %s", name, where)
+	case n == 0:
+		return fmt.Errorf("container has runAsNonRoot and image will run as root %s", where)
+	}
+	return nil
 }

@@ -285,3 +285,62 @@ func TestInPlaceResize(t *testing.T) {
 		})
 	}
 }
+
+func TestRunAsNonRoot(t *testing.T) {
+	tests := []struct {
+		name      string
+		imageUser string
+		uid       *int64
+		err       string
+	}{
+		{name: "image without a user", err: "container has runAsNonRoot and image will run as root"},
+		{name: "image user 0", imageUser: "0:0", err: "image will run as root"},
+		{name: "image user 1234", imageUser: "1234"},
+		{name: "image user by name", imageUser: "nobody", err: "image has non-numeric user (nobody), cannot verify user is non-root"},
+		{name: "runAsUser 0", imageUser: "1234", uid: ptr.To[int64](0), err: "container's runAsUser breaks non-root policy"},
+		{name: "runAsUser over a root image", uid: ptr.To[int64](1000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.eng.users["app:1"] = tt.imageUser
+			pod := testPod(corev1.RestartPolicyAlways, corev1.Container{SecurityContext: &corev1.SecurityContext{RunAsUser: tt.uid}})
+			pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true)}
+			cs, _ := h.sync(t, pod)
+			if tt.err == "" {
+				assert.NotNil(t, cs.State.Running)
+				return
+			}
+			require.NotNil(t, cs.State.Waiting)
+			assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
+			assert.Contains(t, cs.State.Waiting.Message, tt.err)
+			assert.Empty(t, h.eng.started)
+		})
+	}
+}
+
+// A container restarted by the node (a failed liveness probe) runs its
+// preStop hook first, as one stopped for the pod's deletion does.
+func TestPreStopBeforeRestart(t *testing.T) {
+	h := newHarness(t)
+	var mu sync.Mutex
+	var execs []string
+	h.eng.execCode = func(_ string, cmd []string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		execs = append(execs, strings.Join(cmd, " "))
+		return 0
+	}
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{Lifecycle: &corev1.Lifecycle{
+		PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"drain"}}}}})
+	h.sync(t, pod)
+	rec := h.rt.find("default", "web")
+	h.rt.mu.Lock()
+	rec.containers["app"].restartRequested = "failed liveness probe"
+	h.rt.mu.Unlock()
+	cs, _ := h.sync(t, pod)
+	assert.Equal(t, int32(1), cs.RestartCount)
+	mu.Lock()
+	assert.Equal(t, []string{"drain"}, execs)
+	mu.Unlock()
+}

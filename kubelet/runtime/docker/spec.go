@@ -28,6 +28,9 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 	if c.id != "" {
 		attempt++
 	}
+	if err := m.checkNonRoot(ctx, pod, spec); err != nil {
+		return engine.ContainerSpec{}, err
+	}
 	env, err := m.environment(ctx, pod, rec, spec)
 	if err != nil {
 		return engine.ContainerSpec{}, err
