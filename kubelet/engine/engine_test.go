@@ -847,9 +847,35 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	ctx := testCtx(t)
 	e := v.engine(t, v.cluster(t), "node-a")
 	uid := randHex(8)
-	id, ip, err := e.RunSandbox(ctx, SandboxSpec{PodUID: uid, Namespace: "default", Name: "files", Hostname: "files",
-		ExtraHosts: []string{"foo\tbar:10.1.2.3"}, Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}})
+	cfg, err := e.EnsureVolume(ctx, uid, "cfg", EmptyDir{})
 	require.NoError(t, err)
+	id, ip, err := e.RunSandbox(ctx, SandboxSpec{PodUID: uid, Namespace: "default", Name: "files", Hostname: "files",
+		ExtraHosts: []string{"foo\tbar:10.1.2.3"}, Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}, Volumes: []string{cfg}})
+	require.NoError(t, err)
+	// A file volume, written through the sandbox, read by a container
+	// with a read-only root, and written again while it runs.
+	require.NoError(t, e.WriteVolumeFiles(ctx, id, cfg, "..1", []File{{Path: "a", Data: []byte("one")}, {Path: "dir/b", Data: []byte("bee")}}))
+	reader := run(t, e, ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "cfg-reader", SandboxID: id, Image: v.image,
+		Security: Security{ReadOnlyRootfs: true},
+		Mounts:   []Mount{{Volume: cfg, Path: "/cfg", ReadOnly: true}, {Volume: cfg, Path: "/b", ReadOnly: true, SubPath: "..1/dir/b", SubPathType: SubPathExisting}},
+		Args:     []string{"pause"}})
+	catIn := func(id, p string) string {
+		var out bytes.Buffer
+		code, err := e.Exec(ctx, id, []string{"/probe", "cat", p}, nil, &out, &out, false, nil)
+		require.NoError(t, err)
+		require.Equal(t, 0, code, out.String())
+		return out.String()
+	}
+	assert.Equal(t, "one", catIn(reader, "/cfg/a"))
+	assert.Equal(t, "bee", catIn(reader, "/cfg/dir/b"))
+	assert.Equal(t, "bee", catIn(reader, "/b"))
+	require.NoError(t, e.WriteVolumeFiles(ctx, id, cfg, "..2", []File{{Path: "a", Data: []byte("two")}}))
+	assert.Equal(t, "two", catIn(reader, "/cfg/a"), "the running container sees the new generation")
+	var gone bytes.Buffer
+	code, err := e.Exec(ctx, reader, []string{"/probe", "cat", "/cfg/dir/b"}, nil, &gone, &gone, false, nil)
+	require.NoError(t, err)
+	assert.NotEqual(t, 0, code, "a name gone from the source is gone: %s", gone.String())
+	require.NoError(t, e.Stop(ctx, reader, time.Second))
 	spec := ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "app", SandboxID: id, Image: v.image,
 		ManagedHosts: true, TerminationMessagePath: "/dev/termination-custom-log",
 		Security: Security{User: "1000:2000", Groups: []int64{3000}, ReadOnlyRootfs: true, NoNewPrivileges: true, CapDrop: []string{"ALL"}},

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"path"
 	"strconv"
@@ -80,6 +81,8 @@ const (
 	// SubPathFile and SubPathSocket must exist as such.
 	SubPathFile   = "File"
 	SubPathSocket = "Socket"
+	// SubPathExisting must exist, as a file or a directory.
+	SubPathExisting = "Existing"
 )
 
 // setupName is the container label of the short-lived containers that
@@ -176,6 +179,8 @@ func (e *Engine) checkSubPath(ctx context.Context, id, sub, want string) (missin
 		st, err := e.cli.ContainerStatPath(ctx, id, client.ContainerStatPathOptions{Path: "/v/" + rel})
 		if cerrdefs.IsNotFound(err) {
 			switch {
+			case want == SubPathExisting:
+				return m, fmt.Errorf("%s does not exist", rel)
 			case !last || want == SubPathDirectory:
 				m.dirs = append(m.dirs, rel)
 			case want == SubPathFileOrCreate:
@@ -301,4 +306,74 @@ func (e *Engine) fillFromImage(ctx context.Context, podUID, vol, image string) e
 	defer tree.Close()
 	_, err = e.cli.CopyToContainer(ctx, dst.ID, client.CopyToContainerOptions{DestinationPath: "/v", Content: tree, CopyUIDGID: true})
 	return err
+}
+
+// WriteVolumeFiles writes a generation of a configMap, secret, downward API
+// or projected volume, as the kubelet's atomic writer lays it out: the
+// files under gen (a folder "..N"), the link ..data to gen, and a link of
+// each top-level name into ..data, so readers see one generation or the
+// next, and a name gone from the source dangles. It writes through the
+// pod's sandbox, which mounts the volume.
+func (e *Engine) WriteVolumeFiles(ctx context.Context, sandboxID, volume, gen string, files []File) error {
+	var buf bytes.Buffer
+	if err := writeGeneration(&buf, gen, files); err != nil {
+		return fmt.Errorf("write volume %s: %w", volume, err)
+	}
+	if _, err := e.cli.CopyToContainer(ctx, sandboxID, client.CopyToContainerOptions{DestinationPath: "/volumes/" + volume, Content: &buf}); err != nil {
+		return fmt.Errorf("write volume %s: %w", volume, err)
+	}
+	return nil
+}
+
+// writeGeneration is WriteVolumeFiles's tar stream.
+func writeGeneration(w io.Writer, gen string, files []File) error {
+	tw := tar.NewWriter(w)
+	dirs := map[string]bool{}
+	dir := func(p string) error {
+		if dirs[p] {
+			return nil
+		}
+		dirs[p] = true
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755})
+	}
+	if err := dir(gen); err != nil {
+		return err
+	}
+	top := map[string]bool{}
+	var names []string
+	for _, f := range files {
+		p := strings.TrimPrefix(path.Clean("/"+f.Path), "/")
+		if p == "" || strings.HasPrefix(p, "..") {
+			return fmt.Errorf("file %q: not a path inside the volume", f.Path)
+		}
+		parts := strings.Split(p, "/")
+		for i := 1; i < len(parts); i++ {
+			if err := dir(gen + "/" + strings.Join(parts[:i], "/")); err != nil {
+				return err
+			}
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: gen + "/" + p, Mode: mode, Size: int64(len(f.Data))}); err != nil {
+			return err
+		}
+		if _, err := tw.Write(f.Data); err != nil {
+			return err
+		}
+		if !top[parts[0]] {
+			top[parts[0]] = true
+			names = append(names, parts[0])
+		}
+	}
+	if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: "..data", Linkname: gen, Mode: 0o777}); err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: n, Linkname: "..data/" + n, Mode: 0o777}); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }

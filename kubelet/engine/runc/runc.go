@@ -23,7 +23,9 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -862,6 +864,60 @@ func (e *Engine) EnsureImageVolume(_ context.Context, _, name, ref string) (stri
 		return "", fmt.Errorf("image volume %s: image %s: %w", name, ref, ErrImageNotLoaded)
 	}
 	return img.Rootfs, nil
+}
+
+// WriteVolumeFiles writes a generation of a configMap, secret, downward
+// API or projected volume into its folder, laid out as the docker engine's
+// WriteVolumeFiles lays it out; the switch to it is one rename.
+func (e *Engine) WriteVolumeFiles(_ context.Context, _, volume, gen string, files []engine.File) error {
+	dir, err := e.volumePath(volume)
+	if err != nil {
+		return fmt.Errorf("write volume %s: %w", volume, err)
+	}
+	fail := func(err error) error { return fmt.Errorf("write volume %s: %w", volume, err) }
+	var names []string
+	for _, f := range files {
+		p := strings.TrimPrefix(path.Clean("/"+f.Path), "/")
+		if p == "" || strings.HasPrefix(p, "..") {
+			return fail(fmt.Errorf("file %q: not a path inside the volume", f.Path))
+		}
+		dst := filepath.Join(dir, gen, p)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return fail(err)
+		}
+		mode := os.FileMode(f.Mode)
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(dst, f.Data, mode); err != nil {
+			return fail(err)
+		}
+		if err := os.Chmod(dst, mode); err != nil {
+			return fail(err)
+		}
+		top, _, _ := strings.Cut(p, "/")
+		if !slices.Contains(names, top) {
+			names = append(names, top)
+		}
+	}
+	tmp := filepath.Join(dir, "..data_tmp")
+	_ = os.Remove(tmp)
+	if err := os.Symlink(gen, tmp); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "..data")); err != nil {
+		return fail(err)
+	}
+	for _, n := range names {
+		link := filepath.Join(dir, n)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.Symlink("..data/"+n, link); err != nil {
+			return fail(err)
+		}
+	}
+	return nil
 }
 
 // RemoveClaimVolume removes a claim volume and its data from this node's

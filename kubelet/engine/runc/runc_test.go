@@ -542,3 +542,28 @@ func TestCapabilities(t *testing.T) {
 		})
 	}
 }
+
+// A file volume's generations, laid out as the docker engine lays them out:
+// readers follow ..data, and a name gone from the source dangles.
+func TestWriteVolumeFiles(t *testing.T) {
+	e := &Engine{o: Options{StateDir: t.TempDir()}}
+	ctx := context.Background()
+	dir, err := e.EnsureVolume(ctx, "uid-1", "cfg", engine.EmptyDir{})
+	require.NoError(t, err)
+	require.NoError(t, e.WriteVolumeFiles(ctx, "", dir, "..1", []engine.File{{Path: "a", Data: []byte("one")}, {Path: "dir/b", Data: []byte("bee"), Mode: 0o600}}))
+	read := func(p string) string {
+		b, err := os.ReadFile(filepath.Join(dir, p))
+		require.NoError(t, err)
+		return string(b)
+	}
+	assert.Equal(t, "one", read("a"))
+	assert.Equal(t, "bee", read("dir/b"))
+	fi, err := os.Stat(filepath.Join(dir, "dir/b"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.NoError(t, e.WriteVolumeFiles(ctx, "", dir, "..2", []engine.File{{Path: "a", Data: []byte("two")}}))
+	assert.Equal(t, "two", read("a"))
+	_, err = os.ReadFile(filepath.Join(dir, "dir/b"))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	require.Error(t, e.WriteVolumeFiles(ctx, "", dir, "..3", []engine.File{{Path: "..data"}}), "names of the layout are no files")
+}

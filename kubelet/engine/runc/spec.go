@@ -347,7 +347,7 @@ func (e *Engine) volumeMounts(spec engine.ContainerSpec) ([]specs.Mount, error) 
 // symbolic link, and makes it when missing as want says.
 func subPath(root, sub, want string, gid int) (string, error) {
 	clean := path.Clean("/" + sub)
-	if clean == "/" || strings.Contains(sub, "..") {
+	if clean == "/" || slices.Contains(strings.Split(sub, "/"), "..") {
 		return "", errors.New("must be a relative path inside the volume")
 	}
 	p, err := securejoin.SecureJoin(root, clean)
@@ -375,7 +375,7 @@ func subPath(root, sub, want string, gid int) (string, error) {
 		return "", err
 	}
 	switch want {
-	case engine.SubPathFile, engine.SubPathSocket:
+	case engine.SubPathFile, engine.SubPathSocket, engine.SubPathExisting:
 		return "", errors.New("does not exist")
 	case engine.SubPathFileOrCreate:
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -28,6 +28,9 @@ type Engine interface {
 	Inspect(ctx context.Context, id string) (engine.State, error)
 	EnsureVolume(ctx context.Context, podUID, name string, o engine.EmptyDir) (string, error)
 	EnsureNodeVolume(ctx context.Context, path string) (string, error)
+	// WriteVolumeFiles writes a generation of a file volume through the
+	// pod's sandbox.
+	WriteVolumeFiles(ctx context.Context, sandboxID, volume, gen string, files []engine.File) error
 	// EnsureImageVolume returns a volume that holds an image's file tree.
 	EnsureImageVolume(ctx context.Context, podUID, name, image string) (string, error)
 

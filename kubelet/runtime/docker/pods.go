@@ -90,6 +90,15 @@ type dockerPod struct {
 	ctx    context.Context
 	// logCopies are the pod's runs being copied to the log folder.
 	logCopies sync.WaitGroup
+	// fileVolumes are the pod's configMap, secret, downward API and
+	// projected volumes, by name; fileSyncAt is when they are made
+	// again, fileVolumeErr why the last time failed.
+	fileVolumes   map[string]*fileVolume
+	fileSyncAt    time.Time
+	fileVolumeErr error
+	// tokens are the service account tokens of projected volumes, by
+	// volume and path, until they are due for renewal.
+	tokens map[string]cachedToken
 }
 
 // dockerContainer is one container of a pod, across its restarts.
@@ -299,6 +308,12 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 			Hostname: podHostname(pod), HostNetwork: pod.Spec.HostNetwork}
 		m.podDNS(pod, &spec)
 		m.podHosts(pod, &spec)
+		// The sandbox mounts the volumes the node writes files into.
+		files, err := m.ensureFileVolumes(ctx, pod, rec)
+		if err != nil {
+			return runtime.Result{}, err
+		}
+		spec.Volumes = append(spec.Volumes, files...)
 		// The sandbox holds the pod's tmpfs volumes for the pod's life.
 		for _, v := range pod.Spec.Volumes {
 			if v.EmptyDir != nil && v.EmptyDir.Medium == corev1.StorageMediumMemory {
@@ -320,6 +335,9 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		m.mu.Lock()
 		rec.sandboxID, rec.ip = id, ip
 		m.mu.Unlock()
+	}
+	if err := m.syncFileVolumes(ctx, pod, rec); err != nil {
+		klog.V(2).InfoS("write file volumes", "pod", klog.KObj(pod), "err", err)
 	}
 	next := m.runContainers(ctx, pod, rec)
 	status := m.podStatus(pod, rec)
@@ -384,7 +402,8 @@ func (m *Runtime) record(ctx context.Context, pod *corev1.Pod) *dockerPod {
 	rec, ok := m.pods[pod.UID]
 	if !ok {
 		pctx, cancel := context.WithCancel(ctx)
-		rec = &dockerPod{containers: map[string]*dockerContainer{}, ctx: pctx, cancel: cancel}
+		rec = &dockerPod{containers: map[string]*dockerContainer{}, ctx: pctx, cancel: cancel,
+			fileVolumes: map[string]*fileVolume{}, tokens: map[string]cachedToken{}}
 		// A pod that ran before this agent started (a node restart)
 		// keeps counting restarts from where its status left them.
 		for _, st := range [][]corev1.ContainerStatus{pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses} {

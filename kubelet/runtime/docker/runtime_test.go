@@ -43,6 +43,10 @@ type fakeEngine struct {
 	messages map[string]string
 	// users are the images' users, by image ("" for root).
 	users map[string]string
+	// volumeFiles are the generations of file volumes written, by
+	// "volume/generation"; writes counts them.
+	volumeFiles map[string][]engine.File
+	writes      int
 }
 
 type fakeContainer struct {
@@ -133,6 +137,16 @@ func (f *fakeEngine) EnsureImageVolume(_ context.Context, podUID, name, image st
 		return "", errNoSuchImage
 	}
 	return podUID + "-" + name + "-" + image, nil
+}
+func (f *fakeEngine) WriteVolumeFiles(_ context.Context, _, volume, gen string, files []engine.File) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.volumeFiles == nil {
+		f.volumeFiles = map[string][]engine.File{}
+	}
+	f.volumeFiles[volume+"/"+gen] = files
+	f.writes++
+	return nil
 }
 func (f *fakeEngine) EnsureNodeVolume(_ context.Context, path string) (string, error) {
 	return path, nil

@@ -344,3 +344,61 @@ func TestPreStopBeforeRestart(t *testing.T) {
 	assert.Equal(t, []string{"drain"}, execs)
 	mu.Unlock()
 }
+
+// ConfigMap and projected volumes are volumes the node writes in
+// generations and mounts read-only; a changed source is a new generation.
+func TestFileVolumes(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cfg", Namespace: "default"}, Data: map[string]string{"a": "1"}}
+	_, err := h.rt.client.CoreV1().ConfigMaps("default").Create(ctx, cm, metav1.CreateOptions{})
+	require.NoError(t, err)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{VolumeMounts: []corev1.VolumeMount{
+		{Name: "cfg", MountPath: "/etc/cfg"}, {Name: "cfg", MountPath: "/etc/a", SubPath: "a"}}})
+	pod.Spec.Volumes = []corev1.Volume{{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}}}
+	h.sync(t, pod)
+	id := h.eng.running("app")
+	require.NotEmpty(t, id, "started with its volume written")
+	h.eng.mu.Lock()
+	assert.Equal(t, []engine.Mount{
+		{Volume: "uid-1-cfg", Path: "/etc/cfg", ReadOnly: true},
+		{Volume: "uid-1-cfg", Path: "/etc/a", ReadOnly: true, SubPath: "..1/a", SubPathType: engine.SubPathExisting},
+	}, h.eng.containers[id].spec.Mounts)
+	assert.Equal(t, []engine.File{{Path: "a", Data: []byte("1"), Mode: 0o644}}, h.eng.volumeFiles["uid-1-cfg/..1"])
+	assert.Equal(t, 1, h.eng.writes)
+	h.eng.mu.Unlock()
+
+	h.clock.advance(fileVolumeResync)
+	h.sync(t, pod)
+	h.eng.mu.Lock()
+	assert.Equal(t, 1, h.eng.writes, "unchanged: not written again")
+	h.eng.mu.Unlock()
+
+	cm.Data["a"] = "2"
+	_, err = h.rt.client.CoreV1().ConfigMaps("default").Update(ctx, cm, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	h.sync(t, pod)
+	h.eng.mu.Lock()
+	assert.Equal(t, 1, h.eng.writes, "not before the resync")
+	h.eng.mu.Unlock()
+	h.clock.advance(fileVolumeResync)
+	h.sync(t, pod)
+	h.eng.mu.Lock()
+	assert.Equal(t, []engine.File{{Path: "a", Data: []byte("2"), Mode: 0o644}}, h.eng.volumeFiles["uid-1-cfg/..2"])
+	h.eng.mu.Unlock()
+	assert.Equal(t, id, h.eng.running("app"), "updated in place")
+}
+
+// A volume whose source is missing keeps the containers that mount it
+// from being made, with the reason.
+func TestFileVolumeMissingSource(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "s", MountPath: "/s"}}})
+	pod.Spec.Volumes = []corev1.Volume{{Name: "s", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "nope"}}}}
+	cs, _ := h.sync(t, pod)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
+	assert.Contains(t, cs.State.Waiting.Message, `volume "s"`)
+	assert.Contains(t, cs.State.Waiting.Message, "nope")
+}

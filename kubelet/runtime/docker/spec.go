@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -119,23 +120,14 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
 			}
 			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly || v.PersistentVolumeClaim.ReadOnly, SubPath: sub, Owned: true})
-		default:
-			files, err := m.volumeFiles(ctx, pod, v)
+		case isFileVolume(v):
+			mnt, err := m.fileVolumeMount(rec, v, vm, sub)
 			if err != nil {
-				return cs, fmt.Errorf("volume %q: %w", v.Name, err)
+				return cs, err
 			}
-			for _, f := range files {
-				rel := f.Path
-				if vm.SubPath != "" {
-					if rel != vm.SubPath {
-						continue
-					}
-					f.Path = vm.MountPath
-				} else {
-					f.Path = path.Join(vm.MountPath, rel)
-				}
-				cs.Files = append(cs.Files, f)
-			}
+			cs.Mounts = append(cs.Mounts, mnt)
+		default:
+			return cs, fmt.Errorf("volume %q: this volume type is not supported by minik's docker runtime (emptyDir, hostPath directories, files and sockets, persistentVolumeClaim, image, configMap, secret, projected and downwardAPI are)", v.Name)
 		}
 	}
 	return cs, nil
@@ -376,7 +368,7 @@ func (m *Runtime) hostPathMount(ctx context.Context, v *corev1.Volume, vm corev1
 
 // volumeFiles are the files of a configMap, secret, projected or downward
 // API volume, with paths relative to the mount point.
-func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) ([]engine.File, error) {
+func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, rec *dockerPod, v *corev1.Volume) ([]engine.File, error) {
 	switch {
 	case v.ConfigMap != nil:
 		return m.configMapFiles(ctx, pod, v.ConfigMap.Name, v.ConfigMap.Items, v.ConfigMap.Optional, ptr.Deref(v.ConfigMap.DefaultMode, 0o644))
@@ -398,7 +390,7 @@ func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, v *corev1.Vo
 			case src.DownwardAPI != nil:
 				files, err = m.downwardFiles(pod, src.DownwardAPI.Items, mode)
 			case src.ServiceAccountToken != nil:
-				files, err = m.tokenFile(ctx, pod, src.ServiceAccountToken, mode)
+				files, err = m.tokenFile(ctx, pod, rec, v.Name, src.ServiceAccountToken, mode)
 			}
 			if err != nil {
 				return nil, err
@@ -474,7 +466,14 @@ func (m *Runtime) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolum
 
 // tokenFile asks the apiserver for a token of the pod's service account,
 // bound to the pod, as the kubelet does for kube-api-access volumes.
-func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.ServiceAccountTokenProjection, mode int32) ([]engine.File, error) {
+func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, rec *dockerPod, volume string, src *corev1.ServiceAccountTokenProjection, mode int32) ([]engine.File, error) {
+	key := volume + "/" + src.Path
+	m.mu.Lock()
+	cached, ok := rec.tokens[key]
+	m.mu.Unlock()
+	if ok && m.now().Before(cached.renewAt) {
+		return []engine.File{{Path: src.Path, Data: cached.token, Mode: int64(mode)}}, nil
+	}
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
@@ -490,7 +489,19 @@ func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, src *corev1.Se
 	if err != nil {
 		return nil, fmt.Errorf("request token for service account %q: %w", sa, err)
 	}
+	// Renewed at 80 % of its life, as the kubelet's token manager does.
+	now := m.now()
+	life := tr.Status.ExpirationTimestamp.Sub(now)
+	m.mu.Lock()
+	rec.tokens[key] = cachedToken{token: []byte(tr.Status.Token), renewAt: now.Add(life * 8 / 10)}
+	m.mu.Unlock()
 	return []engine.File{{Path: src.Path, Data: []byte(tr.Status.Token), Mode: int64(mode)}}, nil
+}
+
+// cachedToken is a projected service account token until its renewal.
+type cachedToken struct {
+	token   []byte
+	renewAt time.Time
 }
 
 // imageVolume returns the volume of an image volume, with the image in the
