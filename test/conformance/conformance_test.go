@@ -17,7 +17,9 @@ import (
 )
 
 // Slice is the fixed selection make test runs: pods, Services, DNS, a
-// webhook and logs on the docker driver, a few minutes on 2 cores.
+// webhook, logs, and what the runtime does beyond running commands
+// (security context, termination messages, hooks, ephemeral containers)
+// on the docker driver, a few minutes on 2 cores.
 var Slice = []string{
 	`Pods should get a host IP`,
 	`Pods should be submitted and removed`,
@@ -31,6 +33,10 @@ var Slice = []string{
 	`DNS should provide DNS for services`,
 	`AdmissionWebhook .*should be able to deny pod and configmap creation`,
 	`Kubectl logs logs should be able to retrieve and filter logs`,
+	`Kubelet when scheduling a read only busybox container should not write to root filesystem`,
+	`Container Runtime blackbox test on terminated container should report termination message if TerminationMessagePath is set as non-root user and at a non-default path`,
+	`Container Lifecycle Hook when create a pod with lifecycle hook should execute prestop exec hook properly`,
+	`Ephemeral Containers will start an ephemeral container in an existing pod`,
 }
 
 // TestSlice runs the slice against a fresh 3-node docker cluster with the
