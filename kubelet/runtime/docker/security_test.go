@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -401,4 +402,47 @@ func TestFileVolumeMissingSource(t *testing.T) {
 	assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
 	assert.Contains(t, cs.State.Waiting.Message, `volume "s"`)
 	assert.Contains(t, cs.State.Waiting.Message, "nope")
+}
+
+// Containers get the variables of their namespace's Services (unless the
+// pod turns service links off), and a missing limit reads as the node's
+// allocatable through the downward API.
+func TestServiceLinksAndDefaultLimits(t *testing.T) {
+	h := newHarness(t)
+	h.rt.cfg.CPUMillis, h.rt.cfg.MemoryBytes = 2000, 4<<30
+	ctx := context.Background()
+	for _, s := range []*corev1.Service{
+		{ObjectMeta: metav1.ObjectMeta{Name: "fooservice", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: "172.20.64.20",
+			Ports: []corev1.ServicePort{{Port: 8765, Protocol: corev1.ProtocolTCP}}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "headless", Namespace: "default"}, Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere", Namespace: "other"}, Spec: corev1.ServiceSpec{ClusterIP: "172.20.64.21"}},
+	} {
+		_, err := h.rt.client.CoreV1().Services(s.Namespace).Create(ctx, s, metav1.CreateOptions{})
+		require.NoError(t, err)
+	}
+	limit := func(r string) *corev1.EnvVarSource {
+		return &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{Resource: r}}
+	}
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{Env: []corev1.EnvVar{
+		{Name: "CPU_LIMIT", ValueFrom: limit("limits.cpu")}, {Name: "MEMORY_LIMIT", ValueFrom: limit("limits.memory")}}})
+	env, err := h.rt.environment(ctx, pod, h.rt.record(ctx, pod), &pod.Spec.Containers[0])
+	require.NoError(t, err)
+	vars := map[string]string{}
+	for _, e := range env {
+		vars[e.Name] = e.Value
+	}
+	assert.Equal(t, "172.20.64.20", vars["FOOSERVICE_SERVICE_HOST"])
+	assert.Equal(t, "8765", vars["FOOSERVICE_SERVICE_PORT"])
+	assert.Equal(t, "tcp://172.20.64.20:8765", vars["FOOSERVICE_PORT"])
+	assert.NotContains(t, vars, "HEADLESS_SERVICE_HOST")
+	assert.NotContains(t, vars, "ELSEWHERE_SERVICE_HOST")
+	assert.Equal(t, "2", vars["CPU_LIMIT"])
+	assert.Equal(t, strconv.FormatInt(4<<30, 10), vars["MEMORY_LIMIT"])
+
+	pod.Spec.EnableServiceLinks = ptr.To(false)
+	env, err = h.rt.environment(ctx, pod, h.rt.record(ctx, pod), &pod.Spec.Containers[0])
+	require.NoError(t, err)
+	for _, e := range env {
+		assert.NotEqual(t, "FOOSERVICE_SERVICE_HOST", e.Name)
+	}
 }

@@ -12,7 +12,9 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kubernetes/pkg/kubelet/envvars"
 	kubeletqos "k8s.io/kubernetes/pkg/kubelet/qos"
 	"k8s.io/kubernetes/third_party/forked/golang/expansion"
 	"k8s.io/utils/ptr"
@@ -160,6 +162,29 @@ func (m *Runtime) environment(ctx context.Context, pod *corev1.Pod, rec *dockerP
 			set("KUBERNETES_PORT_443_TCP_ADDR", ip.String())
 		}
 	}
+	// And, unless the pod says otherwise, where each Service of its
+	// namespace is (docker links' variables, as the kubelet sets them).
+	if ptr.Deref(pod.Spec.EnableServiceLinks, true) {
+		list, err := m.client.CoreV1().Services(pod.Namespace).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return nil, fmt.Errorf("list the services of namespace %s: %w", pod.Namespace, err)
+		}
+		var services []*corev1.Service
+		for i := range list.Items {
+			s := &list.Items[i]
+			if s.Spec.ClusterIP == "" || s.Spec.ClusterIP == corev1.ClusterIPNone {
+				continue
+			}
+			if s.Namespace == metav1.NamespaceDefault && s.Name == "kubernetes" {
+				continue
+			}
+			services = append(services, s)
+		}
+		sort.Slice(services, func(i, j int) bool { return services[i].Name < services[j].Name })
+		for _, e := range envvars.FromServices(services) {
+			set(e.Name, e.Value)
+		}
+	}
 	for _, from := range spec.EnvFrom {
 		var data map[string]string
 		switch {
@@ -220,7 +245,7 @@ func (m *Runtime) envValue(ctx context.Context, pod *corev1.Pod, rec *dockerPod,
 	case src.FieldRef != nil:
 		return m.fieldValue(pod, rec, src.FieldRef.FieldPath)
 	case src.ResourceFieldRef != nil:
-		return resourceValue(spec, src.ResourceFieldRef)
+		return m.resourceValue(spec, src.ResourceFieldRef)
 	case src.ConfigMapKeyRef != nil:
 		ref := src.ConfigMapKeyRef
 		cm, err := m.client.CoreV1().ConfigMaps(pod.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
@@ -298,7 +323,7 @@ func formatMap(m map[string]string) string {
 	return b.String()
 }
 
-func resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
+func (m *Runtime) resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (string, error) {
 	divisor := ref.Divisor
 	parts := strings.SplitN(ref.Resource, ".", 2)
 	if len(parts) != 2 {
@@ -309,6 +334,15 @@ func resourceValue(spec *corev1.Container, ref *corev1.ResourceFieldSelector) (s
 		list = spec.Resources.Requests
 	}
 	q, ok := list[corev1.ResourceName(parts[1])]
+	if !ok && parts[0] == "limits" {
+		// No limit is the node's allocatable, as the kubelet says.
+		switch corev1.ResourceName(parts[1]) {
+		case corev1.ResourceCPU:
+			q, ok = *resource.NewMilliQuantity(m.cfg.CPUMillis, resource.DecimalSI), m.cfg.CPUMillis > 0
+		case corev1.ResourceMemory:
+			q, ok = *resource.NewQuantity(m.cfg.MemoryBytes, resource.BinarySI), m.cfg.MemoryBytes > 0
+		}
+	}
 	if !ok {
 		return "0", nil
 	}
@@ -452,10 +486,20 @@ func (m *Runtime) secretFiles(ctx context.Context, pod *corev1.Pod, name string,
 func (m *Runtime) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode int32) ([]engine.File, error) {
 	var out []engine.File
 	for _, it := range items {
-		if it.FieldRef == nil {
+		var v string
+		var err error
+		switch {
+		case it.FieldRef != nil:
+			v, err = m.fieldValue(pod, &dockerPod{}, it.FieldRef.FieldPath)
+		case it.ResourceFieldRef != nil:
+			c := containerSpecOf(pod, it.ResourceFieldRef.ContainerName)
+			if c == nil {
+				return nil, fmt.Errorf("downward API file %s: no container %q", it.Path, it.ResourceFieldRef.ContainerName)
+			}
+			v, err = m.resourceValue(c, it.ResourceFieldRef)
+		default:
 			continue
 		}
-		v, err := m.fieldValue(pod, &dockerPod{}, it.FieldRef.FieldPath)
 		if err != nil {
 			return nil, err
 		}
