@@ -434,7 +434,8 @@ func (v *testEnv) testEnvFilesResources(t *testing.T) {
 
 	res, err := v.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, int64(250_000_000), res.Container.HostConfig.NanoCPUs)
+	assert.Equal(t, int64(25_000), res.Container.HostConfig.CPUQuota, "250m of a 100 ms period")
+	assert.Equal(t, int64(100_000), res.Container.HostConfig.CPUPeriod)
 	assert.Equal(t, int64(64<<20), res.Container.HostConfig.Memory)
 	assert.Equal(t, "container:"+spec.SandboxID, string(res.Container.HostConfig.NetworkMode))
 	assert.Equal(t, "/k8s_app_"+spec.PodName+"_default_"+spec.PodUID+"_0", res.Container.Name)
@@ -875,6 +876,10 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	code, err := e.Exec(ctx, reader, []string{"/probe", "cat", "/cfg/dir/b"}, nil, &gone, &gone, false, nil)
 	require.NoError(t, err)
 	assert.NotEqual(t, 0, code, "a name gone from the source is gone: %s", gone.String())
+	// In-place resizes, down to a limit under the engine's 10m
+	// NanoCPUs floor and to no CPU limit at all.
+	require.NoError(t, e.UpdateResources(ctx, reader, Resources{CPUMillis: 5, CPUShares: 2, MemoryBytes: 64 << 20}))
+	require.NoError(t, e.UpdateResources(ctx, reader, Resources{CPUShares: 512, MemoryBytes: 128 << 20}))
 	require.NoError(t, e.Stop(ctx, reader, time.Second))
 	spec := ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "app", SandboxID: id, Image: v.image,
 		ManagedHosts: true, TerminationMessagePath: "/dev/termination-custom-log",

@@ -277,10 +277,21 @@ type Resources struct {
 	CPUShares              int64
 }
 
+// CFS bandwidth as the kubelet sets it: a quota of the period per CPU,
+// never under the kernel's minimum (so 1m and 10m limits are the same).
+const (
+	cpuPeriod   = 100000
+	minCPUQuota = 1000
+)
+
 // dockerResources are r as the engine takes them; without swap, as the
-// kubelet runs containers.
+// kubelet runs containers. The CPU limit is a CFS quota, not the engine's
+// NanoCPUs, which refuses less than 10m.
 func dockerResources(r Resources) container.Resources {
-	out := container.Resources{NanoCPUs: r.CPUMillis * 1e6, CPUShares: r.CPUShares, Memory: r.MemoryBytes}
+	out := container.Resources{CPUShares: r.CPUShares, Memory: r.MemoryBytes}
+	if r.CPUMillis > 0 {
+		out.CPUPeriod, out.CPUQuota = cpuPeriod, max(r.CPUMillis*cpuPeriod/1000, minCPUQuota)
+	}
 	if r.MemoryBytes > 0 {
 		out.MemorySwap = r.MemoryBytes
 	}
@@ -291,6 +302,10 @@ func dockerResources(r Resources) container.Resources {
 // in-place pod resize).
 func (e *Engine) UpdateResources(ctx context.Context, id string, r Resources) error {
 	res := dockerResources(r)
+	if r.CPUMillis == 0 {
+		// No limit now: the engine takes a quota of 0 as no change.
+		res.CPUPeriod, res.CPUQuota = cpuPeriod, -1
+	}
 	if _, err := e.cli.ContainerUpdate(ctx, id, client.ContainerUpdateOptions{Resources: &res}); err != nil {
 		return fmt.Errorf("update resources of container %s: %w", id, err)
 	}

@@ -218,7 +218,7 @@ func (e *Engine) run(ctx context.Context, args ...string) error {
 func (e *Engine) UpdateResources(ctx context.Context, id string, r engine.Resources) error {
 	args := []string{"update", "--cpu-period", strconv.Itoa(cpuPeriod), "--cpu-quota", "-1"}
 	if r.CPUMillis > 0 {
-		args[4] = strconv.FormatInt(r.CPUMillis*cpuPeriod/1000, 10)
+		args[4] = strconv.FormatInt(max(r.CPUMillis*cpuPeriod/1000, minCPUQuota), 10)
 	}
 	if r.CPUShares > 0 {
 		args = append(args, "--cpu-share", strconv.FormatInt(r.CPUShares, 10))

@@ -39,8 +39,12 @@ var allCapabilities = []string{
 	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 }
 
-// cpuPeriod is the CFS period a CPU limit is a quota of, as the kubelet's.
-const cpuPeriod = 100000
+// cpuPeriod is the CFS period a CPU limit is a quota of, as the kubelet's,
+// and minCPUQuota the kernel's least quota.
+const (
+	cpuPeriod   = 100000
+	minCPUQuota = 1000
+)
 
 // capabilities are the container's: the default set with its securityContext's
 // additions and drops ("ALL" in either means every capability), or every one
@@ -219,7 +223,7 @@ func (e *Engine) ociSpec(id string, spec engine.ContainerSpec, img image, sb *sa
 		s.Linux.Resources.CPU = &specs.LinuxCPU{}
 	}
 	if spec.CPUMillis > 0 {
-		quota := spec.CPUMillis * cpuPeriod / 1000
+		quota := max(spec.CPUMillis*cpuPeriod/1000, minCPUQuota)
 		period := uint64(cpuPeriod)
 		s.Linux.Resources.CPU.Quota, s.Linux.Resources.CPU.Period = &quota, &period
 	}
