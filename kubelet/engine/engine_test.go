@@ -876,6 +876,21 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	code, err := e.Exec(ctx, reader, []string{"/probe", "cat", "/cfg/dir/b"}, nil, &gone, &gone, false, nil)
 	require.NoError(t, err)
 	assert.NotEqual(t, 0, code, "a name gone from the source is gone: %s", gone.String())
+	// A file sub-path that has to be made starts with its seed (a
+	// hostPath file the node has); one that exists keeps its content.
+	node, err := e.EnsureNodeVolume(ctx, "/etc")
+	require.NoError(t, err)
+	seeded := ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "seeded", SandboxID: id, Image: v.image,
+		Mounts: []Mount{{Volume: node, Path: "/etc/hosts-original", SubPath: "hosts", SubPathType: SubPathFileOrCreate, Seed: []byte("10.9.8.7 node\n")}},
+		Args:   []string{"cat", "/etc/hosts-original"}}
+	cid := run(t, e, seeded)
+	waitExit(t, e, cid)
+	assert.Equal(t, "10.9.8.7 node\n", logs(t, e, cid, LogOptions{Tail: -1}))
+	seeded.Attempt, seeded.Mounts[0].Seed = 1, []byte("other\n")
+	cid = run(t, e, seeded)
+	waitExit(t, e, cid)
+	assert.Equal(t, "10.9.8.7 node\n", logs(t, e, cid, LogOptions{Tail: -1}), "made once")
+
 	// In-place resizes, down to a limit under the engine's 10m
 	// NanoCPUs floor and to no CPU limit at all.
 	require.NoError(t, e.UpdateResources(ctx, reader, Resources{CPUMillis: 5, CPUShares: 2, MemoryBytes: 64 << 20}))
@@ -886,7 +901,7 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 		Security: Security{User: "1000:2000", Groups: []int64{3000}, ReadOnlyRootfs: true, NoNewPrivileges: true, CapDrop: []string{"ALL"}},
 		Args: []string{"cat", "/etc/hosts", "uid", "groups", "cat", "/proc/sys/kernel/shm_rmid_forced",
 			"write", "/dev/termination-custom-log", "DONE", "write", "/x", "y"}}
-	cid := run(t, e, spec)
+	cid = run(t, e, spec)
 	st := waitExit(t, e, cid)
 	out := logs(t, e, cid, LogOptions{Tail: -1})
 	assert.Contains(t, out, "# Kubernetes-managed hosts file.\n")

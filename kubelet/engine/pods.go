@@ -220,6 +220,9 @@ type Mount struct {
 	SubPathType string
 	// Owned volumes belong to the pod's FSGroup, when it has one.
 	Owned bool
+	// Seed is what a file sub-path that has to be made starts with (a
+	// hostPath file the node has: the volume stands for its folder).
+	Seed []byte
 }
 
 // File is copied into a container before it starts.
@@ -421,6 +424,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount, error) {
 	type setup struct {
 		subPaths map[string]string
+		seeds    map[string][]byte
 		owned    bool
 	}
 	setups := map[string]*setup{}
@@ -436,6 +440,12 @@ func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount,
 		}
 		if m.SubPath != "" {
 			s.subPaths[m.SubPath] = m.SubPathType
+			if m.Seed != nil {
+				if s.seeds == nil {
+					s.seeds = map[string][]byte{}
+				}
+				s.seeds[m.SubPath] = m.Seed
+			}
 		}
 		s.owned = s.owned || owned
 	}
@@ -445,7 +455,7 @@ func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount,
 		if s.owned {
 			group = spec.FSGroup
 		}
-		paths, err := e.volumeSetup(ctx, spec.PodUID, volume, s.subPaths, group)
+		paths, err := e.volumeSetup(ctx, spec.PodUID, volume, s.subPaths, s.seeds, group)
 		if err != nil {
 			return nil, err
 		}

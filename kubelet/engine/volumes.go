@@ -94,7 +94,7 @@ const setupName = ".volume-setup"
 // through a container that mounts the volume and never runs (the engine
 // writes into a created container's volumes). It returns the engine-host
 // path of each sub-path, to bind.
-func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPaths map[string]string, fsGroup *int64) (map[string]string, error) {
+func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPaths map[string]string, seeds map[string][]byte, fsGroup *int64) (map[string]string, error) {
 	info, err := e.cli.VolumeInspect(ctx, volume, client.VolumeInspectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("inspect volume %s: %w", volume, err)
@@ -141,7 +141,11 @@ func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPath
 			wrote = true
 		}
 		if made.file != "" {
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "v/" + made.file, Mode: 0o644, Gid: gid}); err != nil {
+			seed := seeds[sub]
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "v/" + made.file, Mode: 0o644, Gid: gid, Size: int64(len(seed))}); err != nil {
+				return nil, err
+			}
+			if _, err := tw.Write(seed); err != nil {
 				return nil, err
 			}
 			wrote = true

@@ -3,6 +3,7 @@ package docker
 import (
 	"context"
 	"fmt"
+	"os"
 	"path"
 	"slices"
 	"sort"
@@ -397,7 +398,15 @@ func (m *Runtime) hostPathMount(ctx context.Context, v *corev1.Volume, vm corev1
 	if err != nil {
 		return engine.Mount{}, err
 	}
-	return engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, SubPathType: want}, nil
+	mnt := engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, SubPathType: want}
+	if want == engine.SubPathFile || want == engine.SubPathFileOrCreate {
+		// The volume stands for the node's folder: a file the node has
+		// (its /etc/hosts, say) starts with the node's content.
+		if seed, ok := nodeFile(v.HostPath.Path); ok {
+			mnt.Seed, mnt.SubPathType = seed, engine.SubPathFileOrCreate
+		}
+	}
+	return mnt, nil
 }
 
 // volumeFiles are the files of a configMap, secret, projected or downward
@@ -585,4 +594,24 @@ func containerResources(r corev1.ResourceRequirements) engine.Resources {
 		out.CPUShares = min(max(q.MilliValue()*1024/1000, minShares), maxShares)
 	}
 	return out
+}
+
+// maxSeed bounds the node file a hostPath file volume starts with.
+const maxSeed = 1 << 20
+
+// nodeFile is the content of a regular file of the node (the node agent
+// runs in the node), when it has one of at most maxSeed bytes.
+func nodeFile(p string) ([]byte, bool) {
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > maxSeed {
+		return nil, false
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	return b, true
 }
