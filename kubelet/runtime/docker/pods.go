@@ -345,6 +345,12 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		m.stopProbes(rec)
 		return runtime.Result{Status: &status}, nil
 	}
+	// Looked at again by the next back-off's end, and at least every
+	// dockerResync: engine events are hints, and file volumes follow
+	// their sources.
+	if next == 0 {
+		next = dockerResync
+	}
 	return runtime.Result{Status: &status, Requeue: min(next, dockerResync)}, nil
 }
 

@@ -446,3 +446,12 @@ func TestServiceLinksAndDefaultLimits(t *testing.T) {
 		assert.NotEqual(t, "FOOSERVICE_SERVICE_HOST", e.Name)
 	}
 }
+
+// A running pod is looked at again every dockerResync, even when nothing
+// wakes it: its file volumes follow their sources.
+func TestRunningPodResyncs(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{})
+	_, res := h.sync(t, pod)
+	assert.Equal(t, dockerResync, res.Requeue)
+}
