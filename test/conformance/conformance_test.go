@@ -81,7 +81,9 @@ func TestSlice(t *testing.T) {
 	var out bytes.Buffer
 	s, err := Run(ctx, Options{
 		Minik: minik, NodeBinary: node, Suite: suite, Dir: filepath.Join(dir, "run"),
-		Driver: "docker", Nodes: 3, Focus: strings.Join(Slice, "|"), Output: &out,
+		// Only the conformance spec of each name: other specs share
+		// some of the names.
+		Driver: "docker", Nodes: 3, Focus: "(" + strings.Join(Slice, "|") + `).*\[Conformance\]`, Output: &out,
 	})
 	if err != nil || s.Counts.Failed > 0 || s.Counts.Passed != len(Slice) {
 		t.Log(tail(out.String(), 200))
