@@ -424,7 +424,8 @@ func TestDockerCluster(t *testing.T) {
 		require.Contains(t, kubectl("exec", "wired", "--", "/app", "env", "POD_IP"), p.Status.PodIP)
 		require.Contains(t, kubectl("logs", "wired", "-c", "seed"), "seeded")
 		id := strings.TrimPrefix(containerStatus(p, "app").ContainerID, "docker://")
-		require.Equal(t, "500000000 67108864", docker(t, "inspect", "-f", "{{.HostConfig.NanoCpus}} {{.HostConfig.Memory}}", id))
+		// 500m is a CFS quota of half the 100 ms period, as the kubelet sets it.
+		require.Equal(t, "50000 100000 67108864", docker(t, "inspect", "-f", "{{.HostConfig.CpuQuota}} {{.HostConfig.CpuPeriod}} {{.HostConfig.Memory}}", id))
 		require.Contains(t, docker(t, "inspect", "-f", "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}", id), "volume:/scratch")
 		time.Sleep(3 * time.Second)
 		p, err = c.CoreV1().Pods("default").Get(ctx, "wired", metav1.GetOptions{})
