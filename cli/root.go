@@ -149,6 +149,7 @@ func NewRootCommand(env Env) *cobra.Command {
 		newExportCommand(env),
 		newImageCommand(env),
 		newAutoscaleCommand(env),
+		newAddonsCommand(env),
 		newDriverCommand(env),
 	)
 	return root

@@ -36,6 +36,7 @@ type startOptions struct {
 	vmFirmware    string
 	autoscale     string
 	idle          time.Duration
+	prometheus    bool
 }
 
 func newStartCommand(env Env) *cobra.Command {
@@ -68,6 +69,7 @@ func newStartCommand(env Env) *cobra.Command {
 	cmd.Flags().StringVar(&o.vmAccel, "vm-accel", "", "VM drivers (kvm): kvm or tcg (QEMU's emulation); default: kvm when the CPU and /dev/kvm allow it")
 	cmd.Flags().StringVar(&o.listen, "listen-address", "", "an address of this machine where the apiserver is also reachable, so other machines can join as nodes (`minik node join-command`); never set by default (only when creating)")
 	cmd.Flags().StringVar(&o.autoscale, "autoscale", "", "MIN:MAX workers: add workers when pods do not fit, remove idle ones (kept in the profile; `minik autoscale` changes it)")
+	cmd.Flags().BoolVar(&o.prometheus, "prometheus", false, "run a Prometheus server that scrapes the cluster, with the default settings (kept in the cluster; `minik addons` changes it)")
 	cmd.Flags().DurationVar(&o.idle, "autoscale-idle", nodeconfig.DefaultScaleDownAfter, "with --autoscale: how long a worker stays underused before it is removed")
 	addOutputFlag(cmd, &o.output)
 	return cmd
@@ -159,6 +161,10 @@ func runStart(cmd *cobra.Command, env Env, o startOptions, nodesSet bool) error 
 	}
 	if nodesSet {
 		opts.Nodes = &o.nodes
+	}
+	if o.prometheus {
+		s := nodeconfig.DefaultPrometheus()
+		opts.Prometheus = &s
 	}
 	r := newReporter(env, string(o.output))
 	m, err := newManager(env, r)

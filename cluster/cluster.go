@@ -172,6 +172,11 @@ func (m *Manager) Start(ctx context.Context, o StartOptions) (*Status, error) {
 			return nil, fmt.Errorf("cluster %s runs, but autoscaling does not: %w", p.Name, err)
 		}
 	}
+	if o.Prometheus != nil {
+		if err := m.applyPrometheus(ctx, p, o.Prometheus); err != nil {
+			return nil, fmt.Errorf("cluster %s runs, but prometheus does not: %w", p.Name, err)
+		}
+	}
 	return m.status(ctx, d, p), nil
 }
 

@@ -122,6 +122,10 @@ type StartOptions struct {
 	// Autoscale turns cluster autoscaling on (kept in the profile); nil
 	// keeps the profile's.
 	Autoscale *AutoscaleOptions
+	// Prometheus turns the Prometheus server on once the cluster runs
+	// (kept in the cluster, like `minik addons enable prometheus`); nil
+	// keeps what the cluster has.
+	Prometheus *nodeconfig.Prometheus
 }
 
 // Validate returns an *InvalidOptionError for the first option out of
@@ -171,6 +175,11 @@ func (o StartOptions) Validate() error {
 	if o.Autoscale != nil {
 		if err := o.Autoscale.Validate(); err != nil {
 			return err
+		}
+	}
+	if s := o.Prometheus; s != nil {
+		if err := s.Validate(); err != nil {
+			return &InvalidOptionError{Field: "Prometheus", Value: fmt.Sprint(s.Data()), Reason: err.Error()}
 		}
 	}
 	switch o.VMAccel {

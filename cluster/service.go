@@ -36,11 +36,13 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 	if err != nil {
 		return nil, err
 	}
-	if info := d.Info(); !info.ServicesReachable {
-		return nil, fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, info.Runtime)
-	}
+	info := d.Info()
+	simulated := fmt.Errorf("%w: the %s driver runs pods on the %s runtime, so nothing answers on a Service's address; use the docker driver for real Services", ErrSimulatedService, p.Driver, info.Runtime)
 	rc, err := adminRESTConfig(m.store.AdminKubeconfig(p.Name))
 	if err != nil {
+		if !info.ServicesReachable {
+			return nil, simulated
+		}
 		return nil, err
 	}
 	client, err := kubernetes.NewForConfig(rc)
@@ -48,8 +50,20 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 		return nil, fmt.Errorf("create admin client: %w", err)
 	}
 	svc, err := client.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
+	// minik's own servers (Prometheus) answer on a node's address, which
+	// this machine reaches on every driver.
+	if err == nil && svc.Labels[nodeconfig.NodeServedLabel] == "true" {
+		u := svc.Annotations[nodeconfig.NodeURLAnnotation]
+		if u == "" {
+			return nil, fmt.Errorf("service %s/%s has no endpoint yet", namespace, name)
+		}
+		return []string{u}, nil
+	}
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("service %s/%s not found in cluster %s", namespace, name, p.Name)
+	}
+	if !info.ServicesReachable {
+		return nil, simulated
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get service %s/%s: %w", namespace, name, err)

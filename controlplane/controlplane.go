@@ -133,6 +133,15 @@ func (cp *ControlPlane) Run(ctx context.Context) error {
 		go runJoin(ctx, cfg, admin, egressProxy)
 	}
 	go runStorage(ctx, cfg, admin, cp.storage)
+	// The TSDB must close before the process exits, or the last samples
+	// are lost.
+	prometheusDone := make(chan struct{})
+	go func() {
+		defer close(prometheusDone)
+		runPrometheus(ctx, cfg, admin, egressProxy.Allowed)
+	}()
+	defer func() { <-prometheusDone }()
+	defer cancel()
 	if dir := cfg.ControlPlane.ManifestsDir; dir != "" {
 		go runManifests(ctx, cfg, dir)
 	}

@@ -484,6 +484,44 @@ func TestDockerCluster(t *testing.T) {
 		require.Positive(t, n)
 	})
 
+	t.Run("prometheus scrapes annotated pods and is reached from pods", func(t *testing.T) {
+		h.ok(time.Minute, "addons", "enable", "prometheus", "-p", profile, "--scrape-interval", "2s")
+		d := appDeployment("exporter", image, 1)
+		d.Spec.Template.Annotations = map[string]string{"prometheus.io/scrape": "true", "prometheus.io/port": "8080", "prometheus.io/path": "/metrics"}
+		_, err := c.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{})
+		require.NoError(t, err)
+		kubectl("rollout", "status", "deployment/exporter", "--timeout=2m")
+		exporter := podsOf(t, ctx, c, "exporter")
+		require.Len(t, exporter, 1)
+		var url string
+		eventually(t, time.Minute, "minik service prints prometheus' URL", func() (bool, string) {
+			r := h.run(time.Minute, "service", "prometheus", "-n", "kube-system", "-p", profile)
+			url = strings.TrimSpace(r.stdout)
+			return r.code == 0 && strings.HasPrefix(url, "http://"), r.stdout + r.stderr
+		})
+		api := promClient(t, url)
+		waitTargetsUp(t, ctx, api, "apiserver", "kubelet", "kubernetes-pods")
+		// The app counts its readiness probes' requests.
+		eventually(t, time.Minute, "the exporter's own metric, labelled with its pod", func() (bool, string) {
+			vec, err := promVector(ctx, api, `app_requests_total{job="kubernetes-pods",path="/ready"}`)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(vec) == 1 && string(vec[0].Metric["pod"]) == exporter[0].Name && vec[0].Value > 0, vec.String()
+		})
+		eventually(t, time.Minute, "the exporter's CPU from cAdvisor", func() (bool, string) {
+			vec, err := promVector(ctx, api, `container_cpu_usage_seconds_total{metrics_path="/metrics/cadvisor",pod="`+exporter[0].Name+`",container="app"}`)
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(vec) == 1 && string(vec[0].Metric["image"]) == image && vec[0].Value > 0, vec.String()
+		})
+		// Pods reach it through its Service and cluster DNS.
+		out := kubectl("exec", exporter[0].Name, "--", "/app", "get", "http://prometheus.kube-system:9090/-/ready")
+		require.Contains(t, out, "Ready")
+		require.NoError(t, c.AppsV1().Deployments("default").Delete(ctx, "exporter", metav1.DeleteOptions{}))
+	})
+
 	t.Run("host network", func(t *testing.T) {
 		pod := &corev1.Pod{
 			ObjectMeta: metav1.ObjectMeta{Name: "hostnet"},

@@ -1,7 +1,8 @@
 // Command app is the docker integration tests' workload: a tiny static HTTP
 // server, built into a FROM scratch image by the test itself.
 //
-//	app                 serve :8080, logging each request to stdout
+//	app                 serve :8080, logging each request to stdout, and
+//	                    app_requests_total on /metrics
 //	app get URL         print the body at URL (to test pod-to-pod traffic)
 //	app echo WORDS...   print the words
 //	app exit CODE       exit with CODE
@@ -23,6 +24,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 func main() {
@@ -99,7 +104,12 @@ func main() {
 func serve() {
 	host, _ := os.Hostname()
 	fmt.Println("serving on :8080 as", host, "greeting", os.Getenv("GREETING"))
+	// The app is an exporter too: Prometheus scrapes /metrics of pods
+	// annotated for it.
+	requests := promauto.NewCounterVec(prometheus.CounterOpts{Name: "app_requests_total", Help: "Requests served, by path."}, []string{"path"})
+	http.Handle("/metrics", promhttp.Handler())
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		requests.WithLabelValues(r.URL.Path).Inc()
 		fmt.Println("request", r.URL.Path, "from", r.RemoteAddr)
 		// Request headers X-Test-NAME come back as X-Echo-NAME, so tests
 		// see what a proxy in between sent.
