@@ -444,11 +444,18 @@ func sparkline(vals []float64, width int, top float64) string {
 	}
 	if top <= 0 {
 		for _, v := range vals {
-			top = max(top, v)
+			if !math.IsNaN(v) {
+				top = max(top, v)
+			}
 		}
 	}
 	var b strings.Builder
 	for _, v := range vals {
+		if math.IsNaN(v) {
+			// No sample then (Prometheus was off, or the pod not yet there).
+			b.WriteRune(' ')
+			continue
+		}
 		i := 0
 		if top > 0 {
 			i = int(math.Round(v / top * float64(len(sparkRunes)-1)))

@@ -66,7 +66,7 @@ func New(ctx context.Context, c Cluster, opts Options) *Model {
 
 // Init starts the informers, the first metrics poll and the health check.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(m.startWatch(), m.pollMetrics(), m.checkHealth())
+	return tea.Batch(m.startWatch(), m.pollMetrics(), m.pollHistory(), m.checkHealth())
 }
 
 func (m *Model) startWatch() tea.Cmd {
@@ -110,6 +110,15 @@ func (m *Model) pollMetrics() tea.Cmd {
 		ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
 		defer cancel()
 		return metricsMsg{m: c.Metrics(ctx, now())}
+	}
+}
+
+func (m *Model) pollHistory() tea.Cmd {
+	ctx, c, now := m.ctx, m.cluster, m.s.opts.Now
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(ctx, 8*time.Second)
+		defer cancel()
+		return historyMsg{h: c.History(ctx, now())}
 	}
 }
 
@@ -203,6 +212,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Tick(m.s.opts.MetricsEvery, func(time.Time) tea.Msg { return metricsTick{} })
 	case metricsTick:
 		return m, m.pollMetrics()
+	case historyMsg:
+		h := msg.h
+		m.s.long = &h
+		m.refreshAll()
+		return m, tea.Tick(m.s.opts.HistoryEvery, func(time.Time) tea.Msg { return historyTick{} })
+	case historyTick:
+		return m, m.pollHistory()
 	case logStartedMsg, logLinesMsg:
 		// Only the log view whose stream this is still listens (by id).
 		var cmds []tea.Cmd

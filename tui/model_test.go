@@ -3,6 +3,7 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -428,6 +429,34 @@ func TestSparklineHistory(t *testing.T) {
 	assert.Equal(t, "▆█", sparkline([]float64{0, 1, 2, 3}, 2, 0))
 	assert.Equal(t, "▁▁", sparkline([]float64{0, 0}, 10, 0))
 	assert.Equal(t, "▁▅█", sparkline([]float64{0, 50, 100}, 10, 100))
+	assert.Equal(t, " ▅█", sparkline([]float64{math.NaN(), 1, 2}, 10, 0), "no sample is a gap")
+}
+
+// With the cluster's Prometheus the trends span the last hour, from it.
+func TestPrometheusTrends(t *testing.T) {
+	f := newFakeCluster(t, "default", clusterObjects()...)
+	m := newModel(t, f, testOptions("default"))
+	m.Update(tea.WindowSizeMsg{Width: 200, Height: 30})
+	f.serveMetrics(t, 1)
+	m.Update(metricsMsg{m: f.Metrics(t.Context(), now)})
+	press(t, m, "2")
+	assert.Contains(t, screen(m), "CPU 5m")
+
+	pod := f.Snapshot().Pods[0]
+	series := make([]float64, kube.HistoryPoints)
+	for i := range series {
+		series[i] = float64(i)
+	}
+	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Series: map[string][]float64{"pod/" + podKey(pod) + "/cpu": series}}})
+	assert.Contains(t, screen(m), "CPU 1h")
+	assert.Contains(t, screen(m), sparkline(series, 10, 0))
+	press(t, m, "1")
+	assert.Contains(t, screen(m), "trends: last 1h from prometheus at http://172.30.0.2:9090")
+
+	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Err: errors.New("query prometheus: connection refused")}})
+	assert.Contains(t, screen(m), "trends: prometheus failing (query prometheus: connection refused), last minutes instead")
+	press(t, m, "2")
+	assert.Contains(t, screen(m), "CPU 5m")
 }
 
 func TestConnectionState(t *testing.T) {

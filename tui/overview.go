@@ -44,7 +44,7 @@ func renderOverview(s *state, width int) string {
 			ready++
 		}
 	}
-	add(st.Section.Render("Nodes") + fmt.Sprintf("  %d: %d Ready, %d NotReady", len(snap.Nodes), ready, len(snap.Nodes)-ready))
+	add(st.Section.Render("Nodes") + fmt.Sprintf("  %d: %d Ready, %d NotReady", len(snap.Nodes), ready, len(snap.Nodes)-ready) + trendSource(s))
 	nodes := append([]*corev1.Node(nil), snap.Nodes...)
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
 	rows := [][]string{{"NAME", "STATUS", "CPU", "", "MEMORY", "", "PODS"}}
@@ -147,6 +147,18 @@ func podsPerNode(pods []*corev1.Pod) map[string]int {
 	return m
 }
 
+// trendSource says where the trends come from when the cluster runs a
+// Prometheus server; "" when it does not (they are then the last polls).
+func trendSource(s *state) string {
+	switch {
+	case s.long == nil || s.long.Source == "":
+		return ""
+	case s.long.Err != nil:
+		return fmt.Sprintf("  · trends: prometheus failing (%v), last minutes instead", rootCause(s.long.Err))
+	}
+	return "  · trends: last 1h from prometheus at " + s.long.Source
+}
+
 // nodeUsageCells are "used/capacity pct" and a sparkline for CPU and memory;
 // "-" without metrics.
 func nodeUsageCells(s *state, n *corev1.Node) (cpu, cpuTrend, mem, memTrend string) {
@@ -161,8 +173,8 @@ func nodeUsageCells(s *state, n *corev1.Node) (cpu, cpuTrend, mem, memTrend stri
 	capMem := n.Status.Capacity.Memory().Value()
 	cpu = fmt.Sprintf("%s/%s %s", fmtCPU(u.CPUMilli), fmtCPU(capCPU), percent(u.CPUMilli, capCPU))
 	mem = fmt.Sprintf("%s/%s %s", fmtMem(u.MemoryBytes), fmtMem(capMem), percent(u.MemoryBytes, capMem))
-	cpuTrend = sparkline(s.hist["node/"+n.Name+"/cpu"], 10, float64(capCPU))
-	memTrend = sparkline(s.hist["node/"+n.Name+"/mem"], 10, float64(capMem))
+	cpuTrend = sparkline(s.trend("node/"+n.Name+"/cpu"), 10, float64(capCPU))
+	memTrend = sparkline(s.trend("node/"+n.Name+"/mem"), 10, float64(capMem))
 	return cpu, cpuTrend, mem, memTrend
 }
 

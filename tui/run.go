@@ -41,7 +41,8 @@ func Once(ctx context.Context, c Cluster, opts Options, w io.Writer, width int) 
 		return fmt.Errorf("read cluster state: %w", err)
 	}
 	m := c.Metrics(wctx, opts.Now())
-	s := &state{opts: opts, styles: opts.Styles, snap: c.Snapshot(), metrics: &m}
+	h := c.History(wctx, opts.Now())
+	s := &state{opts: opts, styles: opts.Styles, snap: c.Snapshot(), metrics: &m, long: &h}
 	ns := opts.Namespace
 	if ns == "" {
 		ns = "all namespaces"

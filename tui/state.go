@@ -20,6 +20,7 @@ type Cluster interface {
 	Snapshot() *kube.Snapshot
 	Healthy(ctx context.Context) error
 	Metrics(ctx context.Context, now time.Time) kube.Metrics
+	History(ctx context.Context, now time.Time) kube.History
 	Logs(ctx context.Context, ns, pod, container string, tail int64) (io.ReadCloser, error)
 	Scale(ctx context.Context, ns, name string, replicas int32) error
 	Restart(ctx context.Context, ns, name string, at time.Time) error
@@ -41,8 +42,11 @@ type Options struct {
 	Styles    Styles
 	// Now is the clock; tests pin it so ages are stable.
 	Now func() time.Time
-	// MetricsEvery, HealthEvery and Debounce default to 10 s, 2 s, 100 ms.
+	// MetricsEvery, HealthEvery and Debounce default to 10 s, 2 s, 100 ms;
+	// HistoryEvery, how often the cluster's Prometheus is asked for the
+	// last hour, to 30 s.
 	MetricsEvery time.Duration
+	HistoryEvery time.Duration
 	HealthEvery  time.Duration
 	Debounce     time.Duration
 	// LogTail is how many lines a log view starts with (default 500);
@@ -57,6 +61,9 @@ func (o *Options) defaults() {
 	}
 	if o.MetricsEvery == 0 {
 		o.MetricsEvery = 10 * time.Second
+	}
+	if o.HistoryEvery == 0 {
+		o.HistoryEvery = 30 * time.Second
 	}
 	if o.HealthEvery == 0 {
 		o.HealthEvery = 2 * time.Second
@@ -86,6 +93,33 @@ type state struct {
 	metrics *kube.Metrics // nil until the first poll returns
 	// hist holds usage samples per "pod/NS/NAME/cpu", "node/NAME/mem", ...
 	hist map[string][]float64
+	// long is the last hour from the cluster's Prometheus, when it runs
+	// one; the trends then come from it.
+	long *kube.History
+}
+
+// fromPrometheus says the trends show the last hour from Prometheus.
+func (s *state) fromPrometheus() bool {
+	return s.long != nil && s.long.Source != "" && s.long.Err == nil
+}
+
+// trend is the sparkline's values for key: Prometheus' last hour when it
+// has them, else the polls of the last minutes.
+func (s *state) trend(key string) []float64 {
+	if s.fromPrometheus() {
+		if v, ok := s.long.Series[key]; ok {
+			return v
+		}
+	}
+	return s.hist[key]
+}
+
+// trendWindow names what the trends span, for column titles.
+func (s *state) trendWindow() string {
+	if s.fromPrometheus() {
+		return "1h"
+	}
+	return "5m"
 }
 
 func (s *state) now() time.Time { return s.opts.Now() }
@@ -153,6 +187,8 @@ type (
 	healthTick  struct{}
 	metricsMsg  struct{ m kube.Metrics }
 	metricsTick struct{}
+	historyMsg  struct{ h kube.History }
+	historyTick struct{}
 	// actionDoneMsg: a change to the cluster finished.
 	actionDoneMsg struct {
 		what string

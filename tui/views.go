@@ -44,6 +44,7 @@ func (v *podsView) close()            {}
 
 func (v *podsView) refresh() {
 	now := v.s.now()
+	v.t.cols[len(v.t.cols)-1].title = "CPU " + v.s.trendWindow()
 	served := v.s.metricsServed()
 	rows := make([]row, 0, len(v.s.snap.Pods))
 	for _, p := range v.s.snap.Pods {
@@ -54,7 +55,7 @@ func (v *podsView) refresh() {
 			cpu, mem = "?", "?"
 			if u, ok := v.s.metrics.Pods[podKey(p)]; ok {
 				cpu, mem, cpuN, memN = fmtCPU(u.CPUMilli), fmtMem(u.MemoryBytes), u.CPUMilli, u.MemoryBytes
-				trend = sparkline(v.s.hist["pod/"+podKey(p)+"/cpu"], 10, 0)
+				trend = sparkline(v.s.trend("pod/"+podKey(p)+"/cpu"), 10, 0)
 			}
 		}
 		node := p.Spec.NodeName
@@ -314,6 +315,7 @@ func (v *nodesView) close()            {}
 
 func (v *nodesView) refresh() {
 	now := v.s.now()
+	v.t.cols[5].title, v.t.cols[7].title = "CPU "+v.s.trendWindow(), "MEM "+v.s.trendWindow()
 	podsOn := podsPerNode(v.s.snap.Pods)
 	var rows []row
 	for _, n := range v.s.snap.Nodes {

@@ -152,6 +152,11 @@ func TestPrometheus(t *testing.T) {
 		})
 	})
 
+	t.Run("the dashboard's trends come from it", func(t *testing.T) {
+		out := h.ok(time.Minute, "dashboard", "-p", profile, "--once")
+		require.Contains(t, out, "trends: last 1h from prometheus at "+url)
+	})
+
 	t.Run("data outlives a restart", func(t *testing.T) {
 		before := time.Now()
 		vec, err := promVector(ctx, api, `up{job="apiserver"}`, before)
