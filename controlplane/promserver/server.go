@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"html"
 	"net"
+	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"runtime/debug"
 	"time"
@@ -165,14 +168,30 @@ func Run(ctx context.Context, o Options) error {
 	defer scrapeManager.Stop()
 	go ruleManager.Run()
 	defer ruleManager.Stop()
+	// Prometheus' own handler serves on loopback; the front (below) on
+	// the node's address.
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for prometheus' handler: %w", err)
+	}
 	webDone := make(chan struct{})
 	go func() {
 		defer close(webDone)
-		if err := handler.Run(ctx, []net.Listener{o.Listener}, ""); err != nil && ctx.Err() == nil {
+		if err := handler.Run(ctx, []net.Listener{inner}, ""); err != nil && ctx.Err() == nil {
 			failed <- fmt.Errorf("prometheus web: %w", err)
 		}
 	}()
 	defer func() { <-webDone }()
+	front := &http.Server{Handler: frontHandler(inner.Addr().String(), moduleVersion()), ReadHeaderTimeout: time.Minute}
+	frontDone := make(chan struct{})
+	go func() {
+		defer close(frontDone)
+		if err := front.Serve(o.Listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			failed <- fmt.Errorf("prometheus front: %w", err)
+		}
+	}()
+	defer func() { <-frontDone }()
+	defer front.Close()
 	defer cancel()
 	handler.SetReady(web.Ready)
 	logger.Info("prometheus ready", "url", o.ExternalURL)
@@ -212,6 +231,43 @@ func applyConfig(cfg *config.Config, db *tsdb.DB, handler *web.Handler, scrapes 
 		return fmt.Errorf("apply notifier config: %w", err)
 	}
 	return nil
+}
+
+// uiPages are the pages of Prometheus' React UI. The module carries no
+// built UI (it needs an npm build), so these answer with a page that says
+// so and links the HTTP API, instead of Prometheus' "Error opening React
+// index.html".
+var uiPages = []string{"/{$}", "/query", "/graph", "/alerts", "/rules", "/tsdb-status", "/config", "/flags",
+	"/service-discovery", "/alertmanager-discovery", "/status", "/targets"}
+
+// frontHandler serves the UI pages and passes everything else to
+// Prometheus' handler at inner.
+func frontHandler(inner, version string) http.Handler {
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: inner})
+	page := []byte(`<!doctype html><html><head><meta charset="utf-8"><title>Prometheus (minik)</title></head><body>
+<h1>Prometheus ` + html.EscapeString(version) + `, in minik</h1>
+<p>This Prometheus server has no web UI: minik links Prometheus from its Go module, which does not carry
+the UI's built files (they need an npm build). Everything else is here:</p>
+<ul>
+<li><a href="/api/v1/query?query=up">/api/v1/query?query=up</a>, <code>/api/v1/query_range</code>: PromQL</li>
+<li><a href="/api/v1/targets">/api/v1/targets</a>: what is scraped, and how it went</li>
+<li><a href="/api/v1/status/config">/api/v1/status/config</a>, <a href="/api/v1/rules">/api/v1/rules</a>,
+<a href="/api/v1/alerts">/api/v1/alerts</a>, <a href="/api/v1/status/tsdb">/api/v1/status/tsdb</a></li>
+<li><a href="/federate?match[]={job=~%22.%2B%22}">/federate</a>, <a href="/metrics">/metrics</a>, <a href="/-/ready">/-/ready</a></li>
+</ul>
+<p>Grafana's Prometheus data source works with this server's URL; <code>minik dashboard</code> draws the
+last hour from it.</p>
+</body></html>
+`)
+	mux := http.NewServeMux()
+	for _, p := range uiPages {
+		mux.HandleFunc("GET "+p, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = w.Write(page)
+		})
+	}
+	mux.Handle("/", proxy)
+	return mux
 }
 
 // allowedDialer refuses addresses allowed rejects, with an error the

@@ -3,6 +3,7 @@ package promserver
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -82,6 +83,20 @@ func TestRunScrapesAndAnswers(t *testing.T) {
 		check(base)
 	}
 
+	// The UI's pages say there is no UI, and link the API.
+	run(t, func(base string) {
+		for _, page := range []string{"/", "/query", "/targets"} {
+			body, err := get(base + page)
+			require.NoError(t, err)
+			assert.Contains(t, body, "has no web UI", page)
+			assert.Contains(t, body, "/api/v1/query?query=up", page)
+		}
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			body, err := get(base + "/-/ready")
+			assert.NoError(c, err)
+			assert.Contains(c, body, "Ready")
+		}, 30*time.Second, 100*time.Millisecond)
+	})
 	// Stopping marks the series stale: look before that.
 	var firstRun time.Time
 	run(t, func(base string) {
@@ -104,6 +119,16 @@ func TestRunScrapesAndAnswers(t *testing.T) {
 			}
 		}, 30*time.Second, 200*time.Millisecond)
 	})
+}
+
+func get(u string) (string, error) {
+	resp, err := http.Get(u)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
 }
 
 // Scrapes never dial what Allowed refuses.
