@@ -171,6 +171,7 @@ func startPrometheus(ctx context.Context, cfg *nodeconfig.Config, client kuberne
 		ExternalURL:    "http://" + self,
 		Retention:      s.Retention,
 		RetentionBytes: s.RetentionBytes,
+		RulesDir:       cfg.ControlPlane.ManifestsDir,
 		Allowed:        allowed,
 		Logger:         slog.New(logr.ToSlogHandler(klog.Background().WithName("prometheus"))),
 	}

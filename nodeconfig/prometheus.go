@@ -3,8 +3,17 @@ package nodeconfig
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
+
+// IsPrometheusRuleFile says whether a file of the manifests folder holds
+// Prometheus rules (NAME.rules.yaml or .yml: a rule file, or a
+// PrometheusRule object) for the Prometheus server, rather than objects
+// to apply.
+func IsPrometheusRuleFile(name string) bool {
+	return strings.HasSuffix(name, ".rules.yaml") || strings.HasSuffix(name, ".rules.yml")
+}
 
 // The Prometheus server runs in the control-plane node while the ConfigMap
 // PrometheusSettings exists in kube-system; the CLI writes and deletes it.

@@ -442,16 +442,23 @@ func TestPrometheusTrends(t *testing.T) {
 	press(t, m, "2")
 	assert.Contains(t, screen(m), "CPU 5m")
 
-	pod := f.Snapshot().Pods[0]
 	series := make([]float64, kube.HistoryPoints)
 	for i := range series {
 		series[i] = float64(i)
 	}
-	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Series: map[string][]float64{"pod/" + podKey(pod) + "/cpu": series}}})
+	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Series: map[string][]float64{"pod/default/api-a1111-yyyyy/cpu": series}}})
 	assert.Contains(t, screen(m), "CPU 1h")
 	assert.Contains(t, screen(m), sparkline(series, 10, 0))
 	press(t, m, "1")
 	assert.Contains(t, screen(m), "trends: last 1h from prometheus at http://172.30.0.2:9090")
+
+	assert.Contains(t, screen(m), "Alerts  0 firing, 0 pending")
+	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Alerts: []kube.Alert{
+		{Name: "PodCrashLooping", State: "firing", Severity: "warning", Summary: "api restarts", ActiveAt: now.Add(-2 * time.Minute)},
+		{Name: "NodeBusy", State: "pending", Severity: "info", ActiveAt: now.Add(-10 * time.Second)},
+	}}})
+	assert.Contains(t, screen(m), "Alerts  1 firing, 1 pending (prometheus rules)")
+	assert.Regexp(t, `2m\s+firing\s+PodCrashLooping\s+warning\s+api restarts`, screen(m))
 
 	m.Update(historyMsg{h: kube.History{Source: "http://172.30.0.2:9090", Err: errors.New("query prometheus: connection refused")}})
 	assert.Contains(t, screen(m), "trends: prometheus failing (query prometheus: connection refused), last minutes instead")

@@ -114,6 +114,28 @@ func renderOverview(s *state, width int) string {
 	add(grid(st, "  ", rolling, nil, width)...)
 	add("")
 
+	// Alerts, when the cluster's Prometheus evaluates rules.
+	if s.fromPrometheus() {
+		firing := 0
+		var alerts [][]string
+		var at []tone
+		for _, a := range s.long.Alerts {
+			t := toneWarn
+			if a.State == "firing" {
+				firing++
+				t = toneBad
+			}
+			alerts = append(alerts, []string{age(s.now(), metaTime(a.ActiveAt)), a.State, a.Name, a.Severity, oneLine(a.Summary)})
+			at = append(at, t)
+		}
+		add(st.Section.Render("Alerts") + fmt.Sprintf("  %d firing, %d pending (prometheus rules)", firing, len(alerts)-firing))
+		if len(alerts) > 5 {
+			alerts, at = alerts[:5], at[:5]
+		}
+		add(grid(st, "  ", alerts, at, width)...)
+		add("")
+	}
+
 	// Recent warnings.
 	var warnings [][]string
 	for _, e := range sortEventsNewestFirst(snap.Events) {

@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-jsonnet"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 // document is one object of one file.
@@ -72,6 +74,11 @@ func load(dir string, extVars map[string]string) (folder, error) {
 		}
 		ext := filepath.Ext(name)
 		if ext != ".yaml" && ext != ".yml" && ext != ".json" && ext != ".jsonnet" && ext != ".libsonnet" {
+			return nil
+		}
+		// NAME.rules.yaml holds Prometheus rules: the Prometheus server
+		// loads those (controlplane/promserver).
+		if nodeconfig.IsPrometheusRuleFile(name) {
 			return nil
 		}
 		data, err := os.ReadFile(path)

@@ -1,6 +1,8 @@
 package promserver
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -9,6 +11,8 @@ import (
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 func testTargets() Targets {
@@ -134,4 +138,23 @@ func TestConfigRelabelling(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRuleFiles(t *testing.T) {
+	for name, want := range map[string]bool{
+		"alerts.rules.yaml": true, "alerts.rules.yml": true, "rules.yaml": false, "app.yaml": false, "x.rules.json": false,
+	} {
+		assert.Equal(t, want, nodeconfig.IsPrometheusRuleFile(name), name)
+	}
+	dir := t.TempDir()
+	for _, f := range []string{"a.rules.yaml", "sub/b.rules.yml", ".hidden/c.rules.yaml", "app.yaml"} {
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, filepath.Dir(f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), nil, 0o644))
+	}
+	files, err := ruleFiles(dir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{filepath.Join(dir, "a.rules.yaml"), filepath.Join(dir, "sub/b.rules.yml")}, files)
+	files, err = ruleFiles(filepath.Join(dir, "absent"))
+	require.NoError(t, err)
+	assert.Empty(t, files)
 }

@@ -8,8 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"html"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/prometheus/discovery"
 	"github.com/prometheus/prometheus/notifier"
 	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/scrape"
 	"github.com/prometheus/prometheus/storage"
@@ -45,6 +46,9 @@ type Options struct {
 	// Retention bounds the TSDB by age and RetentionBytes by size.
 	Retention      time.Duration
 	RetentionBytes int64
+	// RulesDir is searched for rule files (nodeconfig.IsPrometheusRuleFile): the manifests
+	// folder; "" for none.
+	RulesDir string
 	// Allowed says which addresses scrapes may dial. Simulated pods'
 	// addresses are fictional and must never be dialled.
 	Allowed func(net.IP) bool
@@ -117,6 +121,7 @@ func Run(ctx context.Context, o Options) error {
 		ExternalURL: external,
 		Registerer:  reg,
 		Logger:      logger.With("component", "rules"),
+		GroupLoader: ruleLoader{parser: parser.NewParser(parser.Options{})},
 		// As Prometheus' own defaults.
 		OutageTolerance: time.Hour,
 		ForGracePeriod:  10 * time.Minute,
@@ -150,9 +155,6 @@ func Run(ctx context.Context, o Options) error {
 	if err := applyConfig(cfg, db, handler, scrapeManager, discoveryManager, notifierManager); err != nil {
 		return err
 	}
-	if err := ruleManager.Update(time.Duration(cfg.GlobalConfig.EvaluationInterval), nil, cfg.GlobalConfig.ExternalLabels, external.String(), nil); err != nil {
-		return fmt.Errorf("load rules: %w", err)
-	}
 
 	failed := make(chan error, 3)
 	go func() {
@@ -168,6 +170,12 @@ func Run(ctx context.Context, o Options) error {
 	defer scrapeManager.Stop()
 	go ruleManager.Run()
 	defer ruleManager.Stop()
+	rulesDone := make(chan struct{})
+	go func() {
+		defer close(rulesDone)
+		watchRules(ctx, ruleManager, o.RulesDir, time.Duration(cfg.GlobalConfig.EvaluationInterval), cfg.GlobalConfig.ExternalLabels, external.String(), logger.With("component", "rules"))
+	}()
+	defer func() { <-rulesDone }()
 	// Prometheus' own handler serves on loopback; the front (below) on
 	// the node's address.
 	inner, err := net.Listen("tcp", "127.0.0.1:0")

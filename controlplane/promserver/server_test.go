@@ -53,6 +53,29 @@ func TestRunScrapesAndAnswers(t *testing.T) {
 	// Discovery has no apiserver to reach: the Kubernetes jobs find no target.
 	require.NoError(t, os.WriteFile(kubeconfig, []byte("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:1\"}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\nusers: [{name: u, user: {}}]\n"), 0o600))
 
+	rulesDir := filepath.Join(dir, "manifests")
+	require.NoError(t, os.MkdirAll(filepath.Join(rulesDir, "monitoring"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(rulesDir, "alerts.rules.yaml"), []byte(`groups:
+- name: test
+  rules:
+  - alert: AlwaysFiring
+    expr: vector(1)
+    labels: {severity: warning}
+`), 0o644))
+	// A PrometheusRule object, as the Prometheus Operator takes it.
+	require.NoError(t, os.WriteFile(filepath.Join(rulesDir, "monitoring", "recording.rules.yml"), []byte(`apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: recording}
+spec:
+  groups:
+  - name: recording
+    rules:
+    - record: job:up:sum
+      expr: sum by (job) (up)
+`), 0o644))
+	// Not a rule file: left to the manifests folder.
+	require.NoError(t, os.WriteFile(filepath.Join(rulesDir, "app.yaml"), []byte("groups: [{name: no}]\n"), 0o644))
+
 	run := func(t *testing.T, check func(base string)) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
@@ -66,7 +89,7 @@ func TestRunScrapesAndAnswers(t *testing.T) {
 					CAFile: "/nonexistent/ca.crt", CertFile: "/nonexistent/c.crt", KeyFile: "/nonexistent/c.key",
 					Interval: time.Second,
 				},
-				DataDir: filepath.Join(dir, "tsdb"), Listener: l, ExternalURL: base,
+				DataDir: filepath.Join(dir, "tsdb"), Listener: l, ExternalURL: base, RulesDir: rulesDir,
 				Retention: time.Hour, RetentionBytes: 64 << 20,
 				Allowed: func(ip net.IP) bool { return ip.IsLoopback() },
 			})
@@ -83,6 +106,20 @@ func TestRunScrapesAndAnswers(t *testing.T) {
 		check(base)
 	}
 
+	// Rule files of the manifests folder are evaluated: an alert fires, a
+	// recording rule records.
+	run(t, func(base string) {
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			body, err := get(base + "/api/v1/alerts")
+			assert.NoError(c, err)
+			assert.Contains(c, body, `"alertname":"AlwaysFiring"`)
+			assert.Contains(c, body, `"state":"firing"`)
+		}, 30*time.Second, 200*time.Millisecond)
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			r := query(t, base, `job:up:sum{job="prometheus"}`)
+			assert.Len(c, r.Data.Result, 1)
+		}, 30*time.Second, 200*time.Millisecond)
+	})
 	// The UI's pages say there is no UI, and link the API.
 	run(t, func(base string) {
 		for _, page := range []string{"/", "/query", "/targets"} {

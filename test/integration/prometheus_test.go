@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -152,9 +154,24 @@ func TestPrometheus(t *testing.T) {
 		})
 	})
 
-	t.Run("the dashboard's trends come from it", func(t *testing.T) {
-		out := h.ok(time.Minute, "dashboard", "-p", profile, "--once")
-		require.Contains(t, out, "trends: last 1h from prometheus at "+url)
+	t.Run("alerts from a rule file in the manifests folder, in the dashboard", func(t *testing.T) {
+		rules := filepath.Join(h.home, "profiles", profile, "manifests", "alerts.rules.yaml")
+		require.NoError(t, os.WriteFile(rules, []byte(`groups:
+- name: pods
+  rules:
+  - alert: BusyPod
+    expr: rate(container_cpu_usage_seconds_total{metrics_path="/metrics/cadvisor",container!=""}[10s]) > 0.3
+    labels: {severity: warning}
+    annotations: {summary: "{{ $labels.pod }} uses more than 300m"}
+`), 0o644))
+		eventually(t, time.Minute, "BusyPod fires and the dashboard shows it", func() (bool, string) {
+			out := h.ok(time.Minute, "dashboard", "-p", profile, "--once")
+			return strings.Contains(out, "trends: last 1h from prometheus at "+url) &&
+				strings.Contains(out, "1 firing, 0 pending") && strings.Contains(out, "BusyPod") &&
+				strings.Contains(out, "busy-"), out
+		})
+		// The manifests folder leaves the rule file to Prometheus.
+		require.NotContains(t, h.ok(time.Minute, "manifests", "-p", profile), "alerts.rules.yaml")
 	})
 
 	t.Run("data outlives a restart", func(t *testing.T) {

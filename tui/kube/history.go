@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -39,6 +40,19 @@ type History struct {
 	// "node/NAME/mem", ...; CPU in millicores, memory in bytes, oldest
 	// first, HistoryPoints long (NaN where there was no sample).
 	Series map[string][]float64
+	// Alerts are the server's pending and firing alerts (from rule files
+	// in the manifests folder), firing first.
+	Alerts []Alert
+}
+
+// Alert is one pending or firing alert.
+type Alert struct {
+	Name     string
+	State    string // firing or pending
+	Severity string
+	// Summary is its summary or description annotation.
+	Summary  string
+	ActiveAt time.Time
 }
 
 // The cAdvisor series of kube-prometheus' kubelet job: a node is its
@@ -104,6 +118,28 @@ func (c *Client) History(ctx context.Context, now time.Time) History {
 			h.Series[q.key(s.Metric)] = points(s.Values, r, q.scale)
 		}
 	}
+	alerts, err := api.Alerts(ctx)
+	if err != nil {
+		h.Err = fmt.Errorf("alerts of prometheus at %s: %w", h.Source, err)
+		return h
+	}
+	for _, a := range alerts.Alerts {
+		summary := a.Annotations["summary"]
+		if summary == "" {
+			summary = a.Annotations["description"]
+		}
+		h.Alerts = append(h.Alerts, Alert{Name: string(a.Labels["alertname"]), State: string(a.State),
+			Severity: string(a.Labels["severity"]), Summary: string(summary), ActiveAt: a.ActiveAt})
+	}
+	slices.SortStableFunc(h.Alerts, func(a, b Alert) int {
+		if (a.State == "firing") != (b.State == "firing") {
+			if a.State == "firing" {
+				return -1
+			}
+			return 1
+		}
+		return a.ActiveAt.Compare(b.ActiveAt)
+	})
 	return h
 }
 
