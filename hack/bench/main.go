@@ -44,7 +44,7 @@ func run(ctx context.Context) error {
 	runs := flag.Int("runs", 5, "starts of each kind")
 	nodes := flag.Int("nodes", 1, "nodes per cluster")
 	minik := flag.String("minik", "bin/minik", "minik binary")
-	scenarios := flag.String("scenarios", "start,idle,pods,nodes,claims,docker,kvm,autoscale", "what to measure: start, idle, pods, nodes, claims (process driver), docker, kvm, autoscale (process and docker)")
+	scenarios := flag.String("scenarios", "start,idle,prometheus,pods,nodes,claims,docker,kvm,autoscale", "what to measure: start, idle, prometheus (its cost when on), pods, nodes, claims (process driver), docker, kvm, autoscale (process and docker)")
 	idleWindow := flag.Duration("idle-window", time.Minute, "idle scenario: how long CPU is measured, after 30 s of settling")
 	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
 	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
@@ -72,6 +72,8 @@ func run(ctx context.Context) error {
 			err = benchStart(ctx, mk, home, *runs, *nodes)
 		case "idle":
 			err = benchIdle(mk, home, 30*time.Second, *idleWindow)
+		case "prometheus":
+			err = benchPrometheus(mk, home, 30*time.Second, *idleWindow)
 		case "pods":
 			err = benchPods(ctx, mk, home, filepath.Join(dir, "kubeconfig"), *replicas)
 		case "nodes":

@@ -255,6 +255,25 @@ spec:
 	assert.Regexp(t, `Pods +\d+: Running \d+`, dash)
 	assert.Regexp(t, `\d+m/\d+m \d+%`, dash, "usage from metrics.k8s.io")
 
+	// The Prometheus server runs in the control-plane VM: this machine
+	// reaches it on the VM's address, pods through its Service.
+	h.ok(time.Minute, "addons", "enable", "prometheus", "-p", "vms", "--scrape-interval", "5s")
+	var promURL string
+	eventually(t, time.Minute, "minik service prints prometheus' URL", func() (bool, string) {
+		r := h.run(time.Minute, "service", "prometheus", "-n", "kube-system", "-p", "vms")
+		promURL = strings.TrimSpace(r.stdout)
+		return r.code == 0 && strings.HasPrefix(promURL, "http://"), r.stdout + r.stderr
+	})
+	eventually(t, 2*time.Minute, "prometheus scrapes the four endpoints of both kubelets", func() (bool, string) {
+		out, err := exec.Command("ip", "netns", "exec", lv.Netns, curl, "-sf", "-m", "10", "-G", promURL+"/api/v1/query",
+			"--data-urlencode", `query=count(up{job="kubelet"} == 1)`).CombinedOutput()
+		return err == nil && strings.Contains(string(out), `"8"]`), string(out)
+	})
+	eventually(t, time.Minute, "a pod reaches prometheus through its Service", func() (bool, string) {
+		r := h.run(time.Minute, "kubectl", "-p", "vms", "--", "exec", onWorker, "--", "/app", "get", "http://prometheus.kube-system:9090/-/ready")
+		return r.code == 0 && strings.Contains(r.stdout, "Ready"), r.stdout + r.stderr
+	})
+
 	// A claim's data is kept on its node's disk from one pod to the next,
 	// and goes with its volume.
 	claimManifest := filepath.Join(t.TempDir(), "claim.yaml")
