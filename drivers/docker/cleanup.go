@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -101,12 +102,30 @@ func removeContainer(ctx context.Context, api *client.Client, id string) error {
 	return nil
 }
 
+// volumeInUseWait bounds how long a volume removal waits for the
+// containers that use it to go.
+const volumeInUseWait = 10 * time.Second
+
+// removeVolume removes a volume; while a container that uses it is still
+// being removed by another request (removeContainer does not wait for
+// those: another node's agent removes a stopped node's pods too), it
+// waits for it.
 func removeVolume(ctx context.Context, api *client.Client, name string) error {
-	_, err := api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
-	if err != nil && !cerrdefs.IsNotFound(err) {
-		return fmt.Errorf("remove volume %s: %w", name, err)
+	deadline := time.Now().Add(volumeInUseWait)
+	for {
+		_, err := api.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !cerrdefs.IsConflict(err) || time.Now().After(deadline) {
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
-	return nil
 }
 
 func shortID(id string) string {

@@ -771,6 +771,27 @@ func (v *testEnv) testRemovePod(t *testing.T) {
 	assert.Error(t, err, "the pod's volume is removed")
 
 	require.NoError(t, e.RemovePod(ctx, spec.PodUID), "removing a removed pod is not an error")
+
+	// Two removers at once (a node's agent and the driver stopping the
+	// node): the one that finds a removal in progress waits for it
+	// before it removes the volumes, rather than failing on "in use".
+	for range 3 {
+		spec, _ := pod(t, e)
+		vol, err := e.EnsureVolume(ctx, spec.PodUID, "cache", EmptyDir{})
+		require.NoError(t, err)
+		spec.Image, spec.Args = v.image, []string{"pause"}
+		spec.Mounts = []Mount{{Volume: vol, Path: "/cache"}}
+		run(t, e, spec)
+		other := v.engine(t, e.cluster, "node-a")
+		errs := make(chan error, 2)
+		for _, remover := range []*Engine{e, other} {
+			go func() { errs <- remover.RemovePod(ctx, spec.PodUID) }()
+		}
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		_, err = v.cli.VolumeInspect(ctx, vol, client.VolumeInspectOptions{})
+		assert.Error(t, err, "the pod's volume is removed")
+	}
 }
 
 func (v *testEnv) testRemoveOrphans(t *testing.T) {

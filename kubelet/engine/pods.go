@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
@@ -567,12 +568,37 @@ func (e *Engine) removeWhere(ctx context.Context, labels map[string]string) (int
 		return removed, fmt.Errorf("list volumes: %w", err)
 	}
 	for _, v := range vols.Items {
-		if _, err := e.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
-			return removed, fmt.Errorf("remove volume %s: %w", v.Name, err)
+		if err := e.removeVolume(ctx, v.Name); err != nil {
+			return removed, err
 		}
 		removed++
 	}
 	return removed, nil
+}
+
+// volumeInUseWait bounds how long a volume removal waits for the
+// containers that use it to go.
+const volumeInUseWait = 10 * time.Second
+
+// removeVolume removes a pod volume; while a container that uses it is
+// still being removed by another request (Remove does not wait for those:
+// the driver removes a stopped node's pods too), it waits for it.
+func (e *Engine) removeVolume(ctx context.Context, name string) error {
+	deadline := time.Now().Add(volumeInUseWait)
+	for {
+		_, err := e.cli.VolumeRemove(ctx, name, client.VolumeRemoveOptions{Force: true})
+		if err == nil || cerrdefs.IsNotFound(err) {
+			return nil
+		}
+		if !cerrdefs.IsConflict(err) || time.Now().After(deadline) {
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("remove volume %s: %w", name, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // PodContainer is a sandbox or app container as the engine lists it.
