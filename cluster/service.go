@@ -59,11 +59,11 @@ func (m *Manager) ServiceURLs(ctx context.Context, profile, namespace, name stri
 		}
 		return []string{u}, nil
 	}
-	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("service %s/%s not found in cluster %s", namespace, name, p.Name)
-	}
 	if !info.ServicesReachable {
 		return nil, simulated
+	}
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("service %s/%s not found in cluster %s", namespace, name, p.Name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get service %s/%s: %w", namespace, name, err)
