@@ -19,10 +19,10 @@ func terminate(pid int) error { return syscall.Kill(pid, syscall.SIGTERM) }
 
 func kill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 
-// processMatches reads /proc: the process must be alive (not a zombie) and
-// carry the node's identifying argument. A process caught mid-exec has an
-// empty cmdline for a moment (the parent resumes before the kernel has set
-// up the new arguments); it counts as ours, unless it is a kernel thread.
+// processMatches reads /proc: the process must be alive and carry the
+// node's identifying argument. A process caught mid-exec has an empty
+// cmdline for a moment (the parent resumes before the kernel has set up the
+// new arguments); it counts as ours, unless it is a kernel thread.
 func processMatches(pid int, match []byte) bool {
 	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
@@ -34,8 +34,15 @@ func processMatches(pid int, match []byte) bool {
 		return false
 	}
 	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 2 || fields[0] == "Z" || fields[0] == "X" {
+	if len(fields) < 2 || fields[0] == "X" {
 		return false
+	}
+	if fields[0] == "Z" {
+		// The main thread can be a zombie while the process's other threads
+		// are still exiting; they hold its open files (the node's log, its
+		// data) until the last one is gone, so a stop that returned now
+		// would leave the disk busy.
+		return threadsExiting(pid)
 	}
 	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil {
@@ -45,6 +52,13 @@ func processMatches(pid int, match []byte) bool {
 		return fields[1] != "2" // kthreadd's children are kernel threads
 	}
 	return argsContain(cmdline, match)
+}
+
+// threadsExiting says whether a zombie's thread group still has threads
+// besides the zombie main thread.
+func threadsExiting(pid int) bool {
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	return err == nil && len(tasks) > 1
 }
 
 // AllocateIP implements drivers.IPAllocator. On Linux all of 127.0.0.0/8 is
