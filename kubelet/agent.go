@@ -26,6 +26,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -60,6 +61,11 @@ type Agent struct {
 	client kubernetes.Interface
 	// runtimeVersion is what the Node reports as its container runtime.
 	runtimeVersion string
+	// clientCerts renews a joined node's client certificate; nil on
+	// nodes whose credentials minik wrote. stopClientCerts ends the
+	// transport's watch of it.
+	clientCerts     certificate.Manager
+	stopClientCerts chan struct{}
 }
 
 // New creates the agent from the node config.
@@ -69,19 +75,30 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 		return nil, fmt.Errorf("load node kubeconfig: %w", err)
 	}
 	rc.UserAgent = "minik-node/" + cfg.Name
+	a := &Agent{cfg: cfg}
+	if cfg.Joined {
+		a.stopClientCerts = make(chan struct{})
+		if rc, a.clientCerts, err = rotatingClientConfig(cfg, rc, a.stopClientCerts); err != nil {
+			return nil, err
+		}
+	}
 	// A node syncs hundreds of pods a second in scale tests.
 	rc.QPS, rc.Burst = 1000, 2000
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
+	if a.client, err = kubernetes.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("create node client: %w", err)
 	}
-	return &Agent{cfg: cfg, client: client}, nil
+	return a, nil
 }
 
 // Run registers the node, keeps it alive and runs its pods until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if a.clientCerts != nil {
+		a.clientCerts.Start()
+		defer a.clientCerts.Stop()
+		defer close(a.stopClientCerts)
+	}
 	broadcaster := record.NewBroadcaster(record.WithContext(ctx))
 	broadcaster.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: a.client.CoreV1().Events("")})
 	defer broadcaster.Shutdown()

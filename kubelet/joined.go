@@ -16,12 +16,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/certificate"
 	"k8s.io/klog/v2"
+	kubeletcertificate "k8s.io/kubernetes/pkg/kubelet/certificate"
 
 	"minik.dev/minik/nodeconfig"
 )
@@ -87,6 +90,36 @@ func startServingCertificates(ctx context.Context, cfg *nodeconfig.Config, clien
 		}
 		return nil, errors.New("no kubelet serving certificate")
 	}, nil
+}
+
+// rotatingClientConfig gives a joined node's API client the kubelet's own
+// client certificate manager, as a kubelet with rotateCertificates runs:
+// the certificate of the TLS bootstrap (a year, the controller-manager's
+// default) is renewed through a CertificateSigningRequest made with itself
+// once 70–90 % of its life has passed (the control plane approves a node's
+// renewal of its own certificate), and the transport closes its connections
+// to pick up the new one. The returned config carries no credentials of its
+// own: every handshake asks the manager. The manager runs once Start is
+// called; stop ends the transport's watch of it.
+func rotatingClientConfig(cfg *nodeconfig.Config, rc *rest.Config, stop <-chan struct{}) (*rest.Config, certificate.Manager, error) {
+	m, err := kubeletcertificate.NewKubeletClientCertificateManager(cfg.PKIDir, types.NodeName(cfg.Name), nil, nil, rc.CertFile, rc.KeyFile,
+		func(*tls.Certificate) (kubernetes.Interface, error) {
+			// The files behind rc are the current certificate, renewed or not.
+			return kubernetes.NewForConfig(rc)
+		})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the client certificate manager: %w", err)
+	}
+	if m.Current() == nil {
+		return nil, nil, fmt.Errorf("no client certificate in %s: join the cluster again", cfg.PKIDir)
+	}
+	transport := rest.AnonymousClientConfig(rc)
+	// No exit: an expired certificate shows as failed requests in the log
+	// and the node NotReady, rather than a process that quits.
+	if _, err := kubeletcertificate.UpdateTransport(klog.Background(), stop, transport, m, 0); err != nil {
+		return nil, nil, fmt.Errorf("rotate the client certificate: %w", err)
+	}
+	return transport, m, nil
 }
 
 // deletionPoll is how often a joined node also asks for its Node: after

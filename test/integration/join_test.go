@@ -3,7 +3,9 @@ package integration
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"os/exec"
@@ -236,10 +238,36 @@ func TestJoin(t *testing.T) {
 	require.Equal(t, "far", pod.Spec.NodeName)
 
 	// The agent restarts from its data folder: no token is needed again.
+	// Its client certificate is made to have lived past its renewal time
+	// and to expire 20 s from now: the agent renews it through a CSR of
+	// its own and goes on with the new one once the old one has expired.
 	a.stop()
+	clientPair := filepath.Join(dataDir, "far", "pki", "kubelet-client-current.pem")
+	oldNotAfter := expireClientPair(t, filepath.Join(h.home, "profiles", profile, "pki"), clientPair, 20*time.Second)
 	a = m.startJoin(t, node, "--server", jc.Server, "--token", "aaaaaa.0000000000000000", "--ca-cert-hash", jc.CACertHash,
 		"--name", "far", "--data-dir", filepath.Join(dataDir, "far"))
 	waitNodeReady(t, client, "far", a)
+	eventually(t, time.Minute, "the client certificate renewed", func() (bool, string) {
+		notAfter := readCertFile(t, clientPair).NotAfter
+		return time.Until(notAfter) > 300*24*time.Hour, "expires " + notAfter.String()
+	})
+	csrs, err := client.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	var renewals int
+	for _, c := range csrs.Items {
+		if c.Spec.SignerName == "kubernetes.io/kube-apiserver-client-kubelet" && c.Spec.Username == "system:node:far" && len(c.Status.Certificate) > 0 {
+			renewals++
+		}
+	}
+	require.Equal(t, 1, renewals, "one renewal, requested by the node itself and issued")
+	eventually(t, time.Minute, "the node's lease renewed after its old certificate expired", func() (bool, string) {
+		lease, err := client.CoordinationV1().Leases("kube-node-lease").Get(ctx, "far", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		renewed := lease.Spec.RenewTime.Time
+		return renewed.After(oldNotAfter.Add(time.Second)), "renewed " + renewed.String() + ", old certificate expired " + oldNotAfter.String()
+	})
 	// The control plane restarts; the joined node carries on.
 	h.ok(2*time.Minute, "stop", "-p", profile)
 	h.ok(6*time.Minute, "start", "-p", profile)
@@ -285,4 +313,27 @@ func waitNodeReady(t *testing.T, client kubernetes.Interface, name string, a *ag
 		}
 		return false, "not Ready: " + strconv.Itoa(len(n.Status.Conditions)) + " conditions"
 	})
+}
+
+// expireClientPair rewrites a kubelet's client certificate pair (the
+// certificate, then its key, in one file) so that its certificate, signed
+// again by the cluster's CA, began two hours ago and expires in `left`:
+// past the certificate manager's renewal time. It returns the new expiry.
+func expireClientPair(t *testing.T, caDir, pair string, left time.Duration) time.Time {
+	t.Helper()
+	data, err := os.ReadFile(pair)
+	require.NoError(t, err)
+	certBlock, rest := pem.Decode(data)
+	require.NotNil(t, certBlock)
+	require.Equal(t, "CERTIFICATE", certBlock.Type)
+	old, err := x509.ParseCertificate(certBlock.Bytes)
+	require.NoError(t, err)
+	tmpl := *old
+	tmpl.NotBefore = time.Now().Add(-2 * time.Hour)
+	tmpl.NotAfter = time.Now().Add(left).Truncate(time.Second)
+	der, err := x509.CreateCertificate(nil, &tmpl, readCertFile(t, filepath.Join(caDir, "ca.crt")), old.PublicKey, readKeyFile(t, filepath.Join(caDir, "ca.key")))
+	require.NoError(t, err)
+	// Written through the symlink: the manager's file of the current pair.
+	require.NoError(t, os.WriteFile(pair, append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), rest...), 0o600))
+	return tmpl.NotAfter
 }
