@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -43,6 +49,15 @@ func benchPods(ctx context.Context, mk minikCmd, home, kubeconfig string, replic
 			},
 		},
 	}
+	dir := home + "/profiles/pods/"
+	ticksBefore, err := nodeCPUTicks(dir)
+	if err != nil {
+		return err
+	}
+	requestsBefore, err := apiRequests(ctx, client)
+	if err != nil {
+		return err
+	}
 	began := time.Now()
 	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
 		return err
@@ -69,13 +84,82 @@ func benchPods(ctx context.Context, mk minikCmd, home, kubeconfig string, replic
 		}
 	}
 	took := time.Since(began)
+	ticksAfter, err := nodeCPUTicks(dir)
+	if err != nil {
+		return err
+	}
+	requestsAfter, err := apiRequests(ctx, client)
+	if err != nil {
+		return err
+	}
 	rss, err := nodeRSS(home)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Deployment of %d replicas on 3 nodes, create to all Running and Ready: %.2fs (%.0f pods/s; half ready at %.2fs); node processes' peak RSS %d MiB\n\n",
-		replicas, took.Seconds(), float64(replicas)/took.Seconds(), halfway.Seconds(), rss/1024)
+	cpu := time.Duration(ticksAfter-ticksBefore) * time.Second / clockTicks
+	fmt.Printf("Deployment of %d replicas on 3 nodes, create to all Running and Ready: %.2fs (%.0f pods/s; half ready at %.2fs); node processes' peak RSS %d MiB; %.1f CPU-s per 1,000 pods\n",
+		replicas, took.Seconds(), float64(replicas)/took.Seconds(), halfway.Seconds(), rss/1024, cpu.Seconds()*1000/float64(replicas))
+	fmt.Println(requestsPerPod(requestsBefore, requestsAfter, replicas))
 	return nil
+}
+
+// apiRequests reads the apiserver's request counters, summed by verb,
+// resource and subresource (the bench's own Gets included).
+func apiRequests(ctx context.Context, client kubernetes.Interface) (map[string]float64, error) {
+	data, err := client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read apiserver metrics: %w", err)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("parse apiserver metrics: %w", err)
+	}
+	counts := map[string]float64{}
+	f := families["apiserver_request_total"]
+	if f == nil {
+		return nil, fmt.Errorf("the apiserver's metrics have no apiserver_request_total")
+	}
+	for _, m := range f.Metric {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if labels["subresource"] != "" {
+			key += "/" + labels["subresource"]
+		}
+		counts[key] += m.GetCounter().GetValue()
+	}
+	return counts, nil
+}
+
+// requestsPerPod says how many API requests each pod cost, in all and for
+// the kinds that cost the most.
+func requestsPerPod(before, after map[string]float64, pods int) string {
+	type kind struct {
+		key string
+		n   float64
+	}
+	var kinds []kind
+	var total float64
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			kinds = append(kinds, kind{k, d})
+			total += d
+		}
+	}
+	sort.Slice(kinds, func(i, j int) bool { return kinds[i].n > kinds[j].n })
+	var b strings.Builder
+	fmt.Fprintf(&b, "API requests per pod: %.2f (", total/float64(pods))
+	for i, k := range kinds[:min(len(kinds), 8)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.2f", k.key, k.n/float64(pods))
+	}
+	b.WriteString(")\n")
+	return b.String()
 }
 
 // benchNodes starts a cluster of many nodes and compares its node
