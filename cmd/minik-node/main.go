@@ -84,6 +84,7 @@ func run(ctx context.Context, args []string) error {
 		fmt.Printf("minik-node %s (kubernetes %s)\n", version.Version, version.Kubernetes)
 		return nil
 	}
+	startProfile()
 	if *hostDir != "" {
 		reload := make(chan os.Signal, 1)
 		signal.Notify(reload, syscall.SIGHUP)
@@ -111,7 +112,6 @@ func runNode(ctx context.Context, configPath string) error {
 		}
 		defer stopLog()
 	}
-	startProfile()
 	klog.InfoS("starting node", "node", cfg.Name, "cluster", cfg.Cluster, "role", cfg.Role, "version", version.Version)
 
 	ctx, cancel := context.WithCancel(ctx)

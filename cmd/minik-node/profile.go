@@ -4,6 +4,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -12,7 +13,8 @@ import (
 // profileEnv names a file for a CPU profile of the first seconds of the
 // node (profileSecondsEnv, default 5): where start time goes (make bench).
 // With profileDelayEnv (seconds) it starts that much later: where an idle
-// node's time goes.
+// node's time goes. A "%p" in the file name becomes the process ID, so the
+// control-plane node and the node host of one cluster keep a profile each.
 const (
 	profileEnv        = "MINIK_NODE_CPUPROFILE"
 	profileSecondsEnv = "MINIK_NODE_CPUPROFILE_SECONDS"
@@ -25,6 +27,7 @@ func startProfile() {
 	if path == "" {
 		return
 	}
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 	seconds, err := strconv.Atoi(os.Getenv(profileSecondsEnv))
 	if err != nil || seconds <= 0 {
 		seconds = 5
