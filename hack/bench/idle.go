@@ -22,25 +22,44 @@ func benchIdle(mk minikCmd, home string, settle, window time.Duration) error {
 		return fmt.Errorf("start: %w: %s", err, out)
 	}
 	defer func() { _ = mk("delete", "-p", "idle").Run() }()
-	time.Sleep(settle)
-	dir := home + "/profiles/idle/"
-	before, err := nodeCPUTicks(dir)
+	cost, err := measureIdle(home+"/profiles/idle/", settle, window)
 	if err != nil {
 		return err
+	}
+	fmt.Printf("idle 1-node cluster (after %s settling, over %s): %s\n\n", settle, window, cost)
+	return nil
+}
+
+// idleCost is what a settled cluster's node processes used over a window.
+type idleCost struct {
+	busy   time.Duration // CPU time
+	window time.Duration
+	pssKiB int64
+}
+
+func (c idleCost) String() string {
+	return fmt.Sprintf("%.1f%% of one core (%.2f CPU-s), node processes' PSS %d MiB",
+		100*c.busy.Seconds()/c.window.Seconds(), c.busy.Seconds(), c.pssKiB/1024)
+}
+
+// measureIdle lets the cluster whose node processes name dir settle, then
+// measures their CPU over window and their memory at its end.
+func measureIdle(dir string, settle, window time.Duration) (idleCost, error) {
+	time.Sleep(settle)
+	before, err := nodeCPUTicks(dir)
+	if err != nil {
+		return idleCost{}, err
 	}
 	time.Sleep(window)
 	after, err := nodeCPUTicks(dir)
 	if err != nil {
-		return err
+		return idleCost{}, err
 	}
 	_, pss, err := nodeMemory(dir)
 	if err != nil {
-		return err
+		return idleCost{}, err
 	}
-	busy := time.Duration(after-before) * time.Second / clockTicks
-	fmt.Printf("idle 1-node cluster (after %s settling, over %s): %.1f%% of one core (%.2f CPU-s), node processes' PSS %d MiB\n\n",
-		settle, window, 100*busy.Seconds()/window.Seconds(), busy.Seconds(), pss/1024)
-	return nil
+	return idleCost{busy: time.Duration(after-before) * time.Second / clockTicks, window: window, pssKiB: pss}, nil
 }
 
 // nodeCPUTicks sums user and system time of the minik-node processes

@@ -36,24 +36,11 @@ func benchPrometheus(mk minikCmd, home string, settle, window time.Duration) err
 		time.Sleep(20 * time.Millisecond)
 	}
 	ready := time.Since(began)
-	time.Sleep(settle)
-	dir := home + "/profiles/prom/"
-	before, err := nodeCPUTicks(dir)
+	cost, err := measureIdle(home+"/profiles/prom/", settle, window)
 	if err != nil {
 		return err
 	}
-	time.Sleep(window)
-	after, err := nodeCPUTicks(dir)
-	if err != nil {
-		return err
-	}
-	_, pss, err := nodeMemory(dir)
-	if err != nil {
-		return err
-	}
-	busy := time.Duration(after-before) * time.Second / clockTicks
 	fmt.Printf("1-node cluster with --prometheus: started in %.2fs, prometheus ready %.2fs after the start began;\n"+
-		"  idle (after %s settling, over %s): %.1f%% of one core (%.2f CPU-s), node processes' PSS %d MiB\n\n",
-		started.Seconds(), ready.Seconds(), settle, window, 100*busy.Seconds()/window.Seconds(), busy.Seconds(), pss/1024)
+		"  idle (after %s settling, over %s): %s\n\n", started.Seconds(), ready.Seconds(), settle, window, cost)
 	return nil
 }
