@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path"
@@ -52,6 +53,10 @@ func (r *rootfs) symlink(p, target string) {
 func (r *rootfs) hostFile(p, host string, mode int64) error {
 	data, err := os.ReadFile(host)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			// Most come from Debian packages of this machine.
+			return fmt.Errorf("image file %s: %w: the images are assembled from this machine's files; install the packages .ci/run installs (busybox-static, bind9-dnsutils, netcat-openbsd, nginx-light)", p, err)
+		}
 		return fmt.Errorf("image file %s: %w", p, err)
 	}
 	r.file(p, data, mode)
