@@ -117,7 +117,10 @@ func TestKVM(t *testing.T) {
 		}
 	})
 
-	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2", "--vm-kernel", deb, "--vm-accel", "tcg")
+	// Under TCG on a busy 2-core machine a VM can go more than the default
+	// 20 s without renewing its Lease (CI once saw a worker's pod evicted
+	// 49 s after it registered); a slow emulated VM is not a dead node.
+	out := h.ok(10*time.Minute, "start", "-p", "vms", "--nodes", "2", "--vm-kernel", deb, "--vm-accel", "tcg", "--node-monitor-grace-period", "2m")
 	t.Log(out)
 	st := h.status("vms")
 	require.Equal(t, "kvm", st.Driver)
