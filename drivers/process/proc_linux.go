@@ -24,20 +24,11 @@ func kill(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) }
 // cmdline for a moment (the parent resumes before the kernel has set up the
 // new arguments); it counts as ours, unless it is a kernel thread.
 func processMatches(pid int, match []byte) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
+	state, ppid, ok := procStat(pid)
+	if !ok || state == "X" {
 		return false
 	}
-	// The state and the parent pid follow the parenthesised command name.
-	i := bytes.LastIndexByte(stat, ')')
-	if i < 0 || i+2 >= len(stat) {
-		return false
-	}
-	fields := strings.Fields(string(stat[i+1:]))
-	if len(fields) < 2 || fields[0] == "X" {
-		return false
-	}
-	if fields[0] == "Z" {
+	if state == "Z" {
 		// The main thread can be a zombie while the process's other threads
 		// are still exiting; they hold its open files (the node's log, its
 		// data) until the last one is gone, so a stop that returned now
@@ -49,9 +40,27 @@ func processMatches(pid int, match []byte) bool {
 		return false
 	}
 	if len(cmdline) == 0 {
-		return fields[1] != "2" // kthreadd's children are kernel threads
+		return ppid != "2" // kthreadd's children are kernel threads
 	}
 	return argsContain(cmdline, match)
+}
+
+// procStat reads a process's state letter and parent pid from
+// /proc/PID/stat; they follow the parenthesised command name.
+func procStat(pid int) (state, ppid string, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", "", false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return "", "", false
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 2 {
+		return "", "", false
+	}
+	return fields[0], fields[1], true
 }
 
 // threadsExiting says whether a zombie's thread group still has threads

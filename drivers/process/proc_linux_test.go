@@ -5,8 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,10 +40,9 @@ func TestMain(m *testing.M) {
 // procState reads the one-letter state of pid.
 func procState(t *testing.T, pid int) string {
 	t.Helper()
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	require.NoError(t, err)
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return fields[0]
+	state, _, ok := procStat(pid)
+	require.True(t, ok, "read /proc/%d/stat", pid)
+	return state
 }
 
 // A stopped node must have closed its files: its main thread exiting first
