@@ -194,3 +194,29 @@ func TestRepoListNamesEveryRegistry(t *testing.T) {
 		assert.True(t, strings.HasPrefix(name, Registry+"/"), name)
 	}
 }
+
+func TestVersionFlags(t *testing.T) {
+	for _, tc := range []struct {
+		version string
+		want    []string
+		wantErr bool
+	}{
+		{version: "v1.37.2", want: []string{"k8s.io/component-base/version.gitMajor=1", "k8s.io/component-base/version.gitMinor=37",
+			"k8s.io/client-go/pkg/version.gitVersion=v1.37.2"}},
+		{version: "v1.38.0-alpha.1", want: []string{"k8s.io/component-base/version.gitMinor=38"}},
+		{version: "", wantErr: true},
+		{version: "(devel)", wantErr: true},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			flags, err := versionFlags(tc.version)
+			if tc.wantErr {
+				require.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, strings.Fields(flags), w)
+			}
+		})
+	}
+}

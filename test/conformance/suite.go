@@ -42,12 +42,17 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		SampleAPIServer: filepath.Join(binDir, "sample-apiserver"),
 		Nonewprivs:      filepath.Join(binDir, "nnp"),
 	}
-	dir, err := goCommand(ctx, moduleDir, "list", "-m", "-f", "{{.Dir}}", "k8s.io/kubernetes")
+	mod, err := goCommand(ctx, moduleDir, "list", "-m", "-f", "{{.Dir}} {{.Version}}", "k8s.io/kubernetes")
 	if err != nil {
 		return Suite{}, err
 	}
-	s.KubernetesDir = strings.TrimSpace(dir)
-	if _, err := goCommand(ctx, moduleDir, "test", "-c", "-trimpath", "-o", s.E2E, "."); err != nil {
+	dir, version, _ := strings.Cut(strings.TrimSpace(mod), " ")
+	s.KubernetesDir = dir
+	ldflags, err := versionFlags(version)
+	if err != nil {
+		return Suite{}, err
+	}
+	if _, err := goCommand(ctx, moduleDir, "test", "-c", "-trimpath", "-ldflags", ldflags, "-o", s.E2E, "."); err != nil {
 		return Suite{}, err
 	}
 	for out, pkg := range map[string]string{
@@ -56,11 +61,29 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		s.SampleAPIServer: "k8s.io/sample-apiserver",
 		s.Nonewprivs:      "k8s.io/kubernetes/test/images/nonewprivs",
 	} {
-		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-o", out, pkg); err != nil {
+		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg); err != nil {
 			return Suite{}, err
 		}
 	}
 	return s, nil
+}
+
+// versionFlags stamp a binary with the Kubernetes version the way an
+// upstream release build is: specs read it (the pod security fixtures
+// are chosen by the suite's own minor version, and an unstamped build
+// asks for v0.0, which has none), and so does kubectl.
+func versionFlags(version string) (string, error) {
+	major, rest, ok := strings.Cut(strings.TrimPrefix(version, "v"), ".")
+	minor, _, _ := strings.Cut(rest, ".")
+	if !ok || major == "" || minor == "" {
+		return "", fmt.Errorf("k8s.io/kubernetes has version %q, not vMAJOR.MINOR.PATCH", version)
+	}
+	var flags []string
+	for _, pkg := range []string{"k8s.io/component-base/version", "k8s.io/client-go/pkg/version"} {
+		flags = append(flags, "-X", pkg+".gitVersion="+version, "-X", pkg+".gitMajor="+major,
+			"-X", pkg+".gitMinor="+minor, "-X", pkg+".gitTreeState=clean")
+	}
+	return strings.Join(flags, " "), nil
 }
 
 func goCommand(ctx context.Context, dir string, args ...string) (string, error) {
