@@ -33,6 +33,7 @@ import (
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/projected"
 	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/kubelet/runtime/docker"
 	"minik.dev/minik/kubelet/runtime/sim"
@@ -180,18 +181,18 @@ func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (
 		if err != nil {
 			return nil, nil, err
 		}
-		return docker.New(eng, a.cfg, a.client, recorder), func() { _ = eng.Close() }, nil
+		return docker.New(eng, a.cfg, a.client, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() { _ = eng.Close() }, nil
 	}
 	if a.cfg.Runtime == nodeconfig.RuntimeRunc {
 		eng, err := newRuncEngine(ctx, a.cfg, a.waitPodCIDR)
 		if err != nil {
 			return nil, nil, err
 		}
-		return docker.New(eng, a.cfg, a.client, recorder), func() {}, nil
+		return docker.New(eng, a.cfg, a.client, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() {}, nil
 	}
 	// Sim pods take their IPs from the node's podCIDR, which the
 	// controller-manager assigns once the node is registered.
-	return sim.New(a.cfg.IP, KubeletVersion, a.waitPodCIDR, recorder), func() {}, nil
+	return sim.New(a.cfg.IP, KubeletVersion, a.waitPodCIDR, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() {}, nil
 }
 
 // serveServices answers for ClusterIPs and cluster DNS from this node. It

@@ -67,6 +67,23 @@ type Runtime struct {
 	logs *podlogs.Store
 	// probes counts probe results for /metrics/probes.
 	probes map[runtime.ProbeKey]uint64
+	// credentials resolves the sources of projected volumes that the
+	// cluster issues.
+	credentials Credentials
+}
+
+// Credentials resolves the clusterTrustBundle and podCertificate sources
+// of projected volumes (projected.Sources does, with the kubelet's
+// managers).
+type Credentials interface {
+	// TrustBundle is the PEM anchors a source selects; empty when an
+	// optional source selects none, an error when a required one does.
+	TrustBundle(ctx context.Context, src *corev1.ClusterTrustBundleProjection) ([]byte, error)
+	// PodCertificate is the key and chain of the podCertificate source at
+	// index of a projected volume; an error until they are issued.
+	PodCertificate(ctx context.Context, pod *corev1.Pod, volume string, index int) (key, chain []byte, err error)
+	// ForgetPod drops what was issued for a pod that is gone.
+	ForgetPod(ctx context.Context, uid types.UID)
 }
 
 var (
@@ -143,22 +160,23 @@ type containerStats struct {
 
 // New returns the docker runtime of a node on eng, which stays the
 // caller's to close.
-func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder) *Runtime {
+func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, recorder record.EventRecorder, credentials Credentials) *Runtime {
 	var logs *podlogs.Store
 	if cfg.LogDir != "" {
 		logs = podlogs.New(cfg.LogDir, podlogs.Options{})
 	}
 	return &Runtime{
-		logs:     logs,
-		cfg:      cfg,
-		client:   client,
-		engine:   eng,
-		recorder: recorder,
-		now:      time.Now,
-		wake:     func(string) {},
-		pods:     map[types.UID]*dockerPod{},
-		byUID:    map[string]string{},
-		stats:    map[string]containerStats{},
+		logs:        logs,
+		cfg:         cfg,
+		client:      client,
+		engine:      eng,
+		recorder:    recorder,
+		credentials: credentials,
+		now:         time.Now,
+		wake:        func(string) {},
+		pods:        map[types.UID]*dockerPod{},
+		byUID:       map[string]string{},
+		stats:       map[string]containerStats{},
 	}
 }
 
@@ -435,6 +453,7 @@ func (m *Runtime) ForgetPod(ctx context.Context, uid types.UID) error {
 }
 
 func (m *Runtime) removePod(ctx context.Context, uid types.UID) error {
+	m.credentials.ForgetPod(ctx, uid)
 	m.mu.Lock()
 	rec := m.pods[uid]
 	for k := range m.probes {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/ptr"
@@ -260,8 +261,45 @@ func (c *testClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fakeCredentials issues what its fields hold: bundles by name, and the
+// pod certificate once issued is set.
+type fakeCredentials struct {
+	mu        sync.Mutex
+	bundles   map[string][]byte
+	issued    bool
+	forgotten []types.UID
+}
+
+func (f *fakeCredentials) TrustBundle(_ context.Context, src *corev1.ClusterTrustBundleProjection) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.bundles[ptr.Deref(src.Name, "")]; ok {
+		return b, nil
+	}
+	if ptr.Deref(src.Optional, false) {
+		return []byte{}, nil
+	}
+	return nil, fmt.Errorf("no ClusterTrustBundle %q", ptr.Deref(src.Name, ""))
+}
+
+func (f *fakeCredentials) PodCertificate(_ context.Context, pod *corev1.Pod, volume string, index int) ([]byte, []byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.issued {
+		return nil, nil, fmt.Errorf("no credentials yet for %s/%s", pod.Name, volume)
+	}
+	return []byte("KEY\n"), []byte(fmt.Sprintf("CHAIN %s %d\n", volume, index)), nil
+}
+
+func (f *fakeCredentials) ForgetPod(_ context.Context, uid types.UID) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgotten = append(f.forgotten, uid)
+}
+
 type harness struct {
 	rt     *Runtime
+	creds  *fakeCredentials
 	eng    *fakeEngine
 	clock  *testClock
 	events *record.FakeRecorder
@@ -275,7 +313,8 @@ func newHarness(t *testing.T) *harness {
 	events := record.NewFakeRecorder(100)
 	cfg := &nodeconfig.Config{Name: "n1", IP: "172.20.0.3", Runtime: nodeconfig.RuntimeDocker,
 		Docker: &nodeconfig.DockerRuntime{ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "172.20.64.0/18", DNSDomain: "cluster.local"}}}
-	rt := New(eng, cfg, fake.NewClientset(), events)
+	creds := &fakeCredentials{bundles: map[string][]byte{}}
+	rt := New(eng, cfg, fake.NewClientset(), events, creds)
 	rt.now = clock.now
 	woken := make(chan string, 100)
 	require.NoError(t, rt.Prepare(context.Background(), nil, func(key string) {
@@ -286,7 +325,7 @@ func newHarness(t *testing.T) *harness {
 	}))
 	// Probes run until their pod is forgotten.
 	t.Cleanup(func() { _ = rt.ForgetPod(context.Background(), "uid-1") })
-	return &harness{rt: rt, eng: eng, clock: clock, events: events, woken: woken}
+	return &harness{rt: rt, creds: creds, eng: eng, clock: clock, events: events, woken: woken}
 }
 
 func testPod(policy corev1.RestartPolicy, c corev1.Container) *corev1.Pod {

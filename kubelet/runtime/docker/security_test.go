@@ -404,6 +404,55 @@ func TestFileVolumeMissingSource(t *testing.T) {
 	assert.Contains(t, cs.State.Waiting.Message, "nope")
 }
 
+// ClusterTrustBundle and pod certificate sources are files of their
+// projected volume; a required bundle that is missing, or a certificate
+// not issued yet, keeps the container from being made until they are.
+func TestProjectedCredentials(t *testing.T) {
+	h := newHarness(t)
+	pod := testPod(corev1.RestartPolicyAlways, corev1.Container{VolumeMounts: []corev1.VolumeMount{{Name: "creds", MountPath: "/creds"}}})
+	pod.Spec.Volumes = []corev1.Volume{{Name: "creds", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		DefaultMode: ptr.To[int32](0o640),
+		Sources: []corev1.VolumeProjection{
+			{ClusterTrustBundle: &corev1.ClusterTrustBundleProjection{Name: ptr.To("ca"), Path: "ca.pem"}},
+			{ClusterTrustBundle: &corev1.ClusterTrustBundleProjection{Name: ptr.To("gone"), Optional: ptr.To(true), Path: "none.pem"}},
+			{PodCertificate: &corev1.PodCertificateProjection{SignerName: "example.com/s", CredentialBundlePath: "bundle.pem",
+				KeyPath: "key.pem", CertificateChainPath: "chain.pem"}},
+		}}}}}
+
+	cs, _ := h.sync(t, pod)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Equal(t, "CreateContainerConfigError", cs.State.Waiting.Reason)
+	assert.Contains(t, cs.State.Waiting.Message, `no ClusterTrustBundle "ca"`)
+
+	h.creds.mu.Lock()
+	h.creds.bundles["ca"] = []byte("ANCHORS\n")
+	h.creds.mu.Unlock()
+	cs, _ = h.sync(t, pod)
+	require.NotNil(t, cs.State.Waiting)
+	assert.Contains(t, cs.State.Waiting.Message, `pod certificate of signer "example.com/s"`)
+	assert.Empty(t, h.eng.running("app"))
+
+	h.creds.mu.Lock()
+	h.creds.issued = true
+	h.creds.mu.Unlock()
+	h.sync(t, pod)
+	require.NotEmpty(t, h.eng.running("app"))
+	h.eng.mu.Lock()
+	assert.ElementsMatch(t, []engine.File{
+		{Path: "ca.pem", Data: []byte("ANCHORS\n"), Mode: 0o640},
+		{Path: "none.pem", Data: []byte{}, Mode: 0o640},
+		{Path: "bundle.pem", Data: []byte("KEY\nCHAIN creds 2\n"), Mode: 0o640},
+		{Path: "key.pem", Data: []byte("KEY\n"), Mode: 0o640},
+		{Path: "chain.pem", Data: []byte("CHAIN creds 2\n"), Mode: 0o640},
+	}, h.eng.volumeFiles["uid-1-creds/..1"])
+	h.eng.mu.Unlock()
+
+	require.NoError(t, h.rt.ForgetPod(context.Background(), pod.UID))
+	h.creds.mu.Lock()
+	assert.Contains(t, h.creds.forgotten, pod.UID)
+	h.creds.mu.Unlock()
+}
+
 // Containers get the variables of their namespace's Services (unless the
 // pod turns service links off), and a missing limit reads as the node's
 // allocatable through the downward API.

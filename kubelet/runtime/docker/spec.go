@@ -422,7 +422,8 @@ func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, rec *dockerP
 	case v.Projected != nil:
 		mode := ptr.Deref(v.Projected.DefaultMode, 0o644)
 		var out []engine.File
-		for _, src := range v.Projected.Sources {
+		for i := range v.Projected.Sources {
+			src := &v.Projected.Sources[i]
 			var files []engine.File
 			var err error
 			switch {
@@ -434,6 +435,13 @@ func (m *Runtime) volumeFiles(ctx context.Context, pod *corev1.Pod, rec *dockerP
 				files, err = m.downwardFiles(pod, src.DownwardAPI.Items, mode)
 			case src.ServiceAccountToken != nil:
 				files, err = m.tokenFile(ctx, pod, rec, v.Name, src.ServiceAccountToken, mode)
+			case src.ClusterTrustBundle != nil:
+				var anchors []byte
+				if anchors, err = m.credentials.TrustBundle(ctx, src.ClusterTrustBundle); err == nil {
+					files = []engine.File{{Path: src.ClusterTrustBundle.Path, Data: anchors, Mode: int64(mode)}}
+				}
+			case src.PodCertificate != nil:
+				files, err = m.podCertificateFiles(ctx, pod, v.Name, i, src.PodCertificate, mode)
 			}
 			if err != nil {
 				return nil, err
@@ -549,6 +557,30 @@ func (m *Runtime) tokenFile(ctx context.Context, pod *corev1.Pod, rec *dockerPod
 	rec.tokens[key] = cachedToken{token: []byte(tr.Status.Token), renewAt: now.Add(life * 8 / 10)}
 	m.mu.Unlock()
 	return []engine.File{{Path: src.Path, Data: []byte(tr.Status.Token), Mode: int64(mode)}}, nil
+}
+
+// podCertificateFiles are the files of a podCertificate source as the
+// kubelet writes them: the key, the chain, and the two together (key
+// first), each at the path the source gives it.
+func (m *Runtime) podCertificateFiles(ctx context.Context, pod *corev1.Pod, volume string, index int, src *corev1.PodCertificateProjection, mode int32) ([]engine.File, error) {
+	key, chain, err := m.credentials.PodCertificate(ctx, pod, volume, index)
+	if err != nil {
+		return nil, fmt.Errorf("pod certificate of signer %q: %w", src.SignerName, err)
+	}
+	var out []engine.File
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{
+		{src.CredentialBundlePath, append(append([]byte{}, key...), chain...)},
+		{src.KeyPath, key},
+		{src.CertificateChainPath, chain},
+	} {
+		if f.path != "" {
+			out = append(out, engine.File{Path: f.path, Data: f.data, Mode: int64(mode)})
+		}
+	}
+	return out, nil
 }
 
 // cachedToken is a projected service account token until its renewal.

@@ -23,10 +23,30 @@ type Runtime struct {
 	ipam     *ipam
 	recorder record.EventRecorder
 	now      func() time.Time
+	// volumes, when set, holds back the containers of a pod whose
+	// volumes could not be set up.
+	volumes Volumes
 
 	mu   sync.Mutex
 	pods map[types.UID]*simPod
 }
+
+// Volumes says whether a pod's volumes can be set up: the sources that
+// the cluster issues (projected.Sources checks them). A simulated pod
+// writes no files, but a source that a kubelet could not mount keeps
+// its containers from starting here too.
+type Volumes interface {
+	Ready(ctx context.Context, pod *corev1.Pod) error
+	// ForgetPod drops what was issued for a pod that is gone.
+	ForgetPod(ctx context.Context, uid types.UID)
+}
+
+// Retries of a pod's volume set-up back off from mountRetry to
+// maxMountRetry, as the kubelet's volume manager does.
+const (
+	mountRetry    = time.Second
+	maxMountRetry = time.Minute
+)
 
 var _ runtime.Runtime = (*Runtime)(nil)
 
@@ -41,15 +61,19 @@ type simPod struct {
 	usageKey [2]string
 	// counters integrate each running container's CPU use, by name.
 	counters map[string]*cpuCounter
+	// mounted is set once the pod's volumes were set up; mountRetry is
+	// the wait before the next try until then.
+	mounted    bool
+	mountRetry time.Duration
 }
 
 // New returns a sim runtime for a node at nodeIP whose pods take their
 // addresses from the node's podCIDR, which Prepare waits for with podCIDR;
 // kubeletVersion goes into the runtime's version.
-func New(nodeIP, kubeletVersion string, podCIDR func(context.Context) (string, error), recorder record.EventRecorder) *Runtime {
+func New(nodeIP, kubeletVersion string, podCIDR func(context.Context) (string, error), recorder record.EventRecorder, volumes Volumes) *Runtime {
 	return &Runtime{
 		version: "sim://" + kubeletVersion, nodeIP: nodeIP, podCIDR: podCIDR, recorder: recorder,
-		now: time.Now, pods: map[types.UID]*simPod{},
+		volumes: volumes, now: time.Now, pods: map[types.UID]*simPod{},
 	}
 }
 
@@ -81,7 +105,7 @@ func (r *Runtime) Prepare(ctx context.Context, pods []*corev1.Pod, _ func(string
 func (r *Runtime) Run(ctx context.Context) { <-ctx.Done() }
 
 // SyncPod implements runtime.Runtime.
-func (r *Runtime) SyncPod(_ context.Context, pod *corev1.Pod) (runtime.Result, error) {
+func (r *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result, error) {
 	rec := r.record(pod)
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		r.ipam.Release(string(pod.UID))
@@ -94,6 +118,17 @@ func (r *Runtime) SyncPod(_ context.Context, pod *corev1.Pod) (runtime.Result, e
 	if pod.Status.StartTime != nil {
 		start = pod.Status.StartTime.Time
 	}
+	if !rec.mounted {
+		if wait, unmounted := r.mount(ctx, pod, rec); unmounted {
+			// The pod as it is before its sandbox: no IP, containers
+			// being created.
+			status, _ := Status(pod, rec.plan, start, start)
+			status.HostIP, status.HostIPs = r.nodeIP, []corev1.HostIP{{IP: r.nodeIP}}
+			status.QOSClass = qos.GetPodQOS(pod)
+			r.report(pod, rec, status)
+			return runtime.Result{Status: &status, Requeue: wait}, nil
+		}
+	}
 	status, next := Status(pod, rec.plan, start, now)
 	if err := r.setAddresses(pod, &status); err != nil {
 		r.recorder.Event(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", err.Error())
@@ -104,6 +139,26 @@ func (r *Runtime) SyncPod(_ context.Context, pod *corev1.Pod) (runtime.Result, e
 		r.ipam.Release(string(pod.UID))
 	}
 	return runtime.Result{Status: &status, Requeue: until(next, now)}, nil
+}
+
+// mount sets up the pod's volumes: unmounted is true, with when to try
+// again, while they cannot be, and the kubelet's FailedMount event says
+// why.
+func (r *Runtime) mount(ctx context.Context, pod *corev1.Pod, rec *simPod) (wait time.Duration, unmounted bool) {
+	var err error
+	if r.volumes != nil {
+		err = r.volumes.Ready(ctx, pod)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		rec.mounted = true
+		return 0, false
+	}
+	r.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+	wait = max(rec.mountRetry, mountRetry)
+	rec.mountRetry = min(wait*2, maxMountRetry)
+	return wait, true
 }
 
 // KillPod implements runtime.Runtime: containers stop within the grace
@@ -134,7 +189,10 @@ func until(next, now time.Time) time.Duration {
 }
 
 // ForgetPod implements runtime.Runtime.
-func (r *Runtime) ForgetPod(_ context.Context, uid types.UID) error {
+func (r *Runtime) ForgetPod(ctx context.Context, uid types.UID) error {
+	if r.volumes != nil {
+		r.volumes.ForgetPod(ctx, uid)
+	}
 	r.mu.Lock()
 	delete(r.pods, uid)
 	r.mu.Unlock()
