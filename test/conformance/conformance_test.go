@@ -18,8 +18,9 @@ import (
 
 // Slice is the fixed selection make test runs: pods, Services, DNS, a
 // webhook, logs, and what the runtime does beyond running commands
-// (security context, termination messages, hooks, ephemeral containers)
-// on the docker driver, a few minutes on 2 cores.
+// (security context, termination messages, hooks, ephemeral containers,
+// trust bundles and pod certificates in projected volumes) on the docker
+// driver, a few minutes on 2 cores.
 var Slice = []string{
 	`Pods should get a host IP`,
 	`Pods should be submitted and removed`,
@@ -38,6 +39,8 @@ var Slice = []string{
 	// Not the Restartable Init Container Lifecycle Hook spec of the same name.
 	`\[sig-node\] Container Lifecycle Hook when create a pod with lifecycle hook should execute prestop exec hook properly`,
 	`Ephemeral Containers will start an ephemeral container in an existing pod`,
+	`can combine multiple CTBs with signer name and label selector`,
+	`Projected PodCertificate .*should allow server and client pods to establish an mTLS connection`,
 }
 
 // TestSlice runs the slice against a fresh 3-node docker cluster with the
