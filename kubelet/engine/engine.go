@@ -87,9 +87,13 @@ type State struct {
 	Error   string
 	ImageID string
 	// Reason is a Kubernetes-style reason for a container that is not
-	// running: Completed, Error, OOMKilled, ContainerCannotRun or Created.
+	// running: Completed, Error, OOMKilled, StartError or Created.
 	Reason string
 }
+
+// StartError is the reason of a run that could not start, with the
+// engine's message: the kubelet's word for it.
+const StartError = "StartError"
 
 // Start starts a created (or stopped) container.
 func (e *Engine) Start(ctx context.Context, id string) error {
@@ -156,7 +160,10 @@ func stateOf(c container.InspectResponse) State {
 	case s.OOMKilled:
 		st.Reason = "OOMKilled"
 	case s.Error != "":
-		st.Reason = "ContainerCannotRun"
+		// A run that could not start (the engine leaves it "created",
+		// exit code 128) ended, as the kubelet reports containerd's: so
+		// the restart policy applies to it.
+		st.Status, st.Reason = string(container.StateExited), StartError
 	case st.StartedAt.IsZero():
 		st.Reason = "Created"
 	case s.ExitCode == 0:

@@ -863,6 +863,16 @@ func TestStateOfEndsNoEarlierThanItStarts(t *testing.T) {
 	assert.Equal(t, st.StartedAt, st.FinishedAt, "an end stamped before the start is the start")
 }
 
+// A run the engine could not start ended: the restart policy applies.
+func TestStateOfStartError(t *testing.T) {
+	st := stateOf(container.InspectResponse{Image: "sha256:x", State: &container.State{
+		Status: container.StateCreated, ExitCode: 128, Error: "unable to apply caps: operation not permitted",
+		StartedAt: "0001-01-01T00:00:00Z", FinishedAt: "0001-01-01T00:00:00Z",
+	}})
+	assert.Equal(t, State{Status: "exited", ExitCode: 128, Reason: StartError, ImageID: "sha256:x",
+		Error: "unable to apply caps: operation not permitted"}, st)
+}
+
 // The kubelet's /etc/hosts, a termination-message file a non-root user can
 // write, the security settings and a sandbox's sysctls.
 func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {

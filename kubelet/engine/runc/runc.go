@@ -653,7 +653,7 @@ func (e *Engine) finish(c *container, pidFile, runcLog string, err error) {
 	}
 	if _, perr := os.Stat(pidFile); perr != nil && err != nil {
 		// runc never started the process: the container could not run.
-		st.Reason, st.Error = "ContainerCannotRun", runcError(runcLog)
+		st.Reason, st.Error = engine.StartError, runcError(runcLog)
 		if st.ExitCode == 0 {
 			st.ExitCode = 128
 		}

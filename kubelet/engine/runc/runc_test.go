@@ -308,7 +308,7 @@ func TestContainerRunsToCompletion(t *testing.T) {
 		SandboxID: sb, Image: "minik.test/busybox:1", Command: []string{"/no/such/program"}})
 	require.NoError(t, err)
 	st = runToEnd(t, e, missing)
-	assert.Equal(t, "ContainerCannotRun", st.Reason)
+	assert.Equal(t, engine.StartError, st.Reason)
 	assert.Contains(t, st.Error, "/no/such/program")
 	assert.NotZero(t, st.ExitCode)
 

@@ -729,8 +729,24 @@ func (m *Runtime) start(ctx context.Context, pod *corev1.Pod, rec *dockerPod, sp
 	c.started, c.ready = false, false
 	m.mu.Unlock()
 	if err := m.engine.Start(ctx, id); err != nil {
-		m.setWaiting(c, "RunContainerError", err.Error())
 		m.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", err)
+		// The run ended before it began, as the kubelet reports it (exit
+		// code 128, StartError): a container that will run again waits
+		// in RunContainerError, then backs off; one that will not (a
+		// Never pod's) has ended, and its pod fails.
+		st := engine.State{Status: "exited", ExitCode: 128, Reason: engine.StartError, Error: err.Error()}
+		if got, ierr := m.engine.Inspect(ctx, id); ierr == nil && got.Reason == engine.StartError {
+			st = got
+		}
+		sidecar := c.init && spec.RestartPolicy != nil && *spec.RestartPolicy == corev1.ContainerRestartPolicyAlways
+		m.mu.Lock()
+		c.state, c.messageOf = st, id
+		m.mu.Unlock()
+		if m.shouldRestart(pod, c, sidecar) {
+			m.setWaiting(c, "RunContainerError", err.Error())
+		} else {
+			m.setWaiting(c, "", "")
+		}
 		return m.retryLater(c)
 	}
 	m.recorder.Eventf(pod, corev1.EventTypeNormal, "Started", "Started container %s", spec.Name)
@@ -1047,7 +1063,8 @@ func (m *Runtime) containerStatus(spec *corev1.Container, c *dockerContainer, wa
 	switch {
 	case c.waitingReason != "":
 		cs.State.Waiting = &corev1.ContainerStateWaiting{Reason: c.waitingReason, Message: c.waitingMessage}
-		if c.id != "" && !c.state.Running && !c.state.FinishedAt.IsZero() {
+		// A run that could not start has no end time, but ended.
+		if c.id != "" && !c.state.Running && (!c.state.FinishedAt.IsZero() || c.state.Reason == engine.StartError) {
 			cs.LastTerminationState.Terminated = terminatedState(c)
 		}
 	case c.id == "":

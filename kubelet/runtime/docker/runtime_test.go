@@ -38,6 +38,9 @@ type fakeEngine struct {
 	// execCode is what an exec in a container answers.
 	execCode func(id string, cmd []string) int
 	started  []string // specs started, by container name, in order
+	// startErr, when set, is why every start fails, as the engine
+	// refuses a container it cannot run.
+	startErr error
 	stopped  []string // IDs stopped
 	// messages are what containers wrote to their termination-message
 	// files, by container name.
@@ -93,6 +96,10 @@ func (f *fakeEngine) Start(_ context.Context, id string) error {
 	c, ok := f.containers[id]
 	if !ok {
 		return engine.ErrNotFound
+	}
+	if f.startErr != nil {
+		c.state = engine.State{Status: "exited", ExitCode: 128, Reason: engine.StartError, Error: f.startErr.Error()}
+		return f.startErr
 	}
 	c.state = engine.State{Status: "running", Running: true, StartedAt: f.now(), ImageID: "sha256:" + c.spec.Image}
 	f.started = append(f.started, c.spec.Name)
@@ -386,6 +393,55 @@ func TestRestartPolicy(t *testing.T) {
 				assert.Equal(t, int32(tt.exitCode), cs.State.Terminated.ExitCode)
 				assert.Equal(t, []string{"app"}, h.eng.started, "not started again")
 			}
+		})
+	}
+}
+
+// A run the engine cannot start ends at once with exit code 128
+// (StartError), as the kubelet reports it: a Never pod fails, an Always
+// pod backs off and tries again.
+func TestStartError(t *testing.T) {
+	for _, tt := range []struct {
+		policy corev1.RestartPolicy
+		phase  corev1.PodPhase
+	}{
+		{corev1.RestartPolicyNever, corev1.PodFailed},
+		{corev1.RestartPolicyAlways, corev1.PodRunning},
+	} {
+		t.Run(string(tt.policy), func(t *testing.T) {
+			h := newHarness(t)
+			h.eng.startErr = errors.New("runc create failed: unable to apply caps: operation not permitted")
+			pod := testPod(tt.policy, corev1.Container{})
+			cs, res := h.sync(t, pod)
+			assert.Equal(t, tt.phase, res.Status.Phase)
+			if tt.policy == corev1.RestartPolicyNever {
+				ended := cs.State.Terminated
+				require.NotNil(t, ended)
+				assert.Equal(t, int32(128), ended.ExitCode)
+				assert.Equal(t, engine.StartError, ended.Reason)
+				assert.Contains(t, ended.Message, "unable to apply caps")
+			}
+			if tt.policy == corev1.RestartPolicyNever {
+				assert.Empty(t, h.eng.started, "never run")
+				return
+			}
+			for _, reason := range []string{"RunContainerError", "CrashLoopBackOff"} {
+				require.NotNil(t, cs.State.Waiting)
+				assert.Equal(t, reason, cs.State.Waiting.Reason)
+				ended := cs.LastTerminationState.Terminated
+				require.NotNil(t, ended)
+				assert.Equal(t, int32(128), ended.ExitCode)
+				assert.Equal(t, engine.StartError, ended.Reason)
+				assert.Contains(t, ended.Message, "unable to apply caps")
+				h.clock.advance(time.Second)
+				cs, _ = h.sync(t, pod)
+			}
+
+			h.eng.startErr = nil
+			h.clock.advance(time.Minute)
+			cs, _ = h.sync(t, pod)
+			assert.NotNil(t, cs.State.Running, "run again after the back-off")
+			assert.Equal(t, int32(1), cs.RestartCount)
 		})
 	}
 }
