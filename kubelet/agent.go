@@ -176,23 +176,25 @@ func (a *Agent) Run(ctx context.Context) error {
 // newRuntime chooses the node's runtime from its (validated) config: the
 // one place that knows which runtimes exist. close releases what it holds.
 func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (runtime.Runtime, func(), error) {
+	// Trust bundles and pod certificates, for every runtime's pods.
+	sources := projected.New(ctx, a.client, a.cfg.Name, recorder)
 	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
 		eng, err := engine.New(ctx, a.cfg.Cluster, a.cfg.Name, *a.cfg.Docker)
 		if err != nil {
 			return nil, nil, err
 		}
-		return docker.New(eng, a.cfg, a.client, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() { _ = eng.Close() }, nil
+		return docker.New(eng, a.cfg, a.client, recorder, sources), func() { _ = eng.Close() }, nil
 	}
 	if a.cfg.Runtime == nodeconfig.RuntimeRunc {
 		eng, err := newRuncEngine(ctx, a.cfg, a.waitPodCIDR)
 		if err != nil {
 			return nil, nil, err
 		}
-		return docker.New(eng, a.cfg, a.client, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() {}, nil
+		return docker.New(eng, a.cfg, a.client, recorder, sources), func() {}, nil
 	}
 	// Sim pods take their IPs from the node's podCIDR, which the
 	// controller-manager assigns once the node is registered.
-	return sim.New(a.cfg.IP, KubeletVersion, a.waitPodCIDR, recorder, projected.New(ctx, a.client, a.cfg.Name, recorder)), func() {}, nil
+	return sim.New(a.cfg.IP, KubeletVersion, a.waitPodCIDR, recorder, sources), func() {}, nil
 }
 
 // serveServices answers for ClusterIPs and cluster DNS from this node. It

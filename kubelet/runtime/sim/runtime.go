@@ -149,13 +149,15 @@ func (r *Runtime) mount(ctx context.Context, pod *corev1.Pod, rec *simPod) (wait
 	if r.volumes != nil {
 		err = r.volumes.Ready(ctx, pod)
 	}
+	if err != nil {
+		r.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err == nil {
 		rec.mounted = true
 		return 0, false
 	}
-	r.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedMount", "MountVolume.SetUp failed: %v", err)
 	wait = max(rec.mountRetry, mountRetry)
 	rec.mountRetry = min(wait*2, maxMountRetry)
 	return wait, true
