@@ -142,7 +142,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.heartbeat(ctx)
 	}()
 
-	pods, factory, err := newPodWorker(a.client, a.cfg.Name, rt)
+	pods, factory, err := newPodWorker(a.client, a.cfg.Name, rt, recorder)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,9 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+	"k8s.io/kubernetes/pkg/kubelet/lifecycle"
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/runtime"
@@ -27,9 +30,14 @@ const podWorkers = 16
 // the runtime: one queue, one record of each pod, one status writer.
 type podWorker struct {
 	*podQueue
-	node    string
-	client  kubernetes.Interface
-	runtime runtime.Runtime
+	node      string
+	client    kubernetes.Interface
+	runtime   runtime.Runtime
+	admission *admission
+
+	// admitting makes admission one pod at a time, so that two pods that
+	// cannot both fit are never both admitted.
+	admitting sync.Mutex
 
 	mu   sync.Mutex
 	pods map[types.UID]*podRecord
@@ -44,29 +52,47 @@ type podRecord struct {
 	// written is the JSON of the last status written: the same status is
 	// never written twice, even if the API server normalises it.
 	written []byte
+	// admitted: the pod fits the node and may run; rejection: why it
+	// does not (it never runs).
+	admitted  bool
+	rejection *lifecycle.PodAdmitResult
 }
 
 // newPodWorker watches node's pods; the factory must be started by the caller.
-func newPodWorker(client kubernetes.Interface, node string, rt runtime.Runtime) (*podWorker, informers.SharedInformerFactory, error) {
+func newPodWorker(client kubernetes.Interface, node string, rt runtime.Runtime, recorder record.EventRecorder) (*podWorker, informers.SharedInformerFactory, error) {
 	q, factory, err := newPodQueue(client, node, rt.Name()+"-pods", 50*time.Millisecond)
 	if err != nil {
 		return nil, nil, err
 	}
-	return &podWorker{podQueue: q, node: node, client: client, runtime: rt, pods: map[types.UID]*podRecord{}}, factory, nil
+	return &podWorker{podQueue: q, node: node, client: client, runtime: rt,
+		admission: newAdmission(client, node, recorder), pods: map[types.UID]*podRecord{}}, factory, nil
 }
 
 // Run syncs pods until ctx is done; the informer must have been started.
 func (w *podWorker) Run(ctx context.Context) error {
 	defer w.queue.ShutDown()
+	w.admission.factory.Start(ctx.Done())
+	defer w.admission.factory.Shutdown()
 	if !cache.WaitForCacheSync(ctx.Done(), w.informer.HasSynced) {
 		return ctx.Err()
 	}
+	w.admission.factory.WaitForCacheSync(ctx.Done())
 	pods, err := w.lister.List(labels.Everything())
 	if err != nil {
 		return fmt.Errorf("list pods: %w", err)
 	}
 	if err := w.runtime.Prepare(ctx, pods, w.queue.Add); err != nil {
 		return fmt.Errorf("prepare the %s runtime: %w", w.runtime.Name(), err)
+	}
+	// The pods already here are admitted oldest first, as the kubelet
+	// admits a batch, before the workers take them in any order.
+	byCreation(pods)
+	for _, pod := range pods {
+		if pod.Spec.NodeName == w.node && pod.DeletionTimestamp == nil && !finished(pod.Status.Phase) {
+			if _, err := w.admit(ctx, pod, w.record(pod)); err != nil {
+				klog.ErrorS(err, "reject pod", "pod", klog.KObj(pod))
+			}
+		}
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -100,6 +126,11 @@ func (w *podWorker) sync(ctx context.Context, key string) (time.Duration, error)
 	if pod.DeletionTimestamp != nil {
 		return w.kill(ctx, pod, rec)
 	}
+	if !finished(pod.Status.Phase) {
+		if ok, err := w.admit(ctx, pod, rec); !ok || err != nil {
+			return 0, err
+		}
+	}
 	res, err := w.runtime.SyncPod(ctx, pod)
 	if err != nil {
 		return 0, err
@@ -122,6 +153,48 @@ func (w *podWorker) sync(ctx context.Context, key string) (time.Duration, error)
 		}
 	}
 	return res.Requeue, nil
+}
+
+// admit says whether the pod may run: once admitted it stays so; a pod
+// that does not fit the node beside the admitted pods is rejected, and
+// its Failed status is written (again, until the write succeeds).
+func (w *podWorker) admit(ctx context.Context, pod *corev1.Pod, rec *podRecord) (bool, error) {
+	w.admitting.Lock()
+	defer w.admitting.Unlock()
+	w.mu.Lock()
+	admitted, rejection := rec.admitted, rec.rejection
+	var others []*corev1.Pod
+	if !admitted && rejection == nil {
+		for uid, r := range w.pods {
+			if uid != pod.UID && r.admitted && !finished(r.pod.Status.Phase) && !finished(r.status.Phase) {
+				others = append(others, r.pod)
+			}
+		}
+	}
+	w.mu.Unlock()
+	if admitted {
+		return true, nil
+	}
+	if rejection == nil {
+		res := w.admission.admit(ctx, pod, others)
+		w.mu.Lock()
+		if res.Admit {
+			rec.admitted = true
+		} else {
+			rec.rejection = &res
+		}
+		w.mu.Unlock()
+		if res.Admit {
+			return true, nil
+		}
+		rejection = &res
+	}
+	return false, w.writeStatus(ctx, pod, rec, rejectedStatus(pod, *rejection))
+}
+
+// finished says whether a pod in phase has ended for good.
+func finished(phase corev1.PodPhase) bool {
+	return phase == corev1.PodSucceeded || phase == corev1.PodFailed
 }
 
 // activeDeadline says how long a pod with activeDeadlineSeconds has left
