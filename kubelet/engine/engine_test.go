@@ -882,7 +882,9 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	cfg, err := e.EnsureVolume(ctx, uid, "cfg", EmptyDir{})
 	require.NoError(t, err)
 	id, ip, err := e.RunSandbox(ctx, SandboxSpec{PodUID: uid, Namespace: "default", Name: "files", Hostname: "files",
-		ExtraHosts: []string{"foo\tbar:10.1.2.3"}, Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}, Volumes: []string{cfg}})
+		ExtraHosts: []string{"foo\tbar:10.1.2.3"}, Sysctls: map[string]string{"kernel.shm_rmid_forced": "1"}, Volumes: []string{cfg},
+		// Written to the file only: nothing here asks these servers.
+		DNS: []string{"10.96.0.10", "10.96.0.11"}, DNSSearch: []string{"resolv.conf.local"}, DNSOptions: []string{"ndots:2"}})
 	require.NoError(t, err)
 	// A file volume, written through the sandbox, read by a container
 	// with a read-only root, and written again while it runs.
@@ -928,9 +930,9 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	require.NoError(t, e.UpdateResources(ctx, reader, Resources{CPUShares: 512, MemoryBytes: 128 << 20}))
 	require.NoError(t, e.Stop(ctx, reader, time.Second))
 	spec := ContainerSpec{PodUID: uid, Namespace: "default", PodName: "files", Name: "app", SandboxID: id, Image: v.image,
-		ManagedHosts: true, TerminationMessagePath: "/dev/termination-custom-log",
+		ManagedHosts: true, ManagedDNS: true, TerminationMessagePath: "/dev/termination-custom-log",
 		Security: Security{User: "1000:2000", Groups: []int64{3000}, ReadOnlyRootfs: true, NoNewPrivileges: true, CapDrop: []string{"ALL"}},
-		Args: []string{"cat", "/etc/hosts", "uid", "groups", "cat", "/proc/sys/kernel/shm_rmid_forced",
+		Args: []string{"cat", "/etc/hosts", "cat", "/etc/resolv.conf", "uid", "groups", "cat", "/proc/sys/kernel/shm_rmid_forced",
 			"write", "/dev/termination-custom-log", "DONE", "write", "/x", "y"}}
 	cid = run(t, e, spec)
 	st := waitExit(t, e, cid)
@@ -938,6 +940,8 @@ func (v *testEnv) testPodFilesAndSecurity(t *testing.T) {
 	assert.Contains(t, out, "# Kubernetes-managed hosts file.\n")
 	assert.Contains(t, out, ip+"\tfiles\n")
 	assert.Contains(t, out, "# Entries added by HostAliases.\n10.1.2.3\tfoo\tbar\n")
+	assert.Contains(t, out, "search resolv.conf.local\nnameserver 10.96.0.10\nnameserver 10.96.0.11\noptions ndots:2\n",
+		"the pod's resolv.conf, not the engine's 127.0.0.11")
 	assert.Contains(t, out, "uid 1000\n")
 	assert.Contains(t, out, "3000", "a supplementary group")
 	assert.Contains(t, out, "1\n", "the sandbox's sysctl")

@@ -25,6 +25,10 @@ const podFilesVolume = ".files"
 // the other files' names, have no dot.
 const hostsFile = "etc.hosts"
 
+// resolvFile is the pod's /etc/resolv.conf in that volume, for a pod
+// whose DNS the kubelet sets (ContainerSpec.ManagedDNS).
+const resolvFile = "etc.resolv.conf"
+
 // MaxTerminationMessage is how much of a termination-message file is read,
 // the kubelet's limit.
 const MaxTerminationMessage = 4096
@@ -85,6 +89,26 @@ func HostsFile(ip, hostname string, spec SandboxSpec) []byte {
 				fmt.Fprintf(&b, "%s\t%s\n", ip, names)
 			}
 		}
+	}
+	return []byte(b.String())
+}
+
+// ResolvConf is a pod's /etc/resolv.conf as the kubelet has it written:
+// its search domains, DNS servers and resolver options; nil when the pod
+// has none of them, and the node's resolver serves it.
+func ResolvConf(spec SandboxSpec) []byte {
+	if len(spec.DNS) == 0 && len(spec.DNSSearch) == 0 && len(spec.DNSOptions) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	if len(spec.DNSSearch) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(spec.DNSSearch, " "))
+	}
+	for _, s := range spec.DNS {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(spec.DNSOptions) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(spec.DNSOptions, " "))
 	}
 	return []byte(b.String())
 }

@@ -27,3 +27,24 @@ func TestHostsFile(t *testing.T) {
 		})
 	}
 }
+
+func TestResolvConf(t *testing.T) {
+	tests := []struct {
+		name string
+		spec SandboxSpec
+		want string
+	}{
+		{name: "none: the node's resolver", want: ""},
+		{name: "cluster first", spec: SandboxSpec{DNS: []string{"10.96.0.10"},
+			DNSSearch: []string{"ns.svc.cluster.local", "svc.cluster.local", "cluster.local"}, DNSOptions: []string{"ndots:5"}},
+			want: "search ns.svc.cluster.local svc.cluster.local cluster.local\nnameserver 10.96.0.10\noptions ndots:5\n"},
+		{name: "two servers, no search", spec: SandboxSpec{DNS: []string{"10.0.0.1", "10.0.0.2"}},
+			want: "nameserver 10.0.0.1\nnameserver 10.0.0.2\n"},
+		{name: "options only", spec: SandboxSpec{DNSOptions: []string{"edns0"}}, want: "options edns0\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, string(ResolvConf(tt.spec)))
+		})
+	}
+}

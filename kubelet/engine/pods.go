@@ -153,6 +153,15 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		_ = e.Remove(ctx, id)
 		return "", "", fmt.Errorf("write the /etc/hosts of pod %s/%s: %w", spec.Namespace, spec.Name, err)
 	}
+	// So is its /etc/resolv.conf: on the engine's network the engine
+	// writes its own resolver (127.0.0.11) there, whatever the pod's DNS
+	// servers, which it only forwards to.
+	if resolv := ResolvConf(spec); resolv != nil {
+		if err := e.writePodFile(ctx, id, spec.PodUID, resolvFile, resolv, 0o644); err != nil {
+			_ = e.Remove(ctx, id)
+			return "", "", fmt.Errorf("write the /etc/resolv.conf of pod %s/%s: %w", spec.Namespace, spec.Name, err)
+		}
+	}
 	return id, ip, nil
 }
 
@@ -264,6 +273,11 @@ type ContainerSpec struct {
 	// unless the container mounts a volume there; false leaves the
 	// engine's (a pod on the node's network has the node's).
 	ManagedHosts bool
+	// ManagedDNS binds the pod's /etc/resolv.conf, as the kubelet has it
+	// written, unless the container mounts a volume there: for a pod not
+	// on the node's network whose sandbox had DNS servers, search domains
+	// or options (engine.ResolvConf).
+	ManagedDNS bool
 	// TerminationMessagePath is where the container finds an empty file
 	// to write its termination message to; empty for none.
 	TerminationMessagePath string
@@ -359,6 +373,13 @@ func (e *Engine) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		m, err := e.podFileMount(ctx, spec.PodUID, hostsFile, "/etc/hosts")
 		if err != nil {
 			return "", fmt.Errorf("create container %s of pod %s/%s: /etc/hosts: %w", spec.Name, spec.Namespace, spec.PodName, err)
+		}
+		mounts = append(mounts, m)
+	}
+	if spec.ManagedDNS && !slices.ContainsFunc(spec.Mounts, func(m Mount) bool { return path.Clean(m.Path) == "/etc/resolv.conf" }) {
+		m, err := e.podFileMount(ctx, spec.PodUID, resolvFile, "/etc/resolv.conf")
+		if err != nil {
+			return "", fmt.Errorf("create container %s of pod %s/%s: /etc/resolv.conf: %w", spec.Name, spec.Namespace, spec.PodName, err)
 		}
 		mounts = append(mounts, m)
 	}

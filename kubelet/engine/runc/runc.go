@@ -360,22 +360,13 @@ func (e *Engine) makeSandbox(ctx context.Context, sb *sandbox, spec engine.Sandb
 // /etc/hostname, which every container of the pod binds.
 func writePodFiles(dir, hostname, ip string, spec engine.SandboxSpec) error {
 	hosts := engine.HostsFile(ip, hostname, spec)
-	var resolv strings.Builder
-	if len(spec.DNS) == 0 && len(spec.DNSSearch) == 0 && len(spec.DNSOptions) == 0 {
+	resolv := engine.ResolvConf(spec)
+	if resolv == nil {
 		if b, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-			resolv.Write(b)
+			resolv = b
 		}
 	}
-	for _, s := range spec.DNS {
-		fmt.Fprintf(&resolv, "nameserver %s\n", s)
-	}
-	if len(spec.DNSSearch) > 0 {
-		fmt.Fprintf(&resolv, "search %s\n", strings.Join(spec.DNSSearch, " "))
-	}
-	if len(spec.DNSOptions) > 0 {
-		fmt.Fprintf(&resolv, "options %s\n", strings.Join(spec.DNSOptions, " "))
-	}
-	for f, data := range map[string]string{"hosts": string(hosts), "resolv.conf": resolv.String(), "hostname": hostname + "\n"} {
+	for f, data := range map[string]string{"hosts": string(hosts), "resolv.conf": string(resolv), "hostname": hostname + "\n"} {
 		if err := os.WriteFile(filepath.Join(dir, f), []byte(data), 0o644); err != nil {
 			return fmt.Errorf("write pod's %s: %w", f, err)
 		}

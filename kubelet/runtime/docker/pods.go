@@ -908,6 +908,14 @@ func (m *Runtime) podDNS(pod *corev1.Pod, spec *engine.SandboxSpec) {
 	}
 }
 
+// hasDNS says whether the pod's sandbox was given DNS servers, search
+// domains or options, whose resolv.conf the engine then wrote.
+func (m *Runtime) hasDNS(pod *corev1.Pod) bool {
+	var spec engine.SandboxSpec
+	m.podDNS(pod, &spec)
+	return engine.ResolvConf(spec) != nil
+}
+
 // podHostname is the pod's hostname as the kubelet sets it.
 func podHostname(pod *corev1.Pod) string {
 	h := pod.Name

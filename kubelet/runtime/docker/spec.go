@@ -64,6 +64,7 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 		Security:               security(pod, spec),
 		TerminationMessagePath: spec.TerminationMessagePath,
 		ManagedHosts:           !pod.Spec.HostNetwork,
+		ManagedDNS:             !pod.Spec.HostNetwork && m.hasDNS(pod),
 	}
 	if ptr.Deref(pod.Spec.ShareProcessNamespace, false) {
 		cs.PIDNamespace = rec.sandboxID
