@@ -34,6 +34,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
+
+	"minik.dev/minik/kubelet/relay"
 )
 
 // Options configure the proxy.
@@ -353,7 +355,7 @@ func (p *Proxy) listen(proto, addr string, w *listener) error {
 			return err
 		}
 		w.closer = pc
-		go p.relayUDP(pc, w)
+		go relay.UDP(pc, func(client net.Addr) (net.Conn, error) { return p.dialUDP(w, client) })
 		return nil
 	}
 	l, err := net.Listen("tcp", addr)
@@ -367,7 +369,7 @@ func (p *Proxy) listen(proto, addr string, w *listener) error {
 		return nil
 	}
 	w.closer = l
-	go p.accept(l, w)
+	go relay.TCP(l, func(client net.Addr) (net.Conn, error) { return p.dialTCP(w, client) })
 	return nil
 }
 
@@ -386,53 +388,23 @@ func (p *Proxy) healthHandler(l *listener) http.Handler {
 	})
 }
 
-func (p *Proxy) accept(l net.Listener, w *listener) {
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			return
-		}
-		go p.forward(conn, w)
-	}
-}
-
-// forward joins a client to a ready endpoint of the Service port; with
-// none, the client's connection is closed at once, as with a REJECT.
-func (p *Proxy) forward(client net.Conn, l *listener) {
-	defer client.Close()
+// dialTCP opens a connection to a ready endpoint of the Service port;
+// with none, the client's connection is closed at once, as with a REJECT.
+func (p *Proxy) dialTCP(l *listener, client net.Addr) (net.Conn, error) {
 	node := ""
 	if l.local {
 		node = p.o.NodeName
 	}
 	eps := p.endpointsOn(l.namespace, l.service, l.portName, node, false)
-	if len(eps) == 0 {
-		return
-	}
-	var upstream net.Conn
-	var err error
-	for _, ep := range p.order(l, client.RemoteAddr(), eps) {
-		upstream, err = net.DialTimeout("tcp", ep, dialTimeout)
-		if err == nil {
-			p.remember(l, client.RemoteAddr(), ep)
-			break
+	err := errNoEndpoint
+	for _, ep := range p.order(l, client, eps) {
+		var upstream net.Conn
+		if upstream, err = net.DialTimeout("tcp", ep, dialTimeout); err == nil {
+			p.remember(l, client, ep)
+			return upstream, nil
 		}
 	}
-	if err != nil {
-		return
-	}
-	defer upstream.Close()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		if tc, ok := dst.(*net.TCPConn); ok {
-			_ = tc.CloseWrite()
-		}
-		done <- struct{}{}
-	}
-	go pipe(upstream, client)
-	go pipe(client, upstream)
-	<-done
-	<-done
+	return nil, err
 }
 
 // order is the endpoints to try for a client: round-robin, but with
