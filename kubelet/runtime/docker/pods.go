@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/hostports"
 	"minik.dev/minik/kubelet/podlogs"
 	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/nodeconfig"
@@ -70,6 +71,8 @@ type Runtime struct {
 	// credentials resolves the sources of projected volumes that the
 	// cluster issues.
 	credentials Credentials
+	// hostPorts serves the pods' host ports on the node.
+	hostPorts *hostports.Forwarder
 }
 
 // Credentials resolves the clusterTrustBundle and podCertificate sources
@@ -172,6 +175,7 @@ func New(eng Engine, cfg *nodeconfig.Config, client kubernetes.Interface, record
 		engine:      eng,
 		recorder:    recorder,
 		credentials: credentials,
+		hostPorts:   hostports.New(),
 		now:         time.Now,
 		wake:        func(string) {},
 		pods:        map[types.UID]*dockerPod{},
@@ -298,6 +302,7 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 	rec := m.record(ctx, pod)
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
+		m.hostPorts.Remove(string(pod.UID))
 		return m.stopFinished(ctx, pod, rec), nil
 	}
 	if !rec.volumesAttached {
@@ -354,6 +359,13 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		rec.sandboxID, rec.ip = id, ip
 		m.mu.Unlock()
 	}
+	if !pod.Spec.HostNetwork {
+		// As a kubelet's runtime does, before the containers start.
+		if err := m.hostPorts.Set(string(pod.UID), rec.ip, hostports.Mappings(pod)); err != nil {
+			m.recorder.Eventf(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", "Failed to create pod sandbox: %v", err)
+			return runtime.Result{}, err
+		}
+	}
 	if err := m.syncFileVolumes(ctx, pod, rec); err != nil {
 		klog.V(2).InfoS("write file volumes", "pod", klog.KObj(pod), "err", err)
 	}
@@ -361,6 +373,7 @@ func (m *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 	status := m.podStatus(pod, rec)
 	if status.Phase == corev1.PodSucceeded || status.Phase == corev1.PodFailed {
 		m.stopProbes(rec)
+		m.hostPorts.Remove(string(pod.UID))
 		return runtime.Result{Status: &status}, nil
 	}
 	// Looked at again by the next back-off's end, and at least every
@@ -454,6 +467,7 @@ func (m *Runtime) ForgetPod(ctx context.Context, uid types.UID) error {
 
 func (m *Runtime) removePod(ctx context.Context, uid types.UID) error {
 	m.credentials.ForgetPod(ctx, uid)
+	m.hostPorts.Remove(string(uid))
 	m.mu.Lock()
 	rec := m.pods[uid]
 	for k := range m.probes {

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -742,4 +744,45 @@ func TestPodLogFiles(t *testing.T) {
 	links, err := filepath.Glob(filepath.Join(dir, "containers", "*"))
 	require.NoError(t, err)
 	assert.Empty(t, links)
+}
+
+// A pod's host ports are open on the node while it runs, a second pod
+// cannot take them, and they close when the pod goes.
+func TestHostPorts(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	port := int32(l.Addr().(*net.TCPAddr).Port)
+	require.NoError(t, l.Close())
+	inUse := func() bool {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			l.Close()
+		}
+		return err != nil
+	}
+	withPort := corev1.Container{Ports: []corev1.ContainerPort{{ContainerPort: 8080, HostPort: port, HostIP: "127.0.0.1"}}}
+
+	pod := testPod(corev1.RestartPolicyAlways, withPort)
+	h.sync(t, pod)
+	assert.True(t, inUse(), "the host port is open")
+
+	second := testPod(corev1.RestartPolicyAlways, withPort)
+	second.Name, second.UID = "web-2", "uid-2"
+	t.Cleanup(func() { _ = h.rt.ForgetPod(context.Background(), "uid-2") })
+	_, err = h.rt.SyncPod(context.Background(), second)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "open host port "+addr+"/TCP")
+	var events []string
+	for len(h.events.Events) > 0 {
+		events = append(events, <-h.events.Events)
+	}
+	assert.True(t, slices.ContainsFunc(events, func(e string) bool { return strings.Contains(e, "Warning FailedCreatePodSandBox") }), events)
+
+	require.NoError(t, h.rt.ForgetPod(context.Background(), pod.UID))
+	assert.False(t, inUse(), "closed with its pod")
+	_, err = h.rt.SyncPod(context.Background(), second)
+	require.NoError(t, err, "the port is free for the next pod")
+	assert.True(t, inUse())
 }
