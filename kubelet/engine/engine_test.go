@@ -464,6 +464,16 @@ func (v *testEnv) testEmptyDir(t *testing.T) {
 	spec.Name, spec.Args = "readonly", []string{"write", "/data/g", "x"}
 	id := run(t, e, spec)
 	assert.Equal(t, 2, waitExit(t, e, id).ExitCode, "a read-only mount refuses writes")
+
+	// An emptyDir's root is open to every user, as the kubelet makes it.
+	open, err := e.EnsureVolume(ctx, spec.PodUID, "open", EmptyDir{})
+	require.NoError(t, err)
+	spec.Mounts = []Mount{{Volume: open, Path: "/open", Owned: true, OpenRoot: true}}
+	spec.Security = Security{User: "1001"}
+	spec.Name, spec.Args = "nonroot", []string{"stat", "/open", "write", "/open/f", "by 1001", "cat", "/open/f"}
+	out := runToEnd(t, e, spec)
+	assert.Contains(t, out, "/open drwxrwxrwx")
+	assert.Contains(t, out, "by 1001")
 }
 
 func (v *testEnv) testSubPathsTmpfsAndFSGroup(t *testing.T) {

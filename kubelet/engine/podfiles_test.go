@@ -1,9 +1,14 @@
 package engine
 
 import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestHostsFile(t *testing.T) {
@@ -47,4 +52,33 @@ func TestResolvConf(t *testing.T) {
 			assert.Equal(t, tt.want, string(ResolvConf(tt.spec)))
 		})
 	}
+}
+
+// A generation given to an fsGroup: files and the folders made for them
+// take the group, folders with the set-group-ID bit; the links stay root's.
+func TestWriteGenerationGroup(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, writeGeneration(&buf, "..1", []File{
+		{Path: "dir/b", Data: []byte("bee"), Mode: 0o440, GID: 1234},
+		{Path: "a", Data: []byte("a"), Mode: 0o644, GID: 1234},
+	}))
+	got := map[string]string{}
+	tr := tar.NewReader(&buf)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		got[h.Name] = fmt.Sprintf("%o %d", h.Mode, h.Gid)
+	}
+	assert.Equal(t, map[string]string{
+		"..1/":      "2755 1234",
+		"..1/dir/":  "2755 1234",
+		"..1/dir/b": "440 1234",
+		"..1/a":     "644 1234",
+		"..data":    "777 0",
+		"dir":       "777 0",
+		"a":         "777 0",
+	}, got)
 }

@@ -230,6 +230,9 @@ type Mount struct {
 	SubPathType string
 	// Owned volumes belong to the pod's FSGroup, when it has one.
 	Owned bool
+	// OpenRoot makes the volume's root writable by every user (0777, or
+	// 2777 with an FSGroup), as the kubelet makes an emptyDir's.
+	OpenRoot bool
 	// Seed is what a file sub-path that has to be made starts with (a
 	// hostPath file the node has: the volume stands for its folder).
 	Seed []byte
@@ -241,6 +244,9 @@ type File struct {
 	Data []byte
 	// Mode is the file's permission bits; 0 means 0644.
 	Mode int64
+	// GID is the group of the file and of the folders made for it (the
+	// pod's fsGroup); 0 is root's.
+	GID int64
 }
 
 // ContainerSpec is one app container of a pod.
@@ -448,11 +454,12 @@ func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount,
 		subPaths map[string]string
 		seeds    map[string][]byte
 		owned    bool
+		open     bool
 	}
 	setups := map[string]*setup{}
 	for _, m := range spec.Mounts {
 		owned := m.Owned && spec.FSGroup != nil
-		if m.SubPath == "" && !owned {
+		if m.SubPath == "" && !owned && !m.OpenRoot {
 			continue
 		}
 		s := setups[m.Volume]
@@ -470,6 +477,7 @@ func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount,
 			}
 		}
 		s.owned = s.owned || owned
+		s.open = s.open || m.OpenRoot
 	}
 	sources := map[string]map[string]string{}
 	for volume, s := range setups {
@@ -477,7 +485,7 @@ func (e *Engine) mounts(ctx context.Context, spec ContainerSpec) ([]mount.Mount,
 		if s.owned {
 			group = spec.FSGroup
 		}
-		paths, err := e.volumeSetup(ctx, spec.PodUID, volume, s.subPaths, s.seeds, group)
+		paths, err := e.volumeSetup(ctx, spec.PodUID, volume, s.subPaths, s.seeds, group, s.open)
 		if err != nil {
 			return nil, err
 		}

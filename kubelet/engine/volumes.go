@@ -90,11 +90,11 @@ const (
 const setupName = ".volume-setup"
 
 // volumeSetup prepares volume for the container mounts of one pod: it makes
-// each sub-path that is missing and gives the volume's root to fsGroup,
-// through a container that mounts the volume and never runs (the engine
+// each sub-path that is missing, gives the volume's root to fsGroup and
+// opens it to every user when open says so, through a container that mounts the volume and never runs (the engine
 // writes into a created container's volumes). It returns the engine-host
 // path of each sub-path, to bind.
-func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPaths map[string]string, seeds map[string][]byte, fsGroup *int64) (map[string]string, error) {
+func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPaths map[string]string, seeds map[string][]byte, fsGroup *int64, open bool) (map[string]string, error) {
 	info, err := e.cli.VolumeInspect(ctx, volume, client.VolumeInspectOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("inspect volume %s: %w", volume, err)
@@ -120,6 +120,11 @@ func (e *Engine) volumeSetup(ctx context.Context, podUID, volume string, subPath
 		// As the kubelet: the group owns the volume and, by the setgid
 		// bit, what is made in it.
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "v/", Mode: 0o2777, Gid: int(*fsGroup)}); err != nil {
+			return nil, err
+		}
+		wrote = true
+	} else if open {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: "v/", Mode: 0o777}); err != nil {
 			return nil, err
 		}
 		wrote = true
@@ -323,7 +328,7 @@ func (e *Engine) WriteVolumeFiles(ctx context.Context, sandboxID, volume, gen st
 	if err := writeGeneration(&buf, gen, files); err != nil {
 		return fmt.Errorf("write volume %s: %w", volume, err)
 	}
-	if _, err := e.cli.CopyToContainer(ctx, sandboxID, client.CopyToContainerOptions{DestinationPath: "/volumes/" + volume, Content: &buf}); err != nil {
+	if _, err := e.cli.CopyToContainer(ctx, sandboxID, client.CopyToContainerOptions{DestinationPath: "/volumes/" + volume, Content: &buf, CopyUIDGID: true}); err != nil {
 		return fmt.Errorf("write volume %s: %w", volume, err)
 	}
 	return nil
@@ -333,14 +338,24 @@ func (e *Engine) WriteVolumeFiles(ctx context.Context, sandboxID, volume, gen st
 func writeGeneration(w io.Writer, gen string, files []File) error {
 	tw := tar.NewWriter(w)
 	dirs := map[string]bool{}
-	dir := func(p string) error {
+	dir := func(p string, gid int64) error {
 		if dirs[p] {
 			return nil
 		}
 		dirs[p] = true
-		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: 0o755})
+		mode := int64(0o755)
+		if gid != 0 {
+			// As the kubelet gives a volume to the fsGroup: what is made
+			// in the folder takes its group.
+			mode |= 0o2000
+		}
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: p + "/", Mode: mode, Gid: int(gid)})
 	}
-	if err := dir(gen); err != nil {
+	var gid int64
+	for _, f := range files {
+		gid = max(gid, f.GID)
+	}
+	if err := dir(gen, gid); err != nil {
 		return err
 	}
 	top := map[string]bool{}
@@ -352,7 +367,7 @@ func writeGeneration(w io.Writer, gen string, files []File) error {
 		}
 		parts := strings.Split(p, "/")
 		for i := 1; i < len(parts); i++ {
-			if err := dir(gen + "/" + strings.Join(parts[:i], "/")); err != nil {
+			if err := dir(gen+"/"+strings.Join(parts[:i], "/"), f.GID); err != nil {
 				return err
 			}
 		}
@@ -360,7 +375,7 @@ func writeGeneration(w io.Writer, gen string, files []File) error {
 		if mode == 0 {
 			mode = 0o644
 		}
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: gen + "/" + p, Mode: mode, Size: int64(len(f.Data))}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: gen + "/" + p, Mode: mode, Gid: int(f.GID), Size: int64(len(f.Data))}); err != nil {
 			return err
 		}
 		if _, err := tw.Write(f.Data); err != nil {

@@ -857,6 +857,14 @@ func (e *Engine) EnsureImageVolume(_ context.Context, _, name, ref string) (stri
 	return img.Rootfs, nil
 }
 
+// chownGroup gives a folder to group gid with mode.
+func chownGroup(dir string, gid int64, mode os.FileMode) error {
+	if err := os.Chown(dir, 0, int(gid)); err != nil {
+		return err
+	}
+	return os.Chmod(dir, mode|os.ModeSetgid)
+}
+
 // WriteVolumeFiles writes a generation of a configMap, secret, downward
 // API or projected volume into its folder, laid out as the docker engine's
 // WriteVolumeFiles lays it out; the switch to it is one rename.
@@ -882,6 +890,21 @@ func (e *Engine) WriteVolumeFiles(_ context.Context, _, volume, gen string, file
 		}
 		if err := os.WriteFile(dst, f.Data, mode); err != nil {
 			return fail(err)
+		}
+		if f.GID != 0 {
+			// The fsGroup's, with the folders made for it (chown before
+			// chmod: chown clears the set-group-ID bit).
+			for d := filepath.Dir(dst); d != filepath.Join(dir, gen) && strings.HasPrefix(d, dir); d = filepath.Dir(d) {
+				if err := chownGroup(d, f.GID, 0o755); err != nil {
+					return fail(err)
+				}
+			}
+			if err := chownGroup(filepath.Join(dir, gen), f.GID, 0o755); err != nil {
+				return fail(err)
+			}
+			if err := os.Chown(dst, 0, int(f.GID)); err != nil {
+				return fail(err)
+			}
 		}
 		if err := os.Chmod(dst, mode); err != nil {
 			return fail(err)

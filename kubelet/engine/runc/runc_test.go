@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -566,4 +567,13 @@ func TestWriteVolumeFiles(t *testing.T) {
 	_, err = os.ReadFile(filepath.Join(dir, "dir/b"))
 	assert.ErrorIs(t, err, os.ErrNotExist)
 	require.Error(t, e.WriteVolumeFiles(ctx, "", dir, "..3", []engine.File{{Path: "..data"}}), "names of the layout are no files")
+
+	// Given to an fsGroup: the file and the folders made for it.
+	require.NoError(t, e.WriteVolumeFiles(ctx, "", dir, "..4", []engine.File{{Path: "sub/c", Data: []byte("c"), Mode: 0o440, GID: 1234}}))
+	for p, want := range map[string]os.FileMode{"sub/c": 0o440, "sub": 0o755 | os.ModeDir | os.ModeSetgid, "..4": 0o755 | os.ModeDir | os.ModeSetgid} {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		require.NoError(t, err)
+		assert.Equal(t, want, fi.Mode(), p)
+		assert.Equal(t, uint32(1234), fi.Sys().(*syscall.Stat_t).Gid, p)
+	}
 }

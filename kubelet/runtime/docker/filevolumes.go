@@ -83,6 +83,7 @@ func (m *Runtime) syncFileVolumes(ctx context.Context, pod *corev1.Pod, rec *doc
 		}
 		files, err := m.volumeFiles(ctx, pod, rec, v)
 		if err == nil {
+			withFSGroup(pod, files)
 			sum := filesSum(files)
 			if fv.gen != "" && sum == fv.sum {
 				continue
@@ -108,6 +109,23 @@ func (m *Runtime) syncFileVolumes(ctx context.Context, pod *corev1.Pod, rec *doc
 	return first
 }
 
+// withFSGroup gives a pod's file volume to its fsGroup as the kubelet
+// does to a read-only volume: each file belongs to the group, which may
+// read it (mode | 0440).
+func withFSGroup(pod *corev1.Pod, files []engine.File) {
+	sc := pod.Spec.SecurityContext
+	if sc == nil || sc.FSGroup == nil {
+		return
+	}
+	for i := range files {
+		if files[i].Mode == 0 {
+			files[i].Mode = 0o644
+		}
+		files[i].Mode |= 0o440
+		files[i].GID = *sc.FSGroup
+	}
+}
+
 // filesSum is a digest of a generation's content.
 func filesSum(files []engine.File) [sha256.Size]byte {
 	h := sha256.New()
@@ -119,6 +137,8 @@ func filesSum(files []engine.File) [sha256.Size]byte {
 			h.Write(b)
 		}
 		binary.BigEndian.PutUint64(n[:], uint64(f.Mode))
+		h.Write(n[:])
+		binary.BigEndian.PutUint64(n[:], uint64(f.GID))
 		h.Write(n[:])
 	}
 	var out [sha256.Size]byte

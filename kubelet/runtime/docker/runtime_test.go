@@ -629,7 +629,7 @@ func TestVolumeMounts(t *testing.T) {
 		{name: "emptyDir with a sub-path from the environment",
 			source: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m", SubPathExpr: "logs/$(POD)"},
-			want:   engine.Mount{Volume: "uid-1-v", Path: "/m", SubPath: "logs/web", Owned: true}},
+			want:   engine.Mount{Volume: "uid-1-v", Path: "/m", SubPath: "logs/web", Owned: true, OpenRoot: true}},
 		{name: "hostPath directory",
 			source: hp("/var/log", corev1.HostPathDirectoryOrCreate),
 			mount:  corev1.VolumeMount{Name: "v", MountPath: "/m", ReadOnly: true},
@@ -785,4 +785,14 @@ func TestHostPorts(t *testing.T) {
 	_, err = h.rt.SyncPod(context.Background(), second)
 	require.NoError(t, err, "the port is free for the next pod")
 	assert.True(t, inUse())
+}
+
+func TestWithFSGroup(t *testing.T) {
+	files := []engine.File{{Path: "a", Mode: 0o400}, {Path: "b"}}
+	pod := &corev1.Pod{}
+	withFSGroup(pod, files)
+	assert.Equal(t, []engine.File{{Path: "a", Mode: 0o400}, {Path: "b"}}, files, "no fsGroup: as they are")
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{FSGroup: ptr.To[int64](1001)}
+	withFSGroup(pod, files)
+	assert.Equal(t, []engine.File{{Path: "a", Mode: 0o440, GID: 1001}, {Path: "b", Mode: 0o644, GID: 1001}}, files)
 }

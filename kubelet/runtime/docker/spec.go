@@ -104,7 +104,8 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 			if err != nil {
 				return cs, err
 			}
-			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, Owned: true})
+			cs.Mounts = append(cs.Mounts, engine.Mount{Volume: name, Path: vm.MountPath, ReadOnly: vm.ReadOnly, SubPath: sub, Owned: true,
+				OpenRoot: v.EmptyDir.Medium != corev1.StorageMediumMemory})
 		case v.HostPath != nil:
 			mnt, err := m.hostPathMount(ctx, v, vm, sub)
 			if err != nil {
