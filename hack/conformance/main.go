@@ -92,7 +92,8 @@ func buildImages(ctx context.Context, suite conformance.Suite) error {
 	defer api.Close()
 	fmt.Println("building the suite's images")
 	built, err := conformance.BuildImages(ctx, api, conformance.Inputs{
-		Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, KubernetesDir: suite.KubernetesDir,
+		Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, Etcd: suite.Etcd,
+		KubernetesDir: suite.KubernetesDir,
 	})
 	if err != nil {
 		return err

@@ -19,8 +19,9 @@ import (
 // Slice is the fixed selection make test runs: pods, Services, DNS, a
 // webhook, logs, and what the runtime does beyond running commands
 // (security context, termination messages, hooks, ephemeral containers,
-// trust bundles and pod certificates in projected volumes) on the docker
-// driver, a few minutes on 2 cores.
+// trust bundles and pod certificates in projected volumes, host ports,
+// admission, volume permissions) on the docker driver, a few minutes on
+// 2 cores.
 var Slice = []string{
 	`Pods should get a host IP`,
 	`Pods should be submitted and removed`,
@@ -41,6 +42,13 @@ var Slice = []string{
 	`Ephemeral Containers will start an ephemeral container in an existing pod`,
 	`can combine multiple CTBs with signer name and label selector`,
 	`Projected PodCertificate .*should allow server and client pods to establish an mTLS connection`,
+	// Host ports, the kubelet's admission, a pod's own resolv.conf, and
+	// volumes a non-root user writes or reads through its fsGroup.
+	`HostPort validates that there is no conflict between pods with same hostPort but different hostIP and protocol`,
+	`StatefulSet Basic StatefulSet functionality \[StatefulSetBasic\] Should recreate evicted statefulset`,
+	`DNS should support configurable pod DNS nameservers`,
+	`EmptyDir volumes should support \(non-root,0666,default\)`,
+	`\[sig-storage\] Secrets should be consumable from pods in volume as non-root with defaultMode and fsGroup set`,
 }
 
 // TestSlice runs the slice against a fresh 3-node docker cluster with the
@@ -79,7 +87,7 @@ func TestSlice(t *testing.T) {
 	dir := t.TempDir()
 	suite, err := BuildSuite(ctx, filepath.Join(root, "hack", "conformance", "e2e"), filepath.Join(dir, "bin"))
 	require.NoError(t, err)
-	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, KubernetesDir: suite.KubernetesDir})
+	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, Etcd: suite.Etcd, KubernetesDir: suite.KubernetesDir})
 	require.NoError(t, err)
 
 	var out bytes.Buffer

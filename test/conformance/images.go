@@ -41,9 +41,10 @@ const labelContent = "dev.minik.conformance.sha256"
 
 // Inputs are what the images are made of besides Debian's packages.
 type Inputs struct {
-	// Agnhost, SampleAPIServer and Nonewprivs are static binaries built
-	// from the Kubernetes module (see BuildSuite).
-	Agnhost, SampleAPIServer, Nonewprivs string
+	// Agnhost, SampleAPIServer, Nonewprivs and Etcd are static binaries
+	// built from the Kubernetes module and what it requires (see
+	// BuildSuite).
+	Agnhost, SampleAPIServer, Nonewprivs, Etcd string
 	// KubernetesDir is the k8s.io/kubernetes module's source folder, for the
 	// files test/images puts into images.
 	KubernetesDir string
@@ -151,6 +152,16 @@ var images = []imageSpec{
 				return err
 			}
 			return r.hostFile("/sample-apiserver", in.SampleAPIServer, 0o755)
+		},
+	},
+	{
+		// The etcd that the sample-apiserver's pod runs beside it, at the
+		// version Kubernetes requires; the spec names its path.
+		names:   []string{Registry + "/etcd:3.7.0-0"},
+		changes: []string{`CMD ["/usr/local/bin/etcd"]`},
+		build: func(r *rootfs, in Inputs) error {
+			r.dir("/tmp", 0o1777)
+			return r.hostFile("/usr/local/bin/etcd", in.Etcd, 0o755)
 		},
 	},
 }

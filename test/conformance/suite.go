@@ -18,11 +18,12 @@ type Suite struct {
 	Agnhost         string
 	SampleAPIServer string
 	Nonewprivs      string // nnp, the nonewprivs image's program
+	Etcd            string // etcd, for the sample-apiserver's pod
 	// KubernetesDir is the k8s.io/kubernetes module's source folder.
 	KubernetesDir string
 }
 
-// BuildSuite builds e2e.test, kubectl, agnhost, sample-apiserver and nnp from
+// BuildSuite builds e2e.test, kubectl, agnhost, sample-apiserver, nnp and etcd from
 // moduleDir (hack/conformance/e2e, a module of its own so the suite's
 // dependencies stay out of minik's go.mod) into binDir. It builds as
 // `make build` does (-trimpath, no cgo), so the compiled Kubernetes
@@ -41,6 +42,7 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		Agnhost:         filepath.Join(binDir, "agnhost"),
 		SampleAPIServer: filepath.Join(binDir, "sample-apiserver"),
 		Nonewprivs:      filepath.Join(binDir, "nnp"),
+		Etcd:            filepath.Join(binDir, "etcd"),
 	}
 	mod, err := goCommand(ctx, moduleDir, "list", "-m", "-f", "{{.Dir}} {{.Version}}", "k8s.io/kubernetes")
 	if err != nil {
@@ -60,6 +62,7 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		s.Agnhost:         "k8s.io/kubernetes/test/images/agnhost",
 		s.SampleAPIServer: "k8s.io/sample-apiserver",
 		s.Nonewprivs:      "k8s.io/kubernetes/test/images/nonewprivs",
+		s.Etcd:            "./etcd", // the module's own: upstream's etcd main
 	} {
 		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg); err != nil {
 			return Suite{}, err
