@@ -2,6 +2,7 @@ package kubelet
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -150,4 +151,35 @@ func TestByCreation(t *testing.T) {
 		names = append(names, p.Name)
 	}
 	assert.Equal(t, []string{"a", "b", "c"}, names)
+}
+
+// BenchmarkAdmit is one pod's admission on a node that already runs 0,
+// 10 or 100 pods: the cost admission adds to each new pod (#21 counts
+// pods/s). The upstream handler sums the requests of every pod on the
+// node each time, so it grows with them.
+func BenchmarkAdmit(b *testing.B) {
+	for _, running := range []int{0, 10, 100} {
+		b.Run(fmt.Sprintf("running=%d", running), func(b *testing.B) {
+			ctx := context.Background()
+			client := fake.NewClientset(admissionNode())
+			w := &podWorker{node: "n1", client: client, admission: newAdmission(client, "n1", record.NewFakeRecorder(10)), pods: map[types.UID]*podRecord{}}
+			// The Node from the watch, as in the agent.
+			stop := make(chan struct{})
+			defer close(stop)
+			w.admission.factory.Start(stop)
+			w.admission.factory.WaitForCacheSync(stop)
+			for i := range running {
+				p := admissionPod(fmt.Sprintf("running-%d", i), requests("10m"))
+				w.record(p).admitted = true
+			}
+			pod := admissionPod("new", requests("10m"))
+			for b.Loop() {
+				rec := w.record(pod)
+				rec.admitted, rec.rejection = false, nil
+				if ok, err := w.admit(ctx, pod, rec); !ok || err != nil {
+					b.Fatal(ok, err)
+				}
+			}
+		})
+	}
 }
