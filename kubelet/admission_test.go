@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,5 +182,26 @@ func BenchmarkAdmit(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A pod already admitted does not wait while another pod is admitted.
+func TestAdmittedDoesNotWait(t *testing.T) {
+	client := fake.NewClientset(admissionNode())
+	w := &podWorker{node: "n1", client: client, admission: newAdmission(client, "n1", record.NewFakeRecorder(10)), pods: map[types.UID]*podRecord{}}
+	pod := admissionPod("web", nil)
+	w.record(pod).admitted = true
+	w.admitting.Lock() // another pod's admission under way
+	defer w.admitting.Unlock()
+	done := make(chan bool)
+	go func() {
+		ok, _ := w.admit(context.Background(), pod, w.record(pod))
+		done <- ok
+	}()
+	select {
+	case ok := <-done:
+		assert.True(t, ok)
+	case <-time.After(5 * time.Second):
+		t.Fatal("an admitted pod's sync waited for another admission")
 	}
 }

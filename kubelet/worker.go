@@ -159,6 +159,14 @@ func (w *podWorker) sync(ctx context.Context, key string) (time.Duration, error)
 // that does not fit the node beside the admitted pods is rejected, and
 // its Failed status is written (again, until the write succeeds).
 func (w *podWorker) admit(ctx context.Context, pod *corev1.Pod, rec *podRecord) (bool, error) {
+	// Every sync asks: an admitted pod need not wait for another's
+	// admission.
+	w.mu.Lock()
+	admitted := rec.admitted
+	w.mu.Unlock()
+	if admitted {
+		return true, nil
+	}
 	w.admitting.Lock()
 	defer w.admitting.Unlock()
 	w.mu.Lock()
