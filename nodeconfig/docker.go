@@ -69,6 +69,10 @@ type DockerRuntime struct {
 	// SandboxCommand parks the sandbox: it holds the pod's network
 	// namespace and does nothing else.
 	SandboxCommand []string `json:"sandboxCommand,omitempty"`
+	// HostIsNode says the node is the engine's machine itself (a joined
+	// machine), not a container of the engine's: hostNetwork pods use the
+	// engine's host network instead of a node container's.
+	HostIsNode bool `json:"hostIsNode,omitempty"`
 	ServiceNetwork
 	// PublishLocalhost makes the control plane also publish every
 	// LoadBalancer Service's ports on the host's 127.0.0.1, as it does on

@@ -59,6 +59,7 @@ func TestEngine(t *testing.T) {
 	t.Run("Events", v.testEvents)
 	t.Run("RemovePod", v.testRemovePod)
 	t.Run("RemoveOrphans", v.testRemoveOrphans)
+	t.Run("PodNetwork", v.testPodNetwork)
 }
 
 func setupEnv(t *testing.T) *testEnv {

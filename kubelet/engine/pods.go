@@ -126,6 +126,9 @@ func (e *Engine) RunSandbox(ctx context.Context, spec SandboxSpec) (id, ip strin
 		// The node container is named after the node. Hostname and DNS
 		// come with its namespace: the engine refuses them here.
 		opts.HostConfig.NetworkMode = container.NetworkMode("container:" + e.node)
+		if e.cfg.HostIsNode {
+			opts.HostConfig.NetworkMode = container.NetworkMode(network.NetworkHost)
+		}
 		opts.HostConfig.DNS, opts.HostConfig.DNSSearch, opts.HostConfig.DNSOptions = nil, nil, nil
 		opts.Config.Domainname = ""
 		opts.NetworkingConfig = nil
