@@ -34,8 +34,11 @@ import (
 	"k8s.io/kubernetes/cmd/kubeadm/app/discovery/token"
 	"k8s.io/kubernetes/pkg/kubelet/certificate/bootstrap"
 
+	"minik.dev/minik/kubelet/engine"
+	containerimage "minik.dev/minik/node-image/container"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/pki"
+	"minik.dev/minik/version"
 )
 
 // Options are what `minik-node join` is told.
@@ -55,13 +58,40 @@ type Options struct {
 	NodeIP string
 	// KubeletPort is where the node serves the kubelet API.
 	KubeletPort int
-	// Runtime runs the node's pods; only nodeconfig.RuntimeSim for now.
+	// Runtime runs the node's pods: nodeconfig.RuntimeDocker,
+	// nodeconfig.RuntimeSim or RuntimeAuto (docker where an engine
+	// answers, else sim).
 	Runtime     string
 	CPUMillis   int64
 	MemoryBytes int64
 	MaxPods     int
 	// Timeout bounds each wait: discovery, the client certificate.
 	Timeout time.Duration
+}
+
+// RuntimeAuto picks the docker runtime where an engine answers, else sim.
+const RuntimeAuto = "auto"
+
+// PodNetworkName is the engine network of a joined node's pods.
+func PodNetworkName(cluster, node string) string { return "minik-joined-" + cluster + "-" + node }
+
+// chooseRuntime resolves --runtime: docker needs an engine that answers
+// (DOCKER_HOST, else the default socket), whose endpoint it returns.
+func chooseRuntime(ctx context.Context, asked string) (runtime, dockerHost string, err error) {
+	if asked == nodeconfig.RuntimeSim {
+		return asked, "", nil
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cli, err := engine.Dial(pingCtx, "")
+	if err != nil {
+		if asked == RuntimeAuto {
+			return nodeconfig.RuntimeSim, "", nil
+		}
+		return "", "", fmt.Errorf("--runtime docker: %w; start the Docker Engine (or set DOCKER_HOST), or join with --runtime sim", err)
+	}
+	defer cli.Close()
+	return nodeconfig.RuntimeDocker, cli.DaemonHost(), nil
 }
 
 // MaxClockSkew is how far this machine's clock may be from the server's:
@@ -102,8 +132,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("--node-ip %q is not an IP address", o.NodeIP)
 	case o.KubeletPort <= 0 || o.KubeletPort > 65535:
 		return fmt.Errorf("--kubelet-port %d is out of range", o.KubeletPort)
-	case o.Runtime != nodeconfig.RuntimeSim:
-		return fmt.Errorf("runtime %q: a joined node runs only the sim runtime so far (pods of a docker runtime on another machine need their own routed pod network)", o.Runtime)
+	case o.Runtime != RuntimeAuto && o.Runtime != nodeconfig.RuntimeDocker && o.Runtime != nodeconfig.RuntimeSim:
+		return fmt.Errorf("--runtime %q is not %s, %s or %s", o.Runtime, RuntimeAuto, nodeconfig.RuntimeDocker, nodeconfig.RuntimeSim)
 	case o.CPUMillis <= 0 || o.MemoryBytes <= 0 || o.MaxPods <= 0:
 		return errors.New("--cpus, --memory and --max-pods must be positive")
 	case o.Timeout <= 0:
@@ -142,6 +172,10 @@ func Join(ctx context.Context, o Options) (string, error) {
 	}
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return "", fmt.Errorf("create data folder: %w", err)
+	}
+	runtime, dockerHost, err := chooseRuntime(ctx, o.Runtime)
+	if err != nil {
+		return "", err
 	}
 	if err := checkServer(ctx, o.Server, time.Now); err != nil {
 		return "", err
@@ -209,8 +243,17 @@ func Join(ctx context.Context, o Options) (string, error) {
 		MemoryBytes: o.MemoryBytes,
 		MaxPods:     o.MaxPods,
 		Labels:      joinedLabels(),
-		Runtime:     o.Runtime,
+		Runtime:     runtime,
 		Joined:      true,
+	}
+	if runtime == nodeconfig.RuntimeDocker {
+		cfg.Docker = &nodeconfig.DockerRuntime{
+			Host:           dockerHost,
+			Network:        PodNetworkName(clusterName, o.Name),
+			SandboxImage:   containerimage.Ref(version.Version),
+			SandboxCommand: []string{"/minik-node", "pause"},
+			HostIsNode:     true,
+		}
 	}
 	if err := nodeconfig.Save(ConfigPath(o.DataDir), cfg); err != nil {
 		return "", err

@@ -36,7 +36,9 @@ func TestValidate(t *testing.T) {
 		{"dotted name", func(o *Options) { o.Name = "far.example" }, "not a DNS label"},
 		{"bad node ip", func(o *Options) { o.NodeIP = "10.0.0" }, "--node-ip"},
 		{"bad port", func(o *Options) { o.KubeletPort = 70000 }, "--kubelet-port"},
-		{"docker runtime", func(o *Options) { o.Runtime = nodeconfig.RuntimeDocker }, "only the sim runtime"},
+		{"docker runtime", func(o *Options) { o.Runtime = nodeconfig.RuntimeDocker }, ""},
+		{"auto runtime", func(o *Options) { o.Runtime = RuntimeAuto }, ""},
+		{"unknown runtime", func(o *Options) { o.Runtime = "containerd" }, `--runtime "containerd" is not auto, docker or sim`},
 		{"no cpus", func(o *Options) { o.CPUMillis = 0 }, "must be positive"},
 		{"no timeout", func(o *Options) { o.Timeout = 0 }, "--timeout"},
 	}
@@ -101,4 +103,27 @@ func TestJoinRefusesAnotherNodesDataDir(t *testing.T) {
 
 	require.NoError(t, Leave(dir))
 	require.NoFileExists(t, ConfigPath(dir))
+}
+
+func TestChooseRuntimeWithoutEngine(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/no-engine.sock")
+	cases := []struct {
+		asked, want, err string
+	}{
+		{RuntimeAuto, nodeconfig.RuntimeSim, ""},
+		{nodeconfig.RuntimeSim, nodeconfig.RuntimeSim, ""},
+		{nodeconfig.RuntimeDocker, "", "or join with --runtime sim"},
+	}
+	for _, c := range cases {
+		t.Run(c.asked, func(t *testing.T) {
+			got, host, err := chooseRuntime(t.Context(), c.asked)
+			if c.err != "" {
+				require.ErrorContains(t, err, c.err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, c.want, got)
+			require.Empty(t, host)
+		})
+	}
 }

@@ -33,12 +33,15 @@ import (
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/podroutes"
 	"minik.dev/minik/kubelet/projected"
 	"minik.dev/minik/kubelet/runtime"
 	"minik.dev/minik/kubelet/runtime/docker"
 	"minik.dev/minik/kubelet/runtime/sim"
 	"minik.dev/minik/kubelet/services"
+	containerimage "minik.dev/minik/node-image/container"
 	"minik.dev/minik/nodeconfig"
+	"minik.dev/minik/version"
 )
 
 // Timings of a real kubelet's defaults.
@@ -67,6 +70,9 @@ type Agent struct {
 	// transport's watch of it.
 	clientCerts     certificate.Manager
 	stopClientCerts chan struct{}
+	// leave removes what the runtime left on a joined machine once its
+	// Node is deleted; nil when there is nothing to remove.
+	leave func(context.Context) error
 }
 
 // New creates the agent from the node config.
@@ -162,11 +168,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	} else if svc != nil {
 		a.serveNodePorts(ctx, &wg)
 	}
+	if a.cfg.RouteJoinedPods {
+		a.routeJoinedPods(ctx, &wg, recorder)
+	}
 	klog.InfoS("running pods", "node", a.cfg.Name, "runtime", rt.Name())
 	// The kubelet API ending ends the node: without it logs and metrics fail.
 	err = newServer(a.cfg, a.client, pods, rt).Serve(ctx, listener)
 	select {
 	case why := <-deleted:
+		if a.leave != nil {
+			// ctx is done: the clean-up has its own time.
+			leaveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if err := a.leave(leaveCtx); err != nil {
+				klog.ErrorS(err, "clean up after the node's deletion")
+			}
+		}
 		return why
 	default:
 		return err
@@ -179,11 +196,21 @@ func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (
 	// Trust bundles and pod certificates, for every runtime's pods.
 	sources := projected.New(ctx, a.client, a.cfg.Name, recorder)
 	if a.cfg.Runtime == nodeconfig.RuntimeDocker {
+		if a.cfg.Joined {
+			// The sandbox image is this binary's, whichever ran join.
+			a.cfg.Docker.SandboxImage = containerimage.Ref(version.Version)
+		}
 		eng, err := engine.New(ctx, a.cfg.Cluster, a.cfg.Name, *a.cfg.Docker)
 		if err != nil {
 			return nil, nil, err
 		}
-		return docker.New(eng, a.cfg, a.client, recorder, sources), func() { _ = eng.Close() }, nil
+		rt := docker.New(eng, a.cfg, a.client, recorder, sources)
+		if a.cfg.Joined {
+			j := &joinedDocker{Runtime: rt, engine: eng, podCIDR: a.waitPodCIDR, version: version.Version}
+			a.leave = j.leave
+			return j, func() { _ = eng.Close() }, nil
+		}
+		return rt, func() { _ = eng.Close() }, nil
 	}
 	if a.cfg.Runtime == nodeconfig.RuntimeRunc {
 		eng, err := newRuncEngine(ctx, a.cfg, a.waitPodCIDR)
@@ -242,6 +269,19 @@ func (a *Agent) serveServices(ctx context.Context, wg *sync.WaitGroup) error {
 		}
 	}()
 	return nil
+}
+
+// routeJoinedPods keeps this machine's routes to the pods of joined
+// nodes while the node runs.
+func (a *Agent) routeJoinedPods(ctx context.Context, wg *sync.WaitGroup, recorder record.EventRecorder) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := podroutes.Run(ctx, podroutes.Options{Client: a.client, Table: podroutes.NewTable(), Recorder: recorder})
+		if err != nil {
+			klog.ErrorS(err, "route to joined nodes' pods")
+		}
+	}()
 }
 
 // serveNodePorts answers on this worker's NodePorts, with the node's own

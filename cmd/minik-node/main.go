@@ -169,7 +169,7 @@ func joinCluster(ctx context.Context, args []string) (string, error) {
 	fs.StringVar(&o.DataDir, "data-dir", defaultJoinDataDir(), "folder for the node's config, credentials and state")
 	fs.StringVar(&o.NodeIP, "node-ip", "", "the node's address (default: this machine's address towards the server)")
 	fs.IntVar(&o.KubeletPort, "kubelet-port", 10250, "port of the kubelet API")
-	fs.StringVar(&o.Runtime, "runtime", nodeconfig.RuntimeSim, "pod runtime: sim")
+	fs.StringVar(&o.Runtime, "runtime", join.RuntimeAuto, "pod runtime: docker (the Docker Engine at DOCKER_HOST or the default socket), sim (nothing runs), or auto: docker where an engine answers, else sim")
 	cpus := fs.Int("cpus", goruntime.NumCPU(), "CPUs the node reports")
 	memory := fs.Int64("memory-mib", 8192, "memory the node reports, in MiB")
 	fs.IntVar(&o.MaxPods, "max-pods", 110, "pods the node takes")

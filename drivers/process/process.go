@@ -102,6 +102,9 @@ func nodeProc(n drivers.Node) proc {
 // reads the node's log file (a worker's: its node host's).
 func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 	cfg.AgentLog = d.LogPath(n)
+	// The control-plane node runs in this machine's own network
+	// namespace: its routes to joined nodes' pods are the host's.
+	cfg.RouteJoinedPods = cfg.Role == nodeconfig.RoleControlPlane
 }
 
 // LogPath is the file a node's output goes to (a worker's is its node

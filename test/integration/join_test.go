@@ -86,7 +86,16 @@ type agent struct {
 // when the test ends if it still runs.
 func (m otherMachine) startJoin(t *testing.T, node string, args ...string) *agent {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", m.ns, node, "join"}, args...)...)
+	return m.startJoinWith(t, nil, node, args...)
+}
+
+// startJoinWith is startJoin with more environment variables. It enters
+// only the namespace's network (nsenter), not a new mount namespace as
+// `ip netns exec` does, so the machine's cgroups stay visible.
+func (m otherMachine) startJoinWith(t *testing.T, env []string, node string, args ...string) *agent {
+	t.Helper()
+	cmd := exec.Command("nsenter", append([]string{"--net=/var/run/netns/" + m.ns, node, "join"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
 	a := &agent{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan error, 1)}
 	cmd.Stderr = a.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -190,7 +199,10 @@ func TestJoin(t *testing.T) {
 		require.Empty(t, csrs.Items, "no certificate requested by a refused join")
 	})
 
-	joinArgs := []string{"--server", jc.Server, "--token", jc.Token, "--ca-cert-hash", jc.CACertHash, "--name", "far", "--data-dir", filepath.Join(dataDir, "far")}
+	// This machine's engine answers in the namespace too (its socket is a
+	// file): the sim runtime is asked for. TestJoinDocker runs real pods.
+	joinArgs := []string{"--server", jc.Server, "--token", jc.Token, "--ca-cert-hash", jc.CACertHash, "--name", "far", "--data-dir", filepath.Join(dataDir, "far"),
+		"--runtime", "sim"}
 	a := m.startJoin(t, node, joinArgs...)
 	waitNodeReady(t, client, "far", a)
 
