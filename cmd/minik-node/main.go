@@ -20,6 +20,7 @@ import (
 	"minik.dev/minik/forward"
 	"minik.dev/minik/join"
 	"minik.dev/minik/kubelet"
+	"minik.dev/minik/kubelet/podroutes"
 	vmimage "minik.dev/minik/node-image/vm"
 	"minik.dev/minik/nodeconfig"
 	"minik.dev/minik/version"
@@ -61,6 +62,12 @@ func run(ctx context.Context, args []string) error {
 			rules = append(rules, r)
 		}
 		return forward.Run(ctx, rules)
+	}
+	if len(args) > 0 && args[0] == "route" {
+		// The docker driver's route helper: in the host's network
+		// namespace, it changes the host's routes to joined nodes' pods
+		// for the control-plane node, whose namespace is its container's.
+		return podroutes.Command(ctx, podroutes.NewTable(), routeRecord, args[1:])
 	}
 	if len(args) > 0 && args[0] == "join" {
 		path, err := joinCluster(ctx, args[1:])
@@ -156,6 +163,10 @@ func runNode(ctx context.Context, configPath string) error {
 	}
 	return first
 }
+
+// routeRecord is where the route helper records the routes it made (its
+// image has a /tmp and nothing else that is writable).
+const routeRecord = "/tmp/minik-routes"
 
 // joinCluster runs `minik-node join`: it returns the config of the node
 // to run, or "" when there is nothing to run (--help).

@@ -143,3 +143,27 @@ func TestRun(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Empty(t, table.list(), "routes go with the control plane")
 }
+
+func TestCommand(t *testing.T) {
+	table := newFakeTable()
+	record := t.TempDir() + "/routes"
+	ctx := t.Context()
+	require.NoError(t, Command(ctx, table, record, []string{"replace", "10.244.1.0/24", "192.168.5.2"}))
+	require.NoError(t, Command(ctx, table, record, []string{"replace", "10.244.2.0/24", "192.168.5.3"}))
+	require.NoError(t, Command(ctx, table, record, []string{"replace", "10.244.2.0/24", "192.168.5.4"}))
+	require.NoError(t, Command(ctx, table, record, []string{"delete", "10.244.1.0/24", "192.168.5.2"}))
+	require.Equal(t, []string{"10.244.2.0/24 via 192.168.5.4"}, table.list())
+	table.routes["10.99.0.0/16"] = "192.168.5.9" // not this helper's
+
+	for _, bad := range [][]string{{}, {"replace", "10.244.1.0/24"}, {"add", "10.244.1.0/24", "192.168.5.2"}, {"replace", "nope", "192.168.5.2"}, {"delete", "10.244.1.0/24", "nope"}} {
+		require.Error(t, Command(ctx, table, record, bad), "%q", bad)
+	}
+
+	// hold removes what was recorded, and only that, when it is stopped.
+	holdCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- Command(holdCtx, table, record, []string{"hold"}) }()
+	stop()
+	require.NoError(t, <-done)
+	require.Equal(t, []string{"10.99.0.0/16 via 192.168.5.9"}, table.list())
+}
