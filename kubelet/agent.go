@@ -73,6 +73,9 @@ type Agent struct {
 	// leave removes what the runtime left on a joined machine once its
 	// Node is deleted; nil when there is nothing to remove.
 	leave func(context.Context) error
+	// hostRoutes is the host's routing table as this node changes it;
+	// nil: the table of the node's own network namespace.
+	hostRoutes podroutes.Table
 }
 
 // New creates the agent from the node config.
@@ -205,6 +208,9 @@ func (a *Agent) newRuntime(ctx context.Context, recorder record.EventRecorder) (
 			return nil, nil, err
 		}
 		rt := docker.New(eng, a.cfg, a.client, recorder, sources)
+		if !a.cfg.Docker.HostIsNode {
+			a.hostRoutes = engineRouteTable{engine: eng}
+		}
 		if a.cfg.Joined {
 			j := &joinedDocker{Runtime: rt, engine: eng, podCIDR: a.waitPodCIDR, version: version.Version}
 			a.leave = j.leave
@@ -277,7 +283,11 @@ func (a *Agent) routeJoinedPods(ctx context.Context, wg *sync.WaitGroup, recorde
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := podroutes.Run(ctx, podroutes.Options{Client: a.client, Table: podroutes.NewTable(), Recorder: recorder})
+		table := a.hostRoutes
+		if table == nil {
+			table = podroutes.NewTable()
+		}
+		err := podroutes.Run(ctx, podroutes.Options{Client: a.client, Table: table, Recorder: recorder})
 		if err != nil {
 			klog.ErrorS(err, "route to joined nodes' pods")
 		}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/klog/v2"
 
 	"minik.dev/minik/kubelet/engine"
+	"minik.dev/minik/kubelet/podroutes"
 	"minik.dev/minik/kubelet/runtime/docker"
 	containerimage "minik.dev/minik/node-image/container"
 )
@@ -75,4 +77,19 @@ func (r *joinedDocker) leave(ctx context.Context) error {
 		return fmt.Errorf("remove the deleted node's pods: %w", err)
 	}
 	return nil
+}
+
+// engineRouteTable is the host's routing table as a node in a container
+// of the engine changes it: through the engine's route helper. Each
+// change has its own time: routes are also removed as the node stops.
+type engineRouteTable struct{ engine *engine.Engine }
+
+func (t engineRouteTable) Replace(r podroutes.Route) error { return t.change("replace", r) }
+
+func (t engineRouteTable) Delete(r podroutes.Route) error { return t.change("delete", r) }
+
+func (t engineRouteTable) change(op string, r podroutes.Route) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return t.engine.RouteOnHost(ctx, op, r.Dst.String(), r.Gateway.String())
 }

@@ -146,6 +146,9 @@ const (
 	// KindForwarder publishes a LoadBalancer Service's ports on the host's
 	// 127.0.0.1; it belongs to the control-plane node, like a pod.
 	KindForwarder = "forwarder"
+	// KindRouter changes the host's routes to joined nodes' pods for a
+	// control-plane node whose network namespace is its container's.
+	KindRouter = "router"
 )
 
 // SubnetLayout splits a cluster network into ranges that never overlap:

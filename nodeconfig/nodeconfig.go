@@ -82,11 +82,12 @@ type Config struct {
 	// CertificateSigningRequest API instead of files from minik, and the
 	// agent stops for good once its Node is deleted.
 	Joined bool `json:"joined,omitempty"`
-	// RouteJoinedPods makes the control-plane node's agent keep a route
-	// to each joined node's podCIDR through that node's InternalIP, so
-	// the pods of joined machines are reachable from this one. Only a
-	// node in the host's own network namespace sets it (the process
-	// driver): elsewhere the route would not be the host's.
+	// RouteJoinedPods makes the control-plane node's agent keep the
+	// host's route to each joined node's podCIDR through that node's
+	// InternalIP, so the pods of joined machines are reachable from this
+	// one: directly when the node runs in the host's network namespace
+	// (the process driver), else through the engine's route helper (the
+	// docker driver).
 	RouteJoinedPods bool `json:"routeJoinedPods,omitempty"`
 
 	ControlPlane *ControlPlane `json:"controlPlane,omitempty"`

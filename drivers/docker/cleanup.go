@@ -11,6 +11,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"minik.dev/minik/nodeconfig"
 )
 
 // DeleteCluster implements drivers.ClusterDeleter: every container, volume
@@ -36,6 +38,11 @@ func removeAll(ctx context.Context, api *client.Client, f client.Filters, networ
 	ids := make([]string, 0, len(cs))
 	for _, c := range cs {
 		ids = append(ids, c.ID)
+		// A route helper removes the host routes it made when it is
+		// stopped; a forced removal would leave them behind.
+		if c.Labels[nodeconfig.LabelKind] == nodeconfig.KindRouter && c.State == container.StateRunning {
+			_ = stopContainer(ctx, api, c.ID, podStopTimeout)
+		}
 	}
 	if err := forEach(ids, func(id string) error { return removeContainer(ctx, api, id) }); err != nil {
 		return err

@@ -235,4 +235,7 @@ func (d *Driver) ConfigureNode(n drivers.Node, cfg *nodeconfig.Config) {
 	}
 	cfg.LogDir = nodeconfig.NodeLogDir
 	cfg.AgentLog = path.Join(nodeconfig.NodeLogDir, agentLogName)
+	// Through the engine's route helper: the node's own namespace is its
+	// container's, not the host's.
+	cfg.RouteJoinedPods = n.Role == nodeconfig.RoleControlPlane
 }

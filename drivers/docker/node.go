@@ -377,7 +377,8 @@ func isPod(labels map[string]string) bool {
 	k := labels[nodeconfig.LabelKind]
 	// A Service's forwarder goes with the pods: the control plane makes
 	// it again when it starts.
-	return k == nodeconfig.KindSandbox || k == nodeconfig.KindContainer || k == nodeconfig.KindForwarder
+	// So does its route helper, which removes its routes when stopped.
+	return k == nodeconfig.KindSandbox || k == nodeconfig.KindContainer || k == nodeconfig.KindForwarder || k == nodeconfig.KindRouter
 }
 
 // nodeFilter matches everything of one node of one cluster.

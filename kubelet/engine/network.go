@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
@@ -79,4 +82,82 @@ func (e *Engine) RemovePodNetwork(ctx context.Context) error {
 		return fmt.Errorf("remove network %s: %w", e.cfg.Network, err)
 	}
 	return nil
+}
+
+// RouteHelperCommand is what the route helper runs, after the node
+// binary: it parks, and removes the routes it made when it is stopped.
+var RouteHelperCommand = []string{"route", "hold"}
+
+// EnsureRouteHelper returns the cluster's route helper, a container of
+// the node image in the host's network namespace with NET_ADMIN, made
+// and started if needed: routes changed by running the node binary's
+// `route` command in it are the host's.
+func (e *Engine) EnsureRouteHelper(ctx context.Context) (string, error) {
+	name := "minik-routes-" + e.cluster
+	res, err := e.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+	switch {
+	case cerrdefs.IsNotFound(err):
+	case err != nil:
+		return "", fmt.Errorf("inspect route helper %s: %w", name, err)
+	case res.Container.Config.Labels[nodeconfig.LabelCluster] != e.cluster || res.Container.Config.Labels[nodeconfig.LabelKind] != nodeconfig.KindRouter:
+		return "", fmt.Errorf("a container named %s exists and is not minik's: remove it (docker rm -f %s)", name, name)
+	case res.Container.State != nil && res.Container.State.Running:
+		return res.Container.ID, nil
+	default:
+		if err := e.Start(ctx, res.Container.ID); err != nil {
+			return "", err
+		}
+		return res.Container.ID, nil
+	}
+	created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+		Name: name,
+		Config: &container.Config{
+			Image:      e.cfg.SandboxImage,
+			Entrypoint: append([]string{e.nodeBinary()}, RouteHelperCommand...),
+			Cmd:        []string{},
+			Labels: map[string]string{
+				nodeconfig.LabelCluster: e.cluster,
+				nodeconfig.LabelNode:    e.node,
+				nodeconfig.LabelKind:    nodeconfig.KindRouter,
+			},
+		},
+		HostConfig: &container.HostConfig{
+			NetworkMode: container.NetworkMode(network.NetworkHost),
+			CapAdd:      []string{"NET_ADMIN"},
+		},
+	})
+	if err != nil {
+		return "", fmt.Errorf("create route helper %s: %w", name, err)
+	}
+	if err := e.Start(ctx, created.ID); err != nil {
+		_ = e.Remove(ctx, created.ID)
+		return "", err
+	}
+	return created.ID, nil
+}
+
+// RouteOnHost replaces ("replace") or deletes ("delete") the host's
+// route to dst through gw, through the route helper.
+func (e *Engine) RouteOnHost(ctx context.Context, op, dst, gw string) error {
+	id, err := e.EnsureRouteHelper(ctx)
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	code, err := e.Exec(ctx, id, []string{e.nodeBinary(), "route", op, dst, gw}, nil, &out, &out, false, nil)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("route %s %s via %s on the host: %s", op, dst, gw, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// nodeBinary is minik-node's path in the node image.
+func (e *Engine) nodeBinary() string {
+	if len(e.cfg.SandboxCommand) > 0 {
+		return e.cfg.SandboxCommand[0]
+	}
+	return "/minik-node"
 }

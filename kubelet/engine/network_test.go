@@ -75,4 +75,3 @@ func (v *testEnv) testPodNetwork(t *testing.T) {
 	_, err = v.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	require.NoError(t, err, "someone else's network stays")
 }
-

@@ -100,14 +100,22 @@ func tail(s string, n int) string {
 }
 
 // TestJoinDocker joins a node whose machine (a network namespace) has a
-// Docker Engine of its own: the node runs real pods there, on a network of
-// its podCIDR, and the cluster's machine routes to them through the
-// node's address, so the host reaches a pod at its own IP; the pod's logs
-// come through the node's kubelet API; deleting the node removes its pods,
-// their network and the route.
+// Docker Engine of its own to a cluster of each driver: the node runs real
+// pods there, on a network of its podCIDR, and the cluster's machine
+// routes to them through the node's address, so the host (and, on the
+// docker driver, a pod of the cluster's own node) reaches a pod at its
+// own IP; the pod's logs come through the node's kubelet API; deleting
+// the node removes its pods, their network and the route.
 func TestJoinDocker(t *testing.T) {
-	_, node := binaries(t)
+	_, _ = binaries(t)
 	requireEngine(t)
+	for _, driver := range []string{"process", "docker"} {
+		t.Run(driver, func(t *testing.T) { testJoinDocker(t, driver) })
+	}
+}
+
+func testJoinDocker(t *testing.T, driver string) {
+	_, node := binaries(t)
 	m := newOtherMachine(t)
 	far := m.startEngine(t)
 
@@ -122,8 +130,12 @@ func TestJoinDocker(t *testing.T) {
 	far.mustDocker(t, "build", "-q", "-t", app, appDir)
 
 	h := newHarness(t)
-	const profile = "joind"
-	h.ok(6*time.Minute, "start", "-p", profile, "--listen-address", m.hostIP)
+	profile := "joind-" + driver
+	if driver == "docker" {
+		keepNodeImages(t)
+		removeCluster(t, h, profile)
+	}
+	h.ok(6*time.Minute, "start", "-p", profile, "--driver", driver, "--listen-address", m.hostIP)
 	client := clientFor(t, h.kubeconfig, profile)
 	ctx := context.Background()
 	var jc joinCommand
@@ -190,9 +202,32 @@ func TestJoinDocker(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode == http.StatusOK, resp.Status + " " + string(body)
 	})
-	eventually(t, time.Minute, "the request in the pod's logs", func() (bool, string) {
+	want := []string{"/from-the-host"}
+	if driver == "docker" {
+		// A pod of the cluster's own node reaches it too: through the
+		// host, which the route helper gave the route.
+		clientImage := buildApp(t)
+		h.ok(time.Minute, "kubectl", "-p", profile, "--", "run", "client", "--image="+clientImage, "--image-pull-policy=Never", "--restart=Never",
+			`--overrides={"apiVersion":"v1","spec":{"nodeSelector":{"kubernetes.io/hostname":"`+profile+`"}}}`,
+			"--", "get", "http://"+net.JoinHostPort(pod.Status.PodIP, "8080")+"/from-a-pod")
+		eventually(t, 2*time.Minute, "pod client Succeeded", func() (bool, string) {
+			p, err := client.CoreV1().Pods("default").Get(ctx, "client", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			return p.Status.Phase == corev1.PodSucceeded, fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
+		})
+		want = append(want, "/from-a-pod")
+		require.NotEmpty(t, docker(t, "ps", "-q", "--filter", "label=dev.minik.kind=router", "--filter", "label=dev.minik.cluster="+profile))
+	}
+	eventually(t, time.Minute, "the requests in the pod's logs", func() (bool, string) {
 		r := h.run(time.Minute, "kubectl", "-p", profile, "--", "logs", "web")
-		return r.code == 0 && strings.Contains(r.stdout, "/from-the-host"), r.stdout + r.stderr
+		for _, w := range want {
+			if !strings.Contains(r.stdout, w) {
+				return false, r.stdout + r.stderr
+			}
+		}
+		return r.code == 0, r.stdout + r.stderr
 	})
 
 	// Deleting the node stops the agent, which removes its pods and
