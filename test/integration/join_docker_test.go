@@ -191,17 +191,28 @@ func testJoinDocker(t *testing.T, driver string) {
 		r := route()
 		return strings.Contains(r, "via "+m.nodeIP) && strings.Contains(r, "proto 77"), r
 	})
+	// reach GETs path from the pod web at its current IP, from this host.
 	httpc := http.Client{Timeout: 5 * time.Second}
-	url := "http://" + net.JoinHostPort(pod.Status.PodIP, "8080") + "/from-the-host"
-	eventually(t, time.Minute, "GET "+url, func() (bool, string) {
-		resp, err := httpc.Get(url)
-		if err != nil {
-			return false, err.Error()
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode == http.StatusOK, resp.Status + " " + string(body)
-	})
+	reach := func(path string) {
+		t.Helper()
+		eventually(t, 2*time.Minute, "GET "+path+" from web", func() (bool, string) {
+			p, err := client.CoreV1().Pods("default").Get(ctx, "web", metav1.GetOptions{})
+			if err != nil {
+				return false, err.Error()
+			}
+			if p.Status.Phase != corev1.PodRunning || p.Status.PodIP == "" {
+				return false, fmt.Sprintf("%s %q", p.Status.Phase, p.Status.PodIP)
+			}
+			resp, err := httpc.Get("http://" + net.JoinHostPort(p.Status.PodIP, "8080") + path)
+			if err != nil {
+				return false, err.Error()
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode == http.StatusOK, resp.Status + " " + string(body)
+		})
+	}
+	reach("/from-the-host")
 	want := []string{"/from-the-host"}
 	if driver == "docker" {
 		// A pod of the cluster's own node reaches it too: through the
@@ -229,6 +240,21 @@ func testJoinDocker(t *testing.T, driver string) {
 		}
 		return r.code == 0, r.stdout + r.stderr
 	})
+
+	// The agent restarts (its pods start afresh, as on a rebooted node),
+	// then the control plane does (its routes go and come back): the pod
+	// is reached again each time.
+	a.stop()
+	a = m.startJoinWith(t, []string{"DOCKER_HOST=" + far.host}, node,
+		"--server", jc.Server, "--token", jc.Token, "--ca-cert-hash", jc.CACertHash, "--name", "far", "--data-dir", dataDir)
+	waitNodeReady(t, client, "far", a)
+	reach("/after-the-agent-restarted")
+	h.ok(2*time.Minute, "stop", "-p", profile)
+	require.NotContains(t, route(), "via "+m.nodeIP, "the route goes with the control plane")
+	h.ok(6*time.Minute, "start", "-p", profile)
+	client = clientFor(t, h.kubeconfig, profile)
+	waitNodeReady(t, client, "far", a)
+	reach("/after-the-control-plane-restarted")
 
 	// Deleting the node stops the agent, which removes its pods and
 	// network from its engine; the route goes with the Node.
