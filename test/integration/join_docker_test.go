@@ -213,6 +213,17 @@ func testJoinDocker(t *testing.T, driver string) {
 		})
 	}
 	reach("/from-the-host")
+	// An in-cluster client on the joined node reaches the apiserver.
+	h.ok(time.Minute, "kubectl", "-p", profile, "--", "run", "incluster", "--image="+app, "--image-pull-policy=Never", "--restart=Never",
+		`--overrides={"apiVersion":"v1","spec":{"nodeSelector":{"kubernetes.io/hostname":"far"}}}`, "--", "apiserver")
+	eventually(t, 2*time.Minute, "pod incluster Succeeded", func() (bool, string) {
+		p, err := client.CoreV1().Pods("default").Get(ctx, "incluster", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		return p.Status.Phase == corev1.PodSucceeded, fmt.Sprintf("%s %+v", p.Status.Phase, p.Status.ContainerStatuses)
+	})
+	require.Contains(t, h.ok(time.Minute, "kubectl", "-p", profile, "--", "logs", "incluster"), `"gitVersion"`)
 	want := []string{"/from-the-host"}
 	if driver == "docker" {
 		// A pod of the cluster's own node reaches it too: through the

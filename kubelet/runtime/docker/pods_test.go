@@ -188,3 +188,23 @@ func TestPodHosts(t *testing.T) {
 		})
 	}
 }
+
+func TestAPIServerAddress(t *testing.T) {
+	cases := []struct {
+		name       string
+		cfg        nodeconfig.Config
+		host, port string
+	}{
+		{"the kubernetes Service", nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{ServiceNetwork: nodeconfig.ServiceNetwork{ServiceCIDR: "172.20.64.0/18"}}}, "172.20.64.1", "443"},
+		{"a joined node: the address it joined through", nodeconfig.Config{Joined: true, APIServer: "https://192.168.1.10:41234", Docker: &nodeconfig.DockerRuntime{}}, "192.168.1.10", "41234"},
+		{"neither", nodeconfig.Config{Docker: &nodeconfig.DockerRuntime{}}, "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := &Runtime{cfg: &c.cfg}
+			host, port := m.apiServerAddress()
+			require.Equal(t, c.host, host)
+			require.Equal(t, c.port, port)
+		})
+	}
+}

@@ -3,6 +3,8 @@ package docker
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"path"
 	"slices"
@@ -138,6 +140,24 @@ func (m *Runtime) containerSpec(ctx context.Context, pod *corev1.Pod, rec *docke
 	return cs, nil
 }
 
+// apiServerAddress is where the node's pods reach the apiserver: the
+// kubernetes Service (the Service range's first address, port 443), or,
+// on a joined node, whose pods have no route to Services, the address
+// the node joined through (its certificate names it). "" when neither.
+func (m *Runtime) apiServerAddress() (host, port string) {
+	if svc := m.cfg.Services(); svc != nil && svc.ServiceCIDR != "" {
+		if ip, err := nodeconfig.FirstServiceIP(svc.ServiceCIDR); err == nil {
+			return ip.String(), "443"
+		}
+	}
+	if m.cfg.Joined {
+		if u, err := url.Parse(m.cfg.APIServer); err == nil && u.Port() != "" {
+			return u.Hostname(), u.Port()
+		}
+	}
+	return "", ""
+}
+
 // environment resolves a container's env and envFrom.
 func (m *Runtime) environment(ctx context.Context, pod *corev1.Pod, rec *dockerPod, spec *corev1.Container) ([]corev1.EnvVar, error) {
 	var out []corev1.EnvVar
@@ -152,18 +172,16 @@ func (m *Runtime) environment(ctx context.Context, pod *corev1.Pod, rec *dockerP
 	}
 	// Every container learns where the apiserver is, as in-cluster
 	// clients expect (the kubelet sets these whatever enableServiceLinks).
-	if svc := m.cfg.Services(); svc != nil && svc.ServiceCIDR != "" {
-		cidr := svc.ServiceCIDR
-		if ip, err := nodeconfig.FirstServiceIP(cidr); err == nil {
-			set("KUBERNETES_SERVICE_HOST", ip.String())
-			set("KUBERNETES_SERVICE_PORT", "443")
-			set("KUBERNETES_SERVICE_PORT_HTTPS", "443")
-			set("KUBERNETES_PORT", "tcp://"+ip.String()+":443")
-			set("KUBERNETES_PORT_443_TCP", "tcp://"+ip.String()+":443")
-			set("KUBERNETES_PORT_443_TCP_PROTO", "tcp")
-			set("KUBERNETES_PORT_443_TCP_PORT", "443")
-			set("KUBERNETES_PORT_443_TCP_ADDR", ip.String())
-		}
+	if host, port := m.apiServerAddress(); host != "" {
+		hostPort := net.JoinHostPort(host, port)
+		set("KUBERNETES_SERVICE_HOST", host)
+		set("KUBERNETES_SERVICE_PORT", port)
+		set("KUBERNETES_SERVICE_PORT_HTTPS", port)
+		set("KUBERNETES_PORT", "tcp://"+hostPort)
+		set("KUBERNETES_PORT_"+port+"_TCP", "tcp://"+hostPort)
+		set("KUBERNETES_PORT_"+port+"_TCP_PROTO", "tcp")
+		set("KUBERNETES_PORT_"+port+"_TCP_PORT", port)
+		set("KUBERNETES_PORT_"+port+"_TCP_ADDR", host)
 	}
 	// And, unless the pod says otherwise, where each Service of its
 	// namespace is (docker links' variables, as the kubelet sets them).

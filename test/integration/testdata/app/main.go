@@ -11,10 +11,13 @@
 //	app write FILE TEXT write TEXT to FILE
 //	app stat PATH       print PATH's mode and group
 //	app fstype PATH     print the type of the filesystem mounted at PATH
+//	app apiserver       GET /version from the apiserver as an in-cluster client
 //	app udpecho         answer each UDP datagram on :9000 with "echo " and it
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -94,6 +97,32 @@ func main() {
 			if f := strings.Fields(l); len(f) > 2 && f[1] == args[1] {
 				fmt.Println(f[2])
 			}
+		}
+	case "apiserver":
+		// An in-cluster client's first call, as client-go makes it: the
+		// apiserver from the environment, the service account's token and CA.
+		const sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+		token, err1 := os.ReadFile(sa + "token")
+		ca, err2 := os.ReadFile(sa + "ca.crt")
+		pool := x509.NewCertPool()
+		if err1 != nil || err2 != nil || !pool.AppendCertsFromPEM(ca) {
+			fmt.Fprintln(os.Stderr, "service account files:", err1, err2)
+			os.Exit(1)
+		}
+		url := "https://" + net.JoinHostPort(os.Getenv("KUBERNETES_SERVICE_HOST"), os.Getenv("KUBERNETES_SERVICE_PORT")) + "/version"
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		resp, err := c.Do(req)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer resp.Body.Close()
+		fmt.Println(url, resp.Status)
+		_, _ = io.Copy(os.Stdout, resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			os.Exit(1)
 		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown command", args[0])
