@@ -433,9 +433,12 @@ func TestContainerWithTerminal(t *testing.T) {
 	// container ends.
 	require.NoError(t, e.Attach(attachCtx, id, strings.NewReader("hello\n"), &out, nil, true, nil))
 	assert.Contains(t, out.String(), "got hello")
-	st, err := e.Inspect(ctx, id)
-	require.NoError(t, err)
-	require.False(t, st.Running)
+	// The terminal closes a moment before the engine records the exit.
+	var st engine.State
+	require.Eventually(t, func() bool {
+		st, err = e.Inspect(ctx, id)
+		return err == nil && !st.Running
+	}, 10*time.Second, 20*time.Millisecond, "the container stops once its shell ends")
 	assert.Equal(t, 0, st.ExitCode)
 	var logs bytes.Buffer
 	require.NoError(t, e.Logs(ctx, id, engine.LogOptions{Tail: -1}, &logs, &logs))
