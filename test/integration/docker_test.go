@@ -102,9 +102,9 @@ func labelled(t *testing.T, cluster string) string {
 	}, " "))
 }
 
-// buildApp builds the test workload into a FROM scratch image in the
-// engine's own store, as a user's `docker build` would.
-func buildApp(t *testing.T) string {
+// appContext is a build context of the test workload: the static binary
+// and a FROM scratch Dockerfile.
+func appContext(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	// Tests run in their package's folder, where testdata is.
@@ -113,8 +113,15 @@ func buildApp(t *testing.T) string {
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "build test app: %s", out)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644))
+	return dir
+}
+
+// buildApp builds the test workload into a FROM scratch image in the
+// engine's own store, as a user's `docker build` would.
+func buildApp(t *testing.T) string {
+	t.Helper()
 	tag := fmt.Sprintf("minik-test-app:%d", time.Now().UnixNano())
-	docker(t, "build", "-q", "-t", tag, dir)
+	docker(t, "build", "-q", "-t", tag, appContext(t))
 	t.Cleanup(func() { _ = exec.Command("docker", "rmi", "-f", tag).Run() })
 	return tag
 }

@@ -120,14 +120,8 @@ func testJoinDocker(t *testing.T, driver string) {
 	far := m.startEngine(t)
 
 	// The workload, built into the other machine's engine as its user would.
-	appDir := t.TempDir()
-	build := exec.Command("go", "build", "-trimpath", "-o", filepath.Join(appDir, "app"), "./testdata/app")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, "build test app: %s", out)
-	require.NoError(t, os.WriteFile(filepath.Join(appDir, "Dockerfile"), []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644))
 	const app = "minik-test-app:far"
-	far.mustDocker(t, "build", "-q", "-t", app, appDir)
+	far.mustDocker(t, "build", "-q", "-t", app, appContext(t))
 
 	h := newHarness(t)
 	profile := "joind-" + driver
@@ -145,7 +139,7 @@ func testJoinDocker(t *testing.T, driver string) {
 	noEngine := exec.Command("nsenter", "--net=/var/run/netns/"+m.ns, node, "join", "--server", jc.Server, "--token", jc.Token,
 		"--ca-cert-hash", jc.CACertHash, "--name", "no-engine", "--data-dir", filepath.Join(t.TempDir(), "no-engine"), "--runtime", "docker")
 	noEngine.Env = append(os.Environ(), "DOCKER_HOST=unix://"+filepath.Join(t.TempDir(), "none.sock"))
-	out, err = noEngine.CombinedOutput()
+	out, err := noEngine.CombinedOutput()
 	require.Error(t, err)
 	stderr := string(out)
 	require.Contains(t, stderr, "or join with --runtime sim")
