@@ -50,17 +50,19 @@ type Options struct {
 	// Recorder gets a Warning on a Node whose route cannot be made.
 	Recorder record.EventRecorder
 	// Resync is how often every route is made again (a route someone
-	// deleted, a failure that may have cleared); 0 means 30 s.
+	// deleted); between resyncs only a changed route is (every Node
+	// status update is an event, and on the docker driver each route
+	// change is an exec in the route helper); 0 means a minute.
 	Resync time.Duration
 }
 
 // Run keeps the routes until ctx is done, then removes the ones it made.
 func Run(ctx context.Context, o Options) error {
 	if o.Resync <= 0 {
-		o.Resync = 30 * time.Second
+		o.Resync = time.Minute
 	}
 	selector := labels.SelectorFromSet(labels.Set{nodeconfig.JoinedLabel: "true"}).String()
-	factory := informers.NewSharedInformerFactoryWithOptions(o.Client, o.Resync,
+	factory := informers.NewSharedInformerFactoryWithOptions(o.Client, 0,
 		informers.WithTweakListOptions(func(lo *metav1.ListOptions) { lo.LabelSelector = selector }))
 	nodes := factory.Core().V1().Nodes()
 	informer := nodes.Informer()
@@ -85,18 +87,24 @@ func Run(ctx context.Context, o Options) error {
 		k.removeAll()
 		return nil
 	}
+	resync := time.NewTicker(o.Resync)
+	defer resync.Stop()
+	force := true
 	for {
 		list, err := nodes.Lister().List(labels.Everything())
 		if err != nil {
 			klog.ErrorS(err, "list joined nodes")
 		} else {
-			k.sync(list)
+			k.sync(list, force)
 		}
 		select {
 		case <-ctx.Done():
 			k.removeAll()
 			return nil
 		case <-kick:
+			force = false
+		case <-resync.C:
+			force = true
 		}
 	}
 }
@@ -129,8 +137,9 @@ func Want(n *corev1.Node) (Route, bool) {
 	return Route{}, false
 }
 
-// sync makes the routes of nodes, and removes those of nodes gone.
-func (k *keeper) sync(nodes []*corev1.Node) {
+// sync makes the routes of nodes, and removes those of nodes gone. A
+// route already made is made again only when force is set.
+func (k *keeper) sync(nodes []*corev1.Node, force bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	sort.Slice(nodes, func(i, j int) bool { return nodes[i].Name < nodes[j].Name })
@@ -141,7 +150,11 @@ func (k *keeper) sync(nodes []*corev1.Node) {
 			continue
 		}
 		seen[n.Name] = true
-		if old, had := k.made[n.Name]; had && old.String() != want.String() {
+		old, had := k.made[n.Name]
+		if had && old.String() == want.String() && !force {
+			continue
+		}
+		if had && old.String() != want.String() {
 			k.delete(n.Name, old)
 		}
 		if err := k.o.Table.Replace(want); err != nil {
@@ -157,7 +170,7 @@ func (k *keeper) sync(nodes []*corev1.Node) {
 			continue
 		}
 		delete(k.failed, n.Name)
-		if old, had := k.made[n.Name]; !had || old.String() != want.String() {
+		if !had || old.String() != want.String() {
 			klog.InfoS("route to a joined node's pods", "node", n.Name, "route", want.String())
 		}
 		k.made[n.Name] = want

@@ -93,7 +93,7 @@ func TestSync(t *testing.T) {
 			table := newFakeTable()
 			k := &keeper{o: Options{Table: table}, made: map[string]Route{}, failed: map[string]string{}}
 			for _, nodes := range c.steps {
-				k.sync(nodes)
+				k.sync(nodes, false)
 			}
 			require.Equal(t, c.want, table.list())
 			k.removeAll()
@@ -102,21 +102,33 @@ func TestSync(t *testing.T) {
 	}
 }
 
+func TestSyncReplacesUnchangedRoutesOnlyWhenForced(t *testing.T) {
+	table := newFakeTable()
+	k := &keeper{o: Options{Table: table}, made: map[string]Route{}, failed: map[string]string{}}
+	nodes := []*corev1.Node{joinedNode("a", "10.244.1.0/24", "192.168.5.2")}
+	k.sync(nodes, false)
+	delete(table.routes, "10.244.1.0/24") // someone removed it
+	k.sync(nodes, false)
+	require.Empty(t, table.list(), "an event with nothing changed makes no route")
+	k.sync(nodes, true)
+	require.Equal(t, []string{"10.244.1.0/24 via 192.168.5.2"}, table.list(), "a resync makes it again")
+}
+
 func TestSyncFailureWarnsOnce(t *testing.T) {
 	table := newFakeTable()
 	table.fail = errors.New("operation not permitted")
 	recorder := record.NewFakeRecorder(10)
 	k := &keeper{o: Options{Table: table, Recorder: recorder}, made: map[string]Route{}, failed: map[string]string{}}
 	nodes := []*corev1.Node{joinedNode("a", "10.244.1.0/24", "192.168.5.2")}
-	k.sync(nodes)
-	k.sync(nodes)
+	k.sync(nodes, false)
+	k.sync(nodes, false)
 	require.Len(t, recorder.Events, 1, "one Warning for the same failure")
 	ev := <-recorder.Events
 	require.Contains(t, ev, "Warning PodRouteFailed")
 	require.Contains(t, ev, "ip route replace 10.244.1.0/24 via 192.168.5.2")
 
 	table.fail = nil
-	k.sync(nodes)
+	k.sync(nodes, false)
 	require.Equal(t, []string{"10.244.1.0/24 via 192.168.5.2"}, table.list(), "made once it can be")
 }
 
