@@ -84,9 +84,9 @@ func (e *Engine) RemovePodNetwork(ctx context.Context) error {
 	return nil
 }
 
-// RouteHelperCommand is what the route helper runs, after the node
+// routeHelperCommand is what the route helper runs, after the node
 // binary: it parks, and removes the routes it made when it is stopped.
-var RouteHelperCommand = []string{"route", "hold"}
+var routeHelperCommand = []string{"route", "hold"}
 
 // EnsureRouteHelper returns the cluster's route helper, a container of
 // the node image in the host's network namespace with NET_ADMIN, made
@@ -113,7 +113,7 @@ func (e *Engine) EnsureRouteHelper(ctx context.Context) (string, error) {
 		Name: name,
 		Config: &container.Config{
 			Image:      e.cfg.SandboxImage,
-			Entrypoint: append([]string{e.nodeBinary()}, RouteHelperCommand...),
+			Entrypoint: append([]string{e.nodeBinary()}, routeHelperCommand...),
 			Cmd:        []string{},
 			Labels: map[string]string{
 				nodeconfig.LabelCluster: e.cluster,
