@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
+	v1helper "k8s.io/kubernetes/pkg/apis/core/v1/helper"
 	"k8s.io/utils/ptr"
 	gwclient "sigs.k8s.io/gateway-api/pkg/client/clientset/versioned"
 
@@ -419,6 +420,14 @@ func (a *Agent) setStatus(st *corev1.NodeStatus, now metav1.Time) {
 		corev1.ResourceMemory:           *resource.NewQuantity(a.cfg.MemoryBytes, resource.BinarySI),
 		corev1.ResourcePods:             *resource.NewQuantity(int64(a.maxPods()), resource.DecimalSI),
 		corev1.ResourceEphemeralStorage: *resource.NewQuantity(100<<30, resource.BinarySI),
+	}
+	// Extended resources someone else advertised (a device plugin's stand-in
+	// patching node status, as the scheduler's specs do) stay, as with the
+	// kubelet, which owns only the resources it measures.
+	for name, q := range st.Capacity {
+		if v1helper.IsExtendedResourceName(name) {
+			capacity[name] = q
+		}
 	}
 	st.Capacity = capacity
 	st.Allocatable = capacity.DeepCopy()
