@@ -9,11 +9,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/tools/record"
+	"k8s.io/utils/ptr"
+
+	"minik.dev/minik/kubelet/runtime/sim"
 )
 
 func admissionNode() *corev1.Node {
@@ -204,4 +208,30 @@ func TestAdmittedDoesNotWait(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("an admitted pod's sync waited for another admission")
 	}
+}
+
+// A deleted pod whose containers have stopped holds nothing on the node,
+// even before its deletion reaches the informer: the scheduler binds a
+// preemptor as soon as the victim is gone from the API server.
+func TestTerminatedPodFreesTheNode(t *testing.T) {
+	ctx := context.Background()
+	victim := admissionPod("victim", requests("1500m"))
+	victim.DeletionTimestamp = &metav1.Time{Time: time.Now().Add(-time.Second)}
+	victim.DeletionGracePeriodSeconds = ptr.To[int64](0)
+	preemptor := admissionPod("preemptor", requests("1"))
+	client := fake.NewClientset(admissionNode(), victim, preemptor)
+	recorder := record.NewFakeRecorder(10)
+	rt := sim.New("10.0.0.1", "v1.37.2", func(context.Context) (string, error) { return "10.244.0.0/24", nil }, recorder, nil)
+	require.NoError(t, rt.Prepare(ctx, nil, func(string) {}))
+	w := &podWorker{node: "n1", client: client, runtime: rt, admission: newAdmission(client, "n1", recorder), pods: map[types.UID]*podRecord{}}
+	w.record(victim).admitted = true
+
+	_, err := w.kill(ctx, victim, w.record(victim))
+	require.NoError(t, err)
+	_, err = client.CoreV1().Pods("default").Get(ctx, victim.Name, metav1.GetOptions{})
+	require.True(t, apierrors.IsNotFound(err), "the victim is removed from the API server: %v", err)
+
+	ok, err := w.admit(ctx, preemptor, w.record(preemptor))
+	require.NoError(t, err)
+	assert.True(t, ok, "the preemptor fits once the victim has stopped")
 }

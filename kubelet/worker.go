@@ -56,6 +56,12 @@ type podRecord struct {
 	// does not (it never runs).
 	admitted  bool
 	rejection *lifecycle.PodAdmitResult
+	// terminated: a deleted pod whose containers have all stopped. It
+	// holds nothing on the node any more, though its record stays until
+	// the API server's deletion reaches the informer; the kubelet's
+	// admission likewise leaves out pods it knows are terminated (a
+	// preemptor bound the moment its victim is gone must fit).
+	terminated bool
 }
 
 // newPodWorker watches node's pods; the factory must be started by the caller.
@@ -174,7 +180,7 @@ func (w *podWorker) admit(ctx context.Context, pod *corev1.Pod, rec *podRecord) 
 	var others []*corev1.Pod
 	if !admitted && rejection == nil {
 		for uid, r := range w.pods {
-			if uid != pod.UID && r.admitted && !finished(r.pod.Status.Phase) && !finished(r.status.Phase) {
+			if uid != pod.UID && r.admitted && !r.terminated && !finished(r.pod.Status.Phase) && !finished(r.status.Phase) {
 				others = append(others, r.pod)
 			}
 		}
@@ -242,6 +248,9 @@ func (w *podWorker) kill(ctx context.Context, pod *corev1.Pod, rec *podRecord) (
 	if res.Status != nil {
 		return res.Requeue, w.writeStatus(ctx, pod, rec, *res.Status)
 	}
+	w.mu.Lock()
+	rec.terminated = true
+	w.mu.Unlock()
 	err = w.client.CoreV1().Pods(pod.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{
 		GracePeriodSeconds: ptr.To[int64](0),
 		Preconditions:      metav1.NewUIDPreconditions(string(pod.UID)),
