@@ -63,10 +63,25 @@ func removeAll(ctx context.Context, api *client.Client, f client.Filters, networ
 	}
 	for _, nw := range nets.Items {
 		if _, err := api.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
-			return fmt.Errorf("remove network %s: %w", nw.Name, err)
+			attached := -1
+			if res, inspectErr := api.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{}); inspectErr == nil {
+				attached = len(res.Network.Containers)
+			}
+			return networkRemoveError(nw.Name, attached, err)
 		}
 	}
 	return nil
+}
+
+// networkRemoveError says what to do when the engine refuses to remove a
+// network: one that "has active endpoints" while no container is attached
+// holds an endpoint the engine lost track of (seen after many containers
+// were removed at once), which only an engine restart clears.
+func networkRemoveError(name string, attached int, err error) error {
+	if attached == 0 && strings.Contains(err.Error(), "has active endpoints") {
+		return fmt.Errorf("remove network %s: the Docker Engine keeps a stale endpoint on it although no container is attached; restart the Docker Engine, then delete again: %w", name, err)
+	}
+	return fmt.Errorf("remove network %s: %w", name, err)
 }
 
 func listContainers(ctx context.Context, api *client.Client, f client.Filters) ([]container.Summary, error) {

@@ -98,7 +98,10 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 			// The run's context may be gone; the cluster still goes.
 			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 			defer cancel()
-			_ = minik(ctx, "delete", "-p", o.Profile)
+			if err := minik(ctx, "delete", "-p", o.Profile); err != nil && o.Output != nil {
+				// The run's result stands; what is left must be said.
+				fmt.Fprintf(o.Output, "the cluster was not deleted: %v\n", err)
+			}
 		}()
 	}
 
