@@ -427,6 +427,15 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		return err
 	}
 
+	// Nodes that were not running must report after they start: their Node
+	// may still say Ready from before they stopped.
+	since := map[string]time.Time{}
+	startedAt := time.Now()
+	for _, n := range p.Nodes {
+		if !running[n.Name] {
+			since[n.Name] = startedAt
+		}
+	}
 	done = m.report.Step(StepStartNodes)
 	err = m.startNodes(ctx, d, p)
 	done(err)
@@ -456,7 +465,7 @@ func (m *Manager) bringUp(ctx context.Context, d drivers.Driver, p *Profile, o S
 		return nil
 	}
 	done = m.report.Step(StepNodesReady)
-	err = m.waitReady(ctx, d, p, client, o.Wait)
+	err = m.waitReady(ctx, d, p, client, since, o.Wait)
 	done(err)
 	return err
 }

@@ -334,9 +334,9 @@ func (m *Manager) bringUpNode(ctx context.Context, d drivers.Driver, p *Profile,
 	}
 	// A node that was not running must report after it starts: its Node
 	// may still say Ready from before it stopped.
-	var since time.Time
+	since := map[string]time.Time{}
 	if state != drivers.StateRunning {
-		since = time.Now()
+		since[n.Name] = time.Now()
 	}
 	done = m.report.Step(StepStartNode)
 	err = d.StartNode(ctx, m.driverNode(p, n))

@@ -137,7 +137,11 @@ func TestNotReadySince(t *testing.T) {
 	)
 	nodes := []ProfileNode{{Name: "fresh"}, {Name: "stale"}, {Name: "renewed"}, {Name: "old-lease"}, {Name: "down"}, {Name: "absent"}}
 
-	pending := notReady(context.Background(), client, readiness{nodes: nodes, since: started})
+	since := map[string]time.Time{}
+	for _, n := range nodes {
+		since[n.Name] = started
+	}
+	pending := notReady(context.Background(), client, readiness{nodes: nodes, since: since})
 	assert.Equal(t, []string{
 		"node absent has not registered",
 		"node down is not Ready: Ready=False (: )",
@@ -148,6 +152,11 @@ func TestNotReadySince(t *testing.T) {
 	// Without since, a Ready condition is enough.
 	pending = notReady(context.Background(), client, readiness{nodes: nodes[:4]})
 	assert.Empty(t, pending)
+
+	// Only the nodes that were started wait for a report: a cluster start
+	// that found "stale" running does not hold it to its start time.
+	pending = notReady(context.Background(), client, readiness{nodes: nodes[:4], since: map[string]time.Time{"old-lease": started}})
+	assert.Equal(t, []string{"node old-lease has not reported since it started"}, pending)
 }
 
 func TestDrainNodeWithoutPods(t *testing.T) {

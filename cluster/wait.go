@@ -83,16 +83,18 @@ type readiness struct {
 	// what names the wait in errors: "cluster", "node dev-m02".
 	what  string
 	nodes []ProfileNode
-	// since, when set, ignores a Ready condition that no report since then
-	// confirms: a node that was just (re)started must have reported.
-	since time.Time
+	// since holds, for each node that was just (re)started, when: its Ready
+	// condition counts only once a report since then confirms it, as its
+	// Node may still say Ready from before it stopped.
+	since map[string]time.Time
 	// serviceAccount also waits for the default ServiceAccount.
 	serviceAccount bool
 }
 
-// waitReady waits for every node Ready and the default ServiceAccount.
-func (m *Manager) waitReady(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, timeout time.Duration) error {
-	return m.waitFor(ctx, d, p, client, readiness{what: "cluster", nodes: p.Nodes, serviceAccount: true}, timeout)
+// waitReady waits for every node Ready and the default ServiceAccount;
+// since says which nodes were just started, and when.
+func (m *Manager) waitReady(ctx context.Context, d drivers.Driver, p *Profile, client kubernetes.Interface, since map[string]time.Time, timeout time.Duration) error {
+	return m.waitFor(ctx, d, p, client, readiness{what: "cluster", nodes: p.Nodes, since: since, serviceAccount: true}, timeout)
 }
 
 // waitFor waits until r holds; a node of r that stops meanwhile fails the
@@ -145,7 +147,7 @@ func notReady(ctx context.Context, client kubernetes.Interface, r readiness) []s
 			pending = append(pending, fmt.Sprintf("node %s is not Ready: no Ready condition yet", want.Name))
 		case c.Status != corev1.ConditionTrue:
 			pending = append(pending, fmt.Sprintf("node %s is not Ready: Ready=%s (%s: %s)", want.Name, c.Status, c.Reason, c.Message))
-		case !reportedSince(ctx, client, n, c, r.since):
+		case !reportedSince(ctx, client, n, c, r.since[want.Name]):
 			pending = append(pending, fmt.Sprintf("node %s has not reported since it started", want.Name))
 		case notReadyTainted(n):
 			// The node lifecycle controller lifts this taint a moment after
