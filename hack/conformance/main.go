@@ -90,10 +90,19 @@ func buildImages(ctx context.Context, suite conformance.Suite) error {
 		return fmt.Errorf("connect to the Docker Engine: %w", err)
 	}
 	defer api.Close()
+	cache, err := conformance.CacheDir()
+	if err != nil {
+		return err
+	}
+	fmt.Println("building busybox from Debian's source (once per version, kept in " + cache + ")")
+	busybox, err := conformance.BuildBusybox(ctx, cache)
+	if err != nil {
+		return err
+	}
 	fmt.Println("building the suite's images")
 	built, err := conformance.BuildImages(ctx, api, conformance.Inputs{
 		Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, Etcd: suite.Etcd,
-		KubernetesDir: suite.KubernetesDir,
+		KubernetesDir: suite.KubernetesDir, Busybox: busybox,
 	})
 	if err != nil {
 		return err

@@ -29,6 +29,8 @@ var Slice = []string{
 	`Kubelet when scheduling a busybox command in a pod should print the output to logs`,
 	`Downward API should provide pod name, namespace and IP address as env vars`,
 	`ConfigMap should be consumable from pods in volume \[`,
+	// Its variable "data-1" is no shell identifier (BuildBusybox).
+	`ConfigMap should be consumable via the environment`,
 	`Services should serve a basic endpoint from pods`,
 	`Services should be able to create a functioning NodePort service`,
 	`DNS should provide DNS for the cluster`,
@@ -87,7 +89,11 @@ func TestSlice(t *testing.T) {
 	dir := t.TempDir()
 	suite, err := BuildSuite(ctx, filepath.Join(root, "hack", "conformance", "e2e"), filepath.Join(dir, "bin"))
 	require.NoError(t, err)
-	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, Etcd: suite.Etcd, KubernetesDir: suite.KubernetesDir})
+	cache, err := CacheDir()
+	require.NoError(t, err)
+	busybox, err := BuildBusybox(ctx, cache)
+	require.NoError(t, err)
+	_, err = BuildImages(ctx, api, Inputs{Agnhost: suite.Agnhost, SampleAPIServer: suite.SampleAPIServer, Nonewprivs: suite.Nonewprivs, Etcd: suite.Etcd, KubernetesDir: suite.KubernetesDir, Busybox: busybox})
 	require.NoError(t, err)
 
 	var out bytes.Buffer

@@ -48,6 +48,9 @@ type Inputs struct {
 	// KubernetesDir is the k8s.io/kubernetes module's source folder, for the
 	// files test/images puts into images.
 	KubernetesDir string
+	// Busybox is the static busybox of every image that has a shell
+	// (BuildBusybox).
+	Busybox string
 }
 
 // imageSpec is one image: its names and how its tree is made.
@@ -91,22 +94,20 @@ var images = []imageSpec{
 	{
 		names:   []string{e2eImage("busybox:1.37.0-2")},
 		changes: []string{`CMD ["sh"]`},
-		// busybox's own shell: specs match its messages word for word.
-		// Debian's busybox 1.35 shell drops environment variables whose
-		// names are no shell identifiers ("data-1", which Kubernetes
-		// allows) before it runs a command, so the two specs that print
-		// them with `sh -c env` fail (docs/conformance.md).
-		build: func(r *rootfs, _ Inputs) error {
+		// busybox's own shell: specs match its messages word for word,
+		// and print variables named "data-1" with `sh -c env`
+		// (BuildBusybox).
+		build: func(r *rootfs, in Inputs) error {
 			r.users(nil, nil)
-			return r.busybox(busyboxPath)
+			return r.busybox(in.Busybox)
 		},
 	},
 	{
 		names:   []string{e2eImage("nonroot:1.5")},
 		changes: []string{"USER 1234"},
-		build: func(r *rootfs, _ Inputs) error {
+		build: func(r *rootfs, in Inputs) error {
 			r.users(nil, nil)
-			return r.busybox(busyboxPath)
+			return r.busybox(in.Busybox)
 		},
 	},
 	{
@@ -116,7 +117,7 @@ var images = []imageSpec{
 		changes: []string{`CMD ["nnp"]`},
 		build: func(r *rootfs, in Inputs) error {
 			r.users(nil, nil)
-			if err := r.busybox(busyboxPath); err != nil {
+			if err := r.busybox(in.Busybox); err != nil {
 				return err
 			}
 			r.dir("/usr/local/bin", 0o755)
@@ -126,9 +127,9 @@ var images = []imageSpec{
 	{
 		names:   []string{e2eImage("glibc-dns-testing:2.1.1")},
 		changes: []string{`CMD ["sh"]`},
-		build: func(r *rootfs, _ Inputs) error {
+		build: func(r *rootfs, in Inputs) error {
 			r.users(nil, nil)
-			if err := r.busybox(busyboxPath); err != nil {
+			if err := r.busybox(in.Busybox); err != nil {
 				return err
 			}
 			if err := r.binary("/bin/bash", "/bin/bash"); err != nil {
@@ -148,7 +149,7 @@ var images = []imageSpec{
 		changes: []string{`ENTRYPOINT ["/sample-apiserver"]`},
 		build: func(r *rootfs, in Inputs) error {
 			r.users(nil, nil)
-			if err := r.busybox(busyboxPath); err != nil {
+			if err := r.busybox(in.Busybox); err != nil {
 				return err
 			}
 			return r.hostFile("/sample-apiserver", in.SampleAPIServer, 0o755)
@@ -166,15 +167,12 @@ var images = []imageSpec{
 	},
 }
 
-// busyboxPath is Debian's busybox-static.
-const busyboxPath = "/bin/busybox"
-
 // agnhostTree is agnhost's image: the binary, a shell and the network tools
 // specs exec in it (curl, dig, nslookup, nc), its users and files.
 func agnhostTree(r *rootfs, in Inputs) error {
 	r.users([]string{"user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh"},
 		[]string{"user-defined-in-image:x:1000:", "group-defined-in-image:x:50000:user-defined-in-image"})
-	if err := r.busybox(busyboxPath); err != nil {
+	if err := r.busybox(in.Busybox); err != nil {
 		return err
 	}
 	for _, b := range []struct{ at, host string }{
@@ -239,9 +237,9 @@ func dnsTools(r *rootfs) error {
 
 // nginxTree is Debian's nginx, serving the upstream image's page on port
 // 80 and logging to the container's output.
-func nginxTree(r *rootfs, _ Inputs) error {
+func nginxTree(r *rootfs, in Inputs) error {
 	r.users([]string{"nginx:x:101:101:nginx:/nonexistent:/bin/false"}, []string{"nginx:x:101:"})
-	if err := r.busybox(busyboxPath); err != nil {
+	if err := r.busybox(in.Busybox); err != nil {
 		return err
 	}
 	if err := r.binary("/usr/sbin/nginx", "/usr/sbin/nginx"); err != nil {
