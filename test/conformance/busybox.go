@@ -135,8 +135,10 @@ func fetchSource(ctx context.Context, dir, pkg, version string) error {
 		"-o", "Dir::State::Lists=" + filepath.Join(state, "lists"),
 		"-o", "Dir::Cache=" + filepath.Join(state, "cache"),
 		"-o", "Debug::NoLocking=true",
-		// apt's download user could not write into dir.
-		"-o", "APT::Sandbox::User=" + currentUser(),
+	}
+	if os.Geteuid() == 0 {
+		// root's apt downloads as _apt, which could not write into dir.
+		opts = append(opts, "-o", "APT::Sandbox::User=root")
 	}
 	if _, err := output(ctx, dir, "apt-get", append(opts, "-qq", "update")...); err != nil {
 		return fmt.Errorf("read the Debian archives' source lists: %w", err)
@@ -215,16 +217,6 @@ func debSrcLines(b []byte) []byte {
 		out.WriteString("\n")
 	}
 	return out.Bytes()
-}
-
-func currentUser() string {
-	if os.Geteuid() == 0 {
-		return "root"
-	}
-	if u := os.Getenv("USER"); u != "" {
-		return u
-	}
-	return "root"
 }
 
 // output runs a program in dir and returns its standard output; an error

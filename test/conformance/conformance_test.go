@@ -102,20 +102,12 @@ func TestSlice(t *testing.T) {
 		Driver: "docker", Nodes: 3, Focus: strings.Join(Slice, "|"), Output: &out,
 	})
 	if err != nil || s.Counts.Failed > 0 || s.Counts.Passed != len(Slice) {
-		t.Log(tail(out.String(), 200))
+		t.Log(tailLines(out.String(), 200))
 	}
 	require.NoError(t, err)
 	t.Log("\n" + s.Markdown())
 	assert.Empty(t, s.Failures)
 	assert.Equal(t, len(Slice), s.Counts.Passed, "every spec of the slice runs and passes")
-}
-
-func tail(s string, lines int) string {
-	l := strings.Split(s, "\n")
-	if len(l) > lines {
-		l = l[len(l)-lines:]
-	}
-	return strings.Join(l, "\n")
 }
 
 func TestParseJUnit(t *testing.T) {
