@@ -60,8 +60,9 @@ gateway-conformance: build ## run the Gateway API conformance suite (GATEWAY-HTT
 		$(GO) test -trimpath -count=1 -timeout 60m -v ./hack/gatewayconformance/
 
 .PHONY: bench
-bench: build ## time minik start to ready (fresh and restart), by phase, and node RSS
-	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/bench
+# PEERS=kwok: instead, the same scenarios on minik and kwok side by side.
+bench: build ## time minik start to ready (fresh and restart), by phase, and node RSS; PEERS=kwok compares with kwok
+	MINIK_NODE_BINARY=$(CURDIR)/bin/minik-node $(GO) run ./hack/bench $(if $(PEERS),-peers $(PEERS))
 
 .PHONY: reliability
 reliability: build ## stop/start soak, kill -9 of every node, kill -9 during writes (process and docker), a Docker Engine restart; objects lost

@@ -62,8 +62,8 @@ func measureIdle(dir string, settle, window time.Duration) (idleCost, error) {
 	return idleCost{busy: time.Duration(after-before) * time.Second / clockTicks, window: window, pssKiB: pss}, nil
 }
 
-// nodeCPUTicks sums user and system time of the minik-node processes
-// whose command line names dir.
+// nodeCPUTicks sums user and system time of the processes whose command
+// line names dir: a cluster's nodes, or a peer's components.
 func nodeCPUTicks(dir string) (int64, error) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {

@@ -48,6 +48,7 @@ func run(ctx context.Context) error {
 	idleWindow := flag.Duration("idle-window", time.Minute, "idle scenario: how long CPU is measured, after 30 s of settling")
 	replicas := flag.Int("replicas", 1000, "pods scenario: Deployment replicas on 3 nodes")
 	scaleNodes := flag.Int("scale-nodes", 100, "nodes scenario: nodes in one cluster")
+	peers := flag.String("peers", "", "instead of the scenarios, compare minik (process driver) with these tools in this one run: start, pods and nodes on each, and their ratios (known: kwok)")
 	flag.Parse()
 
 	dir, err := os.MkdirTemp("", "minik-bench-")
@@ -64,6 +65,26 @@ func run(ctx context.Context) error {
 		return cmd
 	}
 	defer func() { _ = mk("delete", "--all").Run() }()
+
+	if *peers != "" {
+		providers := []provider{minikProvider{mk: mk, home: home, kubeconfig: filepath.Join(dir, "kubeconfig")}}
+		for _, name := range strings.Split(*peers, ",") {
+			switch name {
+			case "kwok":
+				kwok, err := newKwokProvider(ctx, dir)
+				if err != nil {
+					return fmt.Errorf("peer kwok: %w", err)
+				}
+				// The components outlive kwokctl: remove them even when
+				// the run fails or is interrupted.
+				defer func() { _ = kwok.removeAll(context.WithoutCancel(ctx)) }()
+				providers = append(providers, kwok)
+			default:
+				return fmt.Errorf("unknown peer %q (known: kwok)", name)
+			}
+		}
+		return comparePeers(ctx, providers, *runs, *replicas, *scaleNodes, *idleWindow)
+	}
 
 	for _, sc := range strings.Split(*scenarios, ",") {
 		var err error
@@ -168,7 +189,8 @@ func nodeRSS(home string) (int64, error) {
 	return hwm, err
 }
 
-// nodeMemory sums, over the minik-node processes under home, the peak RSS
+// nodeMemory sums, over the processes whose command line names home (a
+// cluster's nodes, or a peer's components), the peak RSS
 // (VmHWM, which counts the shared binary's pages once per process) and the
 // PSS (each shared page split among its users: the memory really used).
 func nodeMemory(home string) (hwmKiB, pssKiB int64, err error) {

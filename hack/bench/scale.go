@@ -23,21 +23,62 @@ import (
 // benchPods times a Deployment of many replicas on 3 nodes, from create to
 // every replica Ready.
 func benchPods(ctx context.Context, mk minikCmd, home, kubeconfig string, replicas int) error {
-	maxPods := strconv.Itoa(min(1000, replicas/3+replicas/10+10))
+	maxPods := strconv.Itoa(podsPerNode(replicas))
 	if out, err := mk("start", "-p", "pods", "--nodes", "3", "--max-pods", maxPods).CombinedOutput(); err != nil {
 		return fmt.Errorf("start: %w: %s", err, out)
 	}
 	defer func() { _ = mk("delete", "-p", "pods").Run() }()
+	client, err := clientFor(kubeconfig, "pods")
+	if err != nil {
+		return err
+	}
+	r, err := rollout(ctx, client, home+"/profiles/pods/", replicas)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Deployment of %d replicas on 3 nodes, create to all Running and Ready: %.2fs (%.0f pods/s; half ready at %.2fs); node processes' peak RSS %d MiB; %.1f CPU-s per 1,000 pods\n",
+		replicas, r.took.Seconds(), r.podsPerSecond(), r.halfway.Seconds(), r.rssKiB/1024, r.cpuPerThousand().Seconds())
+	fmt.Println(r.requests)
+	return nil
+}
+
+// podsPerNode is the pod capacity each of 3 nodes needs for replicas, with
+// room to spare so that the scheduler's spreading never runs out.
+func podsPerNode(replicas int) int {
+	return min(1000, replicas/3+replicas/10+10)
+}
+
+func clientFor(kubeconfig, context string) (kubernetes.Interface, error) {
 	rc, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
 		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: "pods"}).ClientConfig()
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return err
-	}
+	// Polls for readiness must not wait on client-go's default 5 qps.
+	rc.QPS, rc.Burst = 100, 200
+	return kubernetes.NewForConfig(rc)
+}
+
+// rolled is what one Deployment rollout cost.
+type rolled struct {
+	replicas      int
+	took, halfway time.Duration
+	cpu           time.Duration // of the cluster's processes, during the rollout
+	rssKiB        int64         // peak RSS of the cluster's processes, at the end
+	pssKiB        int64
+	requests      string
+}
+
+func (r rolled) podsPerSecond() float64 { return float64(r.replicas) / r.took.Seconds() }
+
+func (r rolled) cpuPerThousand() time.Duration {
+	return r.cpu * 1000 / time.Duration(r.replicas)
+}
+
+// rollout creates a Deployment of replicas and waits until all are Ready,
+// measuring the processes whose command line names procDir.
+func rollout(ctx context.Context, client kubernetes.Interface, procDir string, replicas int) (rolled, error) {
 	d := &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: "scale"},
 		Spec: appsv1.DeploymentSpec{
@@ -49,58 +90,54 @@ func benchPods(ctx context.Context, mk minikCmd, home, kubeconfig string, replic
 			},
 		},
 	}
-	dir := home + "/profiles/pods/"
-	ticksBefore, err := nodeCPUTicks(dir)
+	ticksBefore, err := nodeCPUTicks(procDir)
 	if err != nil {
-		return err
+		return rolled{}, err
 	}
 	requestsBefore, err := apiRequests(ctx, client)
 	if err != nil {
-		return err
+		return rolled{}, err
 	}
 	began := time.Now()
 	if _, err := client.AppsV1().Deployments("default").Create(ctx, d, metav1.CreateOptions{}); err != nil {
-		return err
+		return rolled{}, err
 	}
-	var halfway time.Duration
+	r := rolled{replicas: replicas}
 	for {
 		got, err := client.AppsV1().Deployments("default").Get(ctx, "scale", metav1.GetOptions{})
 		if err != nil {
-			return err
+			return rolled{}, err
 		}
-		if halfway == 0 && got.Status.ReadyReplicas >= int32(replicas/2) {
-			halfway = time.Since(began)
+		if r.halfway == 0 && got.Status.ReadyReplicas >= int32(replicas/2) {
+			r.halfway = time.Since(began)
 		}
 		if got.Status.ReadyReplicas == int32(replicas) {
 			break
 		}
 		if time.Since(began) > 10*time.Minute {
-			return fmt.Errorf("only %d of %d replicas ready after 10m", got.Status.ReadyReplicas, replicas)
+			return rolled{}, fmt.Errorf("only %d of %d replicas ready after 10m", got.Status.ReadyReplicas, replicas)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return rolled{}, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	took := time.Since(began)
-	ticksAfter, err := nodeCPUTicks(dir)
+	r.took = time.Since(began)
+	ticksAfter, err := nodeCPUTicks(procDir)
 	if err != nil {
-		return err
+		return rolled{}, err
 	}
 	requestsAfter, err := apiRequests(ctx, client)
 	if err != nil {
-		return err
+		return rolled{}, err
 	}
-	rss, err := nodeRSS(home)
-	if err != nil {
-		return err
+	if r.rssKiB, r.pssKiB, err = nodeMemory(procDir); err != nil {
+		return rolled{}, err
 	}
-	cpu := time.Duration(ticksAfter-ticksBefore) * time.Second / clockTicks
-	fmt.Printf("Deployment of %d replicas on 3 nodes, create to all Running and Ready: %.2fs (%.0f pods/s; half ready at %.2fs); node processes' peak RSS %d MiB; %.1f CPU-s per 1,000 pods\n",
-		replicas, took.Seconds(), float64(replicas)/took.Seconds(), halfway.Seconds(), rss/1024, cpu.Seconds()*1000/float64(replicas))
-	fmt.Println(requestsPerPod(requestsBefore, requestsAfter, replicas))
-	return nil
+	r.cpu = time.Duration(ticksAfter-ticksBefore) * time.Second / clockTicks
+	r.requests = requestsPerPod(requestsBefore, requestsAfter, replicas)
+	return r, nil
 }
 
 // apiRequests reads the apiserver's request counters, summed by verb,
