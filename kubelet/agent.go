@@ -20,12 +20,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/record"
+	watchtools "k8s.io/client-go/tools/watch"
 	"k8s.io/client-go/util/certificate"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/klog/v2"
@@ -336,18 +341,35 @@ func (a *Agent) heartbeat(ctx context.Context) {
 }
 
 // waitPodCIDR waits for kube-controller-manager to give the node a podCIDR.
+// It watches the Node, as the kubelet's node informer does: polling with
+// GETs cost the apiserver a request per node every retry while hundreds of
+// nodes started at once.
 func (a *Agent) waitPodCIDR(ctx context.Context) (string, error) {
-	for {
-		node, err := a.client.CoreV1().Nodes().Get(ctx, a.cfg.Name, metav1.GetOptions{})
-		if err == nil && node.Spec.PodCIDR != "" {
-			return node.Spec.PodCIDR, nil
-		}
-		select {
-		case <-ctx.Done():
-			return "", fmt.Errorf("wait for pod CIDR: %w", ctx.Err())
-		case <-time.After(retryInterval):
-		}
+	return waitPodCIDR(ctx, a.client, a.cfg.Name)
+}
+
+func waitPodCIDR(ctx context.Context, client kubernetes.Interface, node string) (string, error) {
+	selector := fields.OneTermEqualSelector("metadata.name", node).String()
+	// As client-go's informers do: a client that cannot stream a watch
+	// list (a fake one) is listed instead.
+	lw := cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (apiruntime.Object, error) {
+			o.FieldSelector = selector
+			return client.CoreV1().Nodes().List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = selector
+			return client.CoreV1().Nodes().Watch(ctx, o)
+		},
+	}, client)
+	ev, err := watchtools.UntilWithSync(ctx, lw, &corev1.Node{}, nil, func(ev watch.Event) (bool, error) {
+		n, ok := ev.Object.(*corev1.Node)
+		return ok && n.Spec.PodCIDR != "", nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("wait for pod CIDR: %w", err)
 	}
+	return ev.Object.(*corev1.Node).Spec.PodCIDR, nil
 }
 
 // register creates the Node, retrying while the apiserver comes up.
