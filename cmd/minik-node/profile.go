@@ -21,8 +21,17 @@ const (
 	profileDelayEnv   = "MINIK_NODE_CPUPROFILE_DELAY"
 )
 
-// startProfile starts the profile when asked; it stops on its own.
+// heapProfileEnv names a file for a heap profile written once,
+// heapProfileDelayEnv seconds (default 30) after the node starts: what a
+// settled node holds ("%p" as above).
+const (
+	heapProfileEnv      = "MINIK_NODE_HEAPPROFILE"
+	heapProfileDelayEnv = "MINIK_NODE_HEAPPROFILE_DELAY"
+)
+
+// startProfile starts the profiles asked for; they stop on their own.
 func startProfile() {
+	startHeapProfile()
 	path := os.Getenv(profileEnv)
 	if path == "" {
 		return
@@ -54,5 +63,28 @@ func profileFor(path string, seconds int) {
 	time.AfterFunc(time.Duration(seconds)*time.Second, func() {
 		pprof.StopCPUProfile()
 		f.Close()
+	})
+}
+
+func startHeapProfile() {
+	path := os.Getenv(heapProfileEnv)
+	if path == "" {
+		return
+	}
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
+	delay, err := strconv.Atoi(os.Getenv(heapProfileDelayEnv))
+	if err != nil || delay <= 0 {
+		delay = 30
+	}
+	time.AfterFunc(time.Duration(delay)*time.Second, func() {
+		f, err := os.Create(path)
+		if err != nil {
+			klog.ErrorS(err, "create heap profile")
+			return
+		}
+		defer f.Close()
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+			klog.ErrorS(err, "write heap profile")
+		}
 	})
 }
