@@ -100,6 +100,12 @@ func New(cfg *nodeconfig.Config) (*Agent, error) {
 	}
 	// A node syncs hundreds of pods a second in scale tests.
 	rc.QPS, rc.Burst = 1000, 2000
+	if !cfg.Joined {
+		// On the apiserver's machine, as upstream's scheduler and
+		// controller-manager do: gzip only costs CPU on both ends, and each
+		// watch stream's decompressor holds ~50 KiB in the agent.
+		rc.DisableCompression = true
+	}
 	if a.client, err = kubernetes.NewForConfig(rc); err != nil {
 		return nil, fmt.Errorf("create node client: %w", err)
 	}
