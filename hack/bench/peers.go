@@ -73,7 +73,7 @@ func comparePeers(ctx context.Context, providers []provider, runs, replicas, sca
 	}
 	add(fmt.Sprintf("start to 3 nodes Ready + default SA (median of %d)", runs), "s", medians)
 
-	var took, cpu, pss, idle, requests []float64
+	var took, cpu, pss, idle, rate []float64
 	for _, pr := range providers {
 		r, busy, err := podsOn(ctx, pr, replicas, idleWindow)
 		if err != nil {
@@ -84,10 +84,10 @@ func comparePeers(ctx context.Context, providers []provider, runs, replicas, sca
 		cpu = append(cpu, r.cpuPerThousand().Seconds())
 		pss = append(pss, float64(r.pssKiB)/1024)
 		idle = append(idle, 100*busy.Seconds()/idleWindow.Seconds())
-		requests = append(requests, r.podsPerSecond())
+		rate = append(rate, r.podsPerSecond())
 	}
 	add(fmt.Sprintf("Deployment of %d replicas on 3 nodes to all Ready", replicas), "s", took)
-	add("pods per second", "pods/s", requests)
+	add("pods per second", "pods/s", rate)
 	add("CPU per 1,000 pods during the rollout", "CPU-s", cpu)
 	add(fmt.Sprintf("PSS with %d pods", replicas), "MiB", pss)
 	add(fmt.Sprintf("idle CPU with %d pods (over %s)", replicas, idleWindow), "% of a core", idle)
