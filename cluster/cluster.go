@@ -254,7 +254,7 @@ func (m *Manager) create(ctx context.Context, o StartOptions) (*Profile, error) 
 	if err := m.planNodes(d, p, n); err != nil {
 		// The reserved network goes with the profile that failed.
 		if cd, ok := d.(drivers.ClusterDeleter); ok && p.Subnet != "" {
-			if derr := cd.DeleteCluster(context.WithoutCancel(ctx), o.Profile); derr != nil {
+			if derr := cd.DeleteCluster(context.WithoutCancel(ctx), m.driverCluster(o.Profile)); derr != nil {
 				return nil, fmt.Errorf("%w; removing its network failed too: %w", err, derr)
 			}
 		}
@@ -317,7 +317,7 @@ func (m *Manager) planNetwork(ctx context.Context, cn drivers.ClusterNetworks, p
 		if !ok {
 			break
 		}
-		err = r.ReserveSubnet(ctx, p.Name, subnet)
+		err = r.ReserveSubnet(ctx, m.driverCluster(p.Name), subnet)
 		if err == nil {
 			break
 		}
@@ -511,11 +511,16 @@ func setVMOptions(d drivers.Driver, p *Profile, o StartOptions) error {
 }
 
 // deleteCluster removes what the driver made for the cluster besides nodes.
-func deleteCluster(ctx context.Context, d drivers.Driver, name string) error {
+func (m *Manager) deleteCluster(ctx context.Context, d drivers.Driver, name string) error {
 	if cd, ok := d.(drivers.ClusterDeleter); ok {
-		return cd.DeleteCluster(ctx, name)
+		return cd.DeleteCluster(ctx, m.driverCluster(name))
 	}
 	return nil
+}
+
+// driverCluster is the profile's cluster as drivers see it.
+func (m *Manager) driverCluster(name string) drivers.Cluster {
+	return drivers.Cluster{Name: name, ProfileDir: m.store.ProfileDir(name)}
 }
 
 func (m *Manager) nodeStates(ctx context.Context, d drivers.Driver, p *Profile) (map[string]bool, error) {
@@ -769,7 +774,7 @@ func (m *Manager) rollback(ctx context.Context, d drivers.Driver, p *Profile, cr
 		return nil
 	}
 	if err == nil {
-		err = deleteCluster(ctx, d, p.Name)
+		err = m.deleteCluster(ctx, d, p.Name)
 	}
 	if err != nil {
 		// The profile is what lets `minik delete` find what is left.
@@ -846,7 +851,7 @@ func (m *Manager) deleteProfile(ctx context.Context, p *Profile) error {
 		// Keep the profile so that a second delete can finish the job.
 		return err
 	}
-	if err := deleteCluster(ctx, d, p.Name); err != nil {
+	if err := m.deleteCluster(ctx, d, p.Name); err != nil {
 		return err
 	}
 	if err := kubeconfig.Remove(p.Kubeconfig, p.Name); err != nil {
@@ -875,7 +880,7 @@ func (m *Manager) deleteCorrupt(ctx context.Context, name string) error {
 				errs = append(errs, err)
 			}
 		}
-		if err := deleteCluster(ctx, d, name); err != nil {
+		if err := m.deleteCluster(ctx, d, name); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -137,7 +137,7 @@ type ClusterNetworks interface {
 type SubnetReserver interface {
 	// ReserveSubnet makes subnet the cluster's; ErrSubnetTaken when
 	// something else took it since it was chosen.
-	ReserveSubnet(ctx context.Context, cluster, subnet string) error
+	ReserveSubnet(ctx context.Context, c Cluster, subnet string) error
 }
 
 // ErrSubnetTaken: a chosen subnet was taken before it could be reserved.
@@ -145,9 +145,18 @@ var ErrSubnetTaken = errors.New("subnet taken meanwhile")
 
 // ClusterDeleter is implemented by drivers that make things per cluster
 // besides nodes (networks, volumes, pod containers): DeleteCluster removes
-// everything labelled with the cluster, whatever state it is in.
+// everything labelled with the cluster, whatever state it is in, and
+// nothing that another minik home's cluster of the same name holds.
 type ClusterDeleter interface {
-	DeleteCluster(ctx context.Context, cluster string) error
+	DeleteCluster(ctx context.Context, c Cluster) error
+}
+
+// Cluster is a cluster as a whole, to a driver. ProfileDir, the profile's
+// folder on this machine, tells apart clusters of the same name that two
+// minik homes (two CI jobs, say) made on one backend.
+type Cluster struct {
+	Name       string
+	ProfileDir string
 }
 
 // Preparer is implemented by drivers with one-time work before nodes start,

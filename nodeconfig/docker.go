@@ -118,6 +118,11 @@ const (
 	LabelRole    = "dev.minik.role"
 	// LabelKind is one of the Kind* values below.
 	LabelKind = "dev.minik.kind"
+	// LabelProfile is the host folder of the profile that made a node
+	// container, its volumes or its cluster's network: two minik homes
+	// may each have a cluster of the same name, and only one of them can
+	// own the engine's names. Things made before it was set lack it.
+	LabelProfile = "dev.minik.profile"
 	// Pod containers carry the pod's identity and their container name.
 	LabelPodUID       = "dev.minik.pod.uid"
 	LabelPodNamespace = "dev.minik.pod.namespace"

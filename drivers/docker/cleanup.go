@@ -10,33 +10,73 @@ import (
 
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"minik.dev/minik/drivers"
 	"minik.dev/minik/nodeconfig"
 )
 
 // DeleteCluster implements drivers.ClusterDeleter: every container, volume
-// and network labelled with the cluster goes.
-func (d *Driver) DeleteCluster(ctx context.Context, cluster string) error {
+// and network labelled with the cluster goes, unless another minik home's
+// cluster of the same name holds them.
+func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
 	api, err := d.client()
 	if err != nil {
-		return fmt.Errorf("delete cluster %s: %w", cluster, err)
+		return fmt.Errorf("delete cluster %s: %w", c.Name, err)
 	}
-	if err := removeAll(ctx, api, clusterFilter(cluster), true); err != nil {
-		return fmt.Errorf("delete cluster %s: %w", cluster, err)
+	if err := removeAll(ctx, api, clusterFilter(c.Name), c.ProfileDir, true); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", c.Name, err)
 	}
 	return nil
 }
 
 // removeAll force-removes the containers, then the volumes (they are free
-// only then) and, with networks set, the networks matching f.
-func removeAll(ctx context.Context, api *client.Client, f client.Filters, networks bool) error {
+// only then) and, with networks set, the networks matching f that belong
+// to the profile at profileDir. When something matching f belongs to
+// another profile, so may the unlabelled things (pods carry no profile
+// label): then only what is labelled as profileDir's goes.
+func removeAll(ctx context.Context, api *client.Client, f client.Filters, profileDir string, networks bool) error {
 	cs, err := listContainers(ctx, api, f)
 	if err != nil {
 		return err
 	}
-	ids := make([]string, 0, len(cs))
+	vols, err := api.VolumeList(ctx, client.VolumeListOptions{Filters: f})
+	if err != nil {
+		return fmt.Errorf("list volumes: %w", err)
+	}
+	var nets []network.Summary
+	if networks {
+		res, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+		if err != nil {
+			return fmt.Errorf("list networks: %w", err)
+		}
+		nets = res.Items
+	}
+	shared := false
 	for _, c := range cs {
+		if p := nodeProfile(c.Labels, c.Mounts); p != "" && p != profileDir {
+			shared = true
+		}
+	}
+	for _, v := range vols.Items {
+		shared = shared || otherProfile(v.Labels, profileDir) != ""
+	}
+	for _, nw := range nets {
+		shared = shared || otherProfile(nw.Labels, profileDir) != ""
+	}
+	ours := func(labels map[string]string) bool {
+		if shared {
+			return labels[nodeconfig.LabelProfile] == profileDir
+		}
+		return true
+	}
+
+	var ids []string
+	for _, c := range cs {
+		if !ours(c.Labels) {
+			continue
+		}
 		ids = append(ids, c.ID)
 		// A route helper removes the host routes it made when it is
 		// stopped; a forced removal would leave them behind.
@@ -47,21 +87,19 @@ func removeAll(ctx context.Context, api *client.Client, f client.Filters, networ
 	if err := forEach(ids, func(id string) error { return removeContainer(ctx, api, id) }); err != nil {
 		return err
 	}
-	vols, err := listVolumes(ctx, api, f)
-	if err != nil {
+	var names []string
+	for _, v := range vols.Items {
+		if ours(v.Labels) {
+			names = append(names, v.Name)
+		}
+	}
+	if err := forEach(names, func(name string) error { return removeVolume(ctx, api, name) }); err != nil {
 		return err
 	}
-	if err := forEach(vols, func(name string) error { return removeVolume(ctx, api, name) }); err != nil {
-		return err
-	}
-	if !networks {
-		return nil
-	}
-	nets, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
-	if err != nil {
-		return fmt.Errorf("list networks: %w", err)
-	}
-	for _, nw := range nets.Items {
+	for _, nw := range nets {
+		if !ours(nw.Labels) {
+			continue
+		}
 		if _, err := api.NetworkRemove(ctx, nw.ID, client.NetworkRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			attached := -1
 			if res, inspectErr := api.NetworkInspect(ctx, nw.ID, client.NetworkInspectOptions{}); inspectErr == nil {

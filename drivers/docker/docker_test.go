@@ -120,7 +120,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		_, _ = api.ImageRemove(context.Background(), containerimage.Ref(d.version), client.ImageRemoveOptions{Force: true, PruneChildren: true})
 		_ = d.Close()
 	})
-	t.Cleanup(func() { _ = d.DeleteCluster(context.Background(), e.cluster) })
+	t.Cleanup(func() { _ = d.DeleteCluster(context.Background(), e.ref()) })
 
 	var msgs []string
 	require.NoError(t, d.Prepare(ctx, func(m string) { msgs = append(msgs, m) }))
@@ -131,6 +131,11 @@ func newTestEnv(t *testing.T) *testEnv {
 	e.layout, err = nodeconfig.SplitSubnet(subnet)
 	require.NoError(t, err)
 	return e
+}
+
+// ref is the test's cluster as drivers.ClusterDeleter sees it.
+func (e *testEnv) ref() drivers.Cluster {
+	return drivers.Cluster{Name: e.cluster, ProfileDir: e.profile}
 }
 
 // node returns the i-th node of the cluster, with its config file.
@@ -226,6 +231,7 @@ func TestNodeLifecycle(t *testing.T) {
 	assert.Equal(t, e.layout.Pods.String(), ipam.IPRange.String())
 	assert.Equal(t, e.cluster, nw.Network.Labels[nodeconfig.LabelCluster])
 	assert.Equal(t, nodeconfig.KindNetwork, nw.Network.Labels[nodeconfig.LabelKind])
+	assert.Equal(t, e.profile, nw.Network.Labels[nodeconfig.LabelProfile])
 
 	// The container.
 	c := e.inspect(cp.Name)
@@ -234,6 +240,7 @@ func TestNodeLifecycle(t *testing.T) {
 	assert.Subset(t, c.Config.Labels, map[string]string{
 		nodeconfig.LabelCluster: e.cluster, nodeconfig.LabelNode: cp.Name,
 		nodeconfig.LabelRole: nodeconfig.RoleControlPlane, nodeconfig.LabelKind: nodeconfig.KindNode,
+		nodeconfig.LabelProfile: e.profile,
 	})
 	assert.Equal(t, cp.IP, c.NetworkSettings.Networks[NetworkName(e.cluster)].IPAddress.String())
 	assert.Contains(t, c.HostConfig.CapAdd, "CAP_NET_ADMIN")
@@ -306,10 +313,10 @@ func TestNodeLifecycle(t *testing.T) {
 
 	// Delete the cluster: nothing labelled with it is left.
 	e.fakePod(cp, "uid-"+randomHex(t))
-	require.NoError(t, e.d.DeleteCluster(ctx, e.cluster))
+	require.NoError(t, e.d.DeleteCluster(ctx, e.ref()))
 	cs, vs, ns := e.labelled(clusterFilter(e.cluster))
 	assert.Zero(t, cs+vs+ns, "containers %d, volumes %d, networks %d left", cs, vs, ns)
-	require.NoError(t, e.d.DeleteCluster(ctx, e.cluster), "deleting a deleted cluster is fine")
+	require.NoError(t, e.d.DeleteCluster(ctx, e.ref()), "deleting a deleted cluster is fine")
 	assert.Equal(t, drivers.StateStopped, e.state(cp))
 	assert.Contains(t, e.d.TailNodeLog(ctx, cp, 5), "(no log:")
 }
@@ -369,10 +376,10 @@ func TestChooseSubnetAvoidsWhatIsInUse(t *testing.T) {
 func TestReserveSubnet(t *testing.T) {
 	e := newTestEnv(t)
 	ctx := context.Background()
-	require.NoError(t, e.d.ReserveSubnet(ctx, e.cluster, e.subnet))
-	require.NoError(t, e.d.ReserveSubnet(ctx, e.cluster, e.subnet), "reserving its own again is fine")
+	require.NoError(t, e.d.ReserveSubnet(ctx, e.ref(), e.subnet))
+	require.NoError(t, e.d.ReserveSubnet(ctx, e.ref(), e.subnet), "reserving its own again is fine")
 
-	other := "test-" + randomHex(t)
+	other := drivers.Cluster{Name: "test-" + randomHex(t), ProfileDir: t.TempDir()}
 	t.Cleanup(func() { _ = e.d.DeleteCluster(context.Background(), other) })
 	err := e.d.ReserveSubnet(ctx, other, e.subnet)
 	require.ErrorIs(t, err, drivers.ErrSubnetTaken)
@@ -400,7 +407,7 @@ func TestNamesTakenByOthers(t *testing.T) {
 	assert.Equal(t, drivers.StateStopped, e.state(n))
 	require.NoError(t, e.d.StopNode(ctx, n))
 	require.NoError(t, e.d.DeleteNode(ctx, n))
-	require.NoError(t, e.d.DeleteCluster(ctx, e.cluster))
+	require.NoError(t, e.d.DeleteCluster(ctx, e.ref()))
 	_, err = e.api.ContainerInspect(ctx, foreign.ID, client.ContainerInspectOptions{})
 	assert.NoError(t, err, "the foreign container is left alone")
 
@@ -412,6 +419,95 @@ func TestNamesTakenByOthers(t *testing.T) {
 	err = e.d.StartNode(ctx, other)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "exists and is not minik's")
+}
+
+// Two minik homes, each with a cluster of the same name (the default
+// profile of two CI jobs on one engine): the second is told the name is
+// taken, and its start's rollback, stop and delete touch nothing of the
+// first's, even after `docker network prune` removed the first's network.
+func TestClusterOfAnotherHome(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	cp := e.node(0, nodeconfig.RoleControlPlane)
+	cp.APIServerPort = freePort(t)
+	require.NoError(t, e.d.StartNode(ctx, cp))
+	podID, podVol := e.fakePod(cp, "uid-"+randomHex(t))
+
+	home := t.TempDir()
+	dir := filepath.Join(home, "profiles", e.cluster)
+	theirs := cp
+	theirs.ProfileDir = dir
+	theirs.ConfigPath = filepath.Join(dir, "nodes", cp.Name, "config.json")
+	theirs.APIServerPort = freePort(t)
+	require.NoError(t, os.MkdirAll(filepath.Dir(theirs.ConfigPath), 0o700))
+	require.NoError(t, os.WriteFile(theirs.ConfigPath, []byte("{}"), 0o600))
+	ref := drivers.Cluster{Name: e.cluster, ProfileDir: dir}
+	anotherHome := "the Docker Engine already has a cluster named " + e.cluster + " from another minik home"
+
+	err := e.d.ReserveSubnet(ctx, ref, e.subnet)
+	require.Error(t, err)
+	assert.NotErrorIs(t, err, drivers.ErrSubnetTaken, "choosing another subnet would not help")
+	assert.Contains(t, err.Error(), anotherHome)
+	assert.Contains(t, err.Error(), "MINIK_HOME="+filepath.Dir(filepath.Dir(e.profile)))
+
+	check := func(what string) {
+		t.Helper()
+		assert.True(t, e.inspect(cp.Name).State.Running, "%s: the first home's node runs", what)
+		_, err := e.api.ContainerInspect(ctx, podID, client.ContainerInspectOptions{})
+		assert.NoError(t, err, "%s: the first home's pod is there", what)
+		for _, v := range []string{podVol, DataVolumeName(cp.Name)} {
+			_, err = e.api.VolumeInspect(ctx, v, client.VolumeInspectOptions{})
+			assert.NoError(t, err, "%s: the first home's volume %s is there", what, v)
+		}
+	}
+	// The first home's network pruned while its node is stopped: the
+	// second home makes the network anew, then finds the node.
+	require.NoError(t, e.d.StopNode(ctx, cp))
+	_, err = e.api.NetworkRemove(ctx, NetworkName(e.cluster), client.NetworkRemoveOptions{})
+	require.NoError(t, err)
+	require.NoError(t, e.d.ReserveSubnet(ctx, ref, e.subnet))
+	err = e.d.StartNode(ctx, theirs)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), anotherHome)
+	assert.Equal(t, drivers.StateStopped, e.state(theirs))
+	require.NoError(t, e.d.StopNode(ctx, theirs))
+	require.NoError(t, e.d.DeleteNode(ctx, theirs))
+	require.NoError(t, e.d.DeleteCluster(ctx, ref))
+	_, _, ns := e.labelled(clusterFilter(e.cluster))
+	assert.Zero(t, ns, "the second home's network goes with its cluster")
+
+	require.NoError(t, e.d.StartNode(ctx, cp), "the first home starts its node again")
+	podID, podVol = e.fakePod(cp, "uid-"+randomHex(t))
+	err = e.d.StartNode(ctx, theirs)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), anotherHome)
+	require.NoError(t, e.d.StopNode(ctx, theirs))
+	require.NoError(t, e.d.DeleteNode(ctx, theirs))
+	require.NoError(t, e.d.DeleteCluster(ctx, ref))
+	check("after the second home's stop and delete")
+}
+
+func TestProfileOfThings(t *testing.T) {
+	mine, theirs := "/home/a/.minik/profiles/dev", "/home/b/.minik/profiles/dev"
+	cases := []struct {
+		name   string
+		labels map[string]string
+		mounts []container.MountPoint
+		node   string
+		other  string
+	}{
+		{name: "labelled mine", labels: map[string]string{nodeconfig.LabelProfile: mine}, node: mine},
+		{name: "labelled theirs", labels: map[string]string{nodeconfig.LabelProfile: theirs}, node: theirs, other: theirs},
+		{name: "unlabelled node mounting theirs", mounts: []container.MountPoint{{Destination: "/minik", Source: theirs}}, node: theirs},
+		{name: "unlabelled, nothing mounted (a pod)", labels: map[string]string{nodeconfig.LabelCluster: "dev"}},
+		{name: "the label wins over the mount", labels: map[string]string{nodeconfig.LabelProfile: mine}, mounts: []container.MountPoint{{Destination: "/minik", Source: theirs}}, node: mine},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.node, nodeProfile(tc.labels, tc.mounts))
+			assert.Equal(t, tc.other, otherProfile(tc.labels, mine))
+		})
+	}
 }
 
 func mountsOf(c container.InspectResponse) map[string]container.MountPoint {

@@ -76,12 +76,12 @@ type clusterNetwork struct{ name, id string }
 // cluster's network on subnet now, so that the engine, which refuses
 // overlapping networks, settles a race between minik processes choosing
 // at the same time (parallel CI jobs, each with its own MINIK_HOME).
-func (d *Driver) ReserveSubnet(ctx context.Context, cluster, subnet string) error {
+func (d *Driver) ReserveSubnet(ctx context.Context, c drivers.Cluster, subnet string) error {
 	api, err := d.client()
 	if err != nil {
 		return err
 	}
-	_, err = d.ensureNetwork(ctx, api, drivers.Node{Cluster: cluster, Subnet: subnet})
+	_, err = d.ensureNetwork(ctx, api, drivers.Node{Cluster: c.Name, Subnet: subnet, ProfileDir: c.ProfileDir})
 	return err
 }
 
@@ -99,7 +99,7 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 	}
 	d.netMu.Lock()
 	defer d.netMu.Unlock()
-	if nw.id, err = checkNetwork(ctx, api, nw.name, n.Cluster, want); err != nil || nw.id != "" {
+	if nw.id, err = checkNetwork(ctx, api, nw.name, n, want); err != nil || nw.id != "" {
 		return nw, err
 	}
 	gw, _ := netip.AddrFromSlice(layout.Gateway.To4())
@@ -116,7 +116,7 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 			IPRange: pods,
 			Gateway: gw,
 		}}},
-		Labels: map[string]string{nodeconfig.LabelCluster: n.Cluster, nodeconfig.LabelKind: nodeconfig.KindNetwork},
+		Labels: map[string]string{nodeconfig.LabelCluster: n.Cluster, nodeconfig.LabelKind: nodeconfig.KindNetwork, nodeconfig.LabelProfile: n.ProfileDir},
 	})
 	if err == nil && len(res.Warning) > 0 && strings.Contains(strings.Join(res.Warning, " "), "already exists") {
 		// Old engines create a second network of the same name (another
@@ -126,9 +126,13 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 	}
 	if err != nil {
 		// Another process may have created it meanwhile: fine if it is ours.
-		if id, checkErr := checkNetwork(ctx, api, nw.name, n.Cluster, want); checkErr == nil && id != "" {
+		id, checkErr := checkNetwork(ctx, api, nw.name, n, want)
+		if checkErr == nil && id != "" {
 			nw.id = id
 			return nw, nil
+		}
+		if taken := (*takenError)(nil); errors.As(checkErr, &taken) {
+			return nw, checkErr
 		}
 		if strings.Contains(err.Error(), "Pool overlaps") {
 			err = fmt.Errorf("%w: %w", drivers.ErrSubnetTaken, err)
@@ -140,8 +144,10 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 }
 
 // checkNetwork returns the named network's ID, "" if there is none; one
-// that exists but is not this cluster's, or has another subnet, is an error.
-func checkNetwork(ctx context.Context, api *client.Client, name, cluster string, want netip.Prefix) (string, error) {
+// that exists but is not this cluster's (n's), or has another subnet, is
+// an error.
+func checkNetwork(ctx context.Context, api *client.Client, name string, n drivers.Node, want netip.Prefix) (string, error) {
+	cluster := n.Cluster
 	res, err := api.NetworkInspect(ctx, name, client.NetworkInspectOptions{})
 	if cerrdefs.IsNotFound(err) {
 		return "", nil
@@ -153,12 +159,15 @@ func checkNetwork(ctx context.Context, api *client.Client, name, cluster string,
 	if nw.Labels[nodeconfig.LabelCluster] != cluster {
 		return "", fmt.Errorf("a docker network named %s exists and is not minik's for cluster %s: remove it (docker network rm %s) or choose another profile name", name, cluster, name)
 	}
+	if other := otherProfile(nw.Labels, n.ProfileDir); other != "" {
+		return "", &takenError{cluster: cluster, what: "its network " + name, profileDir: other}
+	}
 	for _, c := range nw.IPAM.Config {
 		if c.Subnet.Masked() == want {
 			return nw.ID, nil
 		}
 	}
-	return "", fmt.Errorf("network %s exists with subnet %v, not %s: delete the cluster (minik delete) and start it again", name, subnets(nw.IPAM.Config), want)
+	return "", fmt.Errorf("network %s exists with subnet %v, not %s: delete the cluster (minik delete) and start it again, or, if another minik home's cluster of this name made it, choose another profile name with -p", name, subnets(nw.IPAM.Config), want)
 }
 
 func subnets(cfg []network.IPAMConfig) []string {

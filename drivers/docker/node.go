@@ -122,6 +122,9 @@ func (d *Driver) nodeContainer(ctx context.Context, api *client.Client, n driver
 	if labels[nodeconfig.LabelCluster] != n.Cluster || labels[nodeconfig.LabelKind] != nodeconfig.KindNode {
 		return nil, &foreignError{name: n.Name}
 	}
+	if p := nodeProfile(labels, c.Mounts); p != "" && p != n.ProfileDir {
+		return nil, &takenError{cluster: n.Cluster, what: "its node container " + n.Name, profileDir: p}
+	}
 	return &c, nil
 }
 
@@ -133,14 +136,28 @@ func (e *foreignError) Error() string {
 }
 
 // existingNode is nodeContainer for callers to whom a foreign container of
-// the node's name just means the node does not exist: they never touch it.
+// the node's name, or another minik home's node, just means the node does
+// not exist: they never touch it.
 func (d *Driver) existingNode(ctx context.Context, api *client.Client, n drivers.Node) (*container.InspectResponse, error) {
 	c, err := d.nodeContainer(ctx, api, n)
-	var foreign *foreignError
-	if errors.As(err, &foreign) {
+	if errors.As(err, new(*foreignError)) || errors.As(err, new(*takenError)) {
 		return nil, nil
 	}
 	return c, err
+}
+
+// takenByOtherHome reports whether the node's name is another minik
+// home's node: then its pods and volumes, which carry the same cluster
+// and node labels, are that home's too.
+func (d *Driver) takenByOtherHome(ctx context.Context, api *client.Client, n drivers.Node) (bool, error) {
+	_, err := d.nodeContainer(ctx, api, n)
+	if errors.As(err, new(*takenError)) {
+		return true, nil
+	}
+	if errors.As(err, new(*foreignError)) {
+		return false, nil
+	}
+	return false, err
 }
 
 // configPathInNode is the node config's path as the container sees it.
@@ -191,6 +208,7 @@ func (d *Driver) createNode(ctx context.Context, api *client.Client, n drivers.N
 		nodeconfig.LabelNode:    n.Name,
 		nodeconfig.LabelRole:    n.Role,
 		nodeconfig.LabelKind:    nodeconfig.KindNode,
+		nodeconfig.LabelProfile: n.ProfileDir,
 	}
 	cfg := &container.Config{
 		Image:    image,
@@ -272,6 +290,7 @@ func ensureDataVolume(ctx context.Context, api *client.Client, n drivers.Node) (
 			nodeconfig.LabelCluster: n.Cluster,
 			nodeconfig.LabelNode:    n.Name,
 			nodeconfig.LabelKind:    nodeconfig.KindVolume,
+			nodeconfig.LabelProfile: n.ProfileDir,
 		},
 	})
 	if err != nil {
@@ -279,6 +298,9 @@ func ensureDataVolume(ctx context.Context, api *client.Client, n drivers.Node) (
 	}
 	if res.Volume.Labels[nodeconfig.LabelCluster] != n.Cluster {
 		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
+	}
+	if other := otherProfile(res.Volume.Labels, n.ProfileDir); other != "" {
+		return "", &takenError{cluster: n.Cluster, what: "its volume " + name, profileDir: other}
 	}
 	return name, nil
 }
@@ -296,6 +318,7 @@ func ensureLogVolume(ctx context.Context, api *client.Client, n drivers.Node) (s
 			nodeconfig.LabelNode:     n.Name,
 			nodeconfig.LabelKind:     nodeconfig.KindVolume,
 			nodeconfig.LabelHostPath: nodeconfig.NodeLogDir,
+			nodeconfig.LabelProfile:  n.ProfileDir,
 		},
 	})
 	if err != nil {
@@ -303,6 +326,9 @@ func ensureLogVolume(ctx context.Context, api *client.Client, n drivers.Node) (s
 	}
 	if l := res.Volume.Labels; l[nodeconfig.LabelCluster] != n.Cluster || l[nodeconfig.LabelHostPath] != nodeconfig.NodeLogDir {
 		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
+	}
+	if other := otherProfile(res.Volume.Labels, n.ProfileDir); other != "" {
+		return "", &takenError{cluster: n.Cluster, what: "its volume " + name, profileDir: other}
 	}
 	return name, nil
 }
@@ -322,6 +348,9 @@ func (d *Driver) StopNode(ctx context.Context, n drivers.Node) error {
 func (d *Driver) stopNode(ctx context.Context, n drivers.Node) error {
 	api, err := d.client()
 	if err != nil {
+		return err
+	}
+	if taken, err := d.takenByOtherHome(ctx, api, n); err != nil || taken {
 		return err
 	}
 	node, err := d.existingNode(ctx, api, n)
@@ -404,7 +433,10 @@ func (d *Driver) deleteNode(ctx context.Context, n drivers.Node) error {
 	if err != nil {
 		return err
 	}
-	return removeAll(ctx, api, nodeFilter(n), false)
+	if taken, err := d.takenByOtherHome(ctx, api, n); err != nil || taken {
+		return err
+	}
+	return removeAll(ctx, api, nodeFilter(n), n.ProfileDir, false)
 }
 
 // NodeState implements drivers.Driver.

@@ -120,10 +120,10 @@ func (d *Driver) AllocateIP(taken map[string]bool) (string, error) {
 }
 
 // DeleteCluster implements drivers.ClusterDeleter.
-func (d *Driver) DeleteCluster(_ context.Context, cluster string) error {
+func (d *Driver) DeleteCluster(_ context.Context, c drivers.Cluster) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.calls = append(d.calls, "delete cluster "+cluster)
+	d.calls = append(d.calls, "delete cluster "+c.Name)
 	return nil
 }
 

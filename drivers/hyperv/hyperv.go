@@ -289,9 +289,9 @@ func (d *Driver) DeleteNode(ctx context.Context, n drivers.Node) error {
 }
 
 // DeleteCluster removes every VM and switch minik made for the cluster.
-func (d *Driver) DeleteCluster(ctx context.Context, cluster string) error {
-	if err := run(ctx, d.cfg.Exec, DeleteClusterScript(cluster), nil); err != nil {
-		return fmt.Errorf("delete cluster %s: %w", cluster, err)
+func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
+	if err := run(ctx, d.cfg.Exec, DeleteClusterScript(c.Name), nil); err != nil {
+		return fmt.Errorf("delete cluster %s: %w", c.Name, err)
 	}
 	return nil
 }

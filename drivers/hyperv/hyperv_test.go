@@ -178,7 +178,7 @@ func TestStopDeleteState(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, d.StopNode(ctx, node))
 	require.NoError(t, d.DeleteNode(ctx, node))
-	require.NoError(t, d.DeleteCluster(ctx, "dev"))
+	require.NoError(t, d.DeleteCluster(ctx, drivers.Cluster{Name: "dev"}))
 	assert.Equal(t, []string{"stop-vm", "delete-vm", "delete-cluster"}, ex.names())
 	assert.Contains(t, ex.script("delete-vm"), `\.minik\profiles\dev\nodes\dev-m02\hyperv')`)
 

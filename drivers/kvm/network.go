@@ -77,13 +77,13 @@ func networkPrefixes(xml string) []netip.Prefix {
 // ReserveSubnet implements drivers.SubnetReserver: the cluster's network
 // is made at once, so that libvirt, which refuses a network overlapping
 // an active one, settles a race between minik processes.
-func (d *Driver) ReserveSubnet(ctx context.Context, cluster, subnet string) error {
+func (d *Driver) ReserveSubnet(ctx context.Context, c drivers.Cluster, subnet string) error {
 	l, err := d.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer l.Disconnect()
-	return d.ensureNetwork(l, cluster, subnet)
+	return d.ensureNetwork(l, c.Name, subnet)
 }
 
 // ensureNetwork defines and starts the cluster's network unless it is
@@ -136,7 +136,8 @@ func (d *Driver) ensureNetwork(l *libvirt.Libvirt, cluster, subnet string) error
 
 // DeleteCluster implements drivers.ClusterDeleter: every domain and
 // network labelled with the cluster, whatever state it is in.
-func (d *Driver) DeleteCluster(ctx context.Context, cluster string) error {
+func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
+	cluster := c.Name
 	l, err := d.connect(ctx)
 	if err != nil {
 		return fmt.Errorf("delete cluster %s: %w", cluster, err)
