@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -129,6 +130,9 @@ func (r *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 			return runtime.Result{Status: &status, Requeue: wait}, nil
 		}
 	}
+	if name, err := ConfigError(pod); err != nil {
+		return r.configFailed(pod, rec, start, name, err)
+	}
 	status, next := Status(pod, rec.plan, start, now)
 	if err := r.setAddresses(pod, &status); err != nil {
 		r.recorder.Event(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", err.Error())
@@ -139,6 +143,35 @@ func (r *Runtime) SyncPod(ctx context.Context, pod *corev1.Pod) (runtime.Result,
 		r.ipam.Release(string(pod.UID))
 	}
 	return runtime.Result{Status: &status, Requeue: until(next, now)}, nil
+}
+
+// configFailed reports a pod whose container named name cannot be made:
+// the pod stays Pending with that container waiting, as the kubelet keeps
+// it, and a Failed event says why (once, not at every sync).
+func (r *Runtime) configFailed(pod *corev1.Pod, rec *simPod, start time.Time, name string, cause error) (runtime.Result, error) {
+	status, _ := Status(pod, rec.plan, start, start)
+	if err := r.setAddresses(pod, &status); err != nil {
+		r.recorder.Event(pod, corev1.EventTypeWarning, "FailedCreatePodSandBox", err.Error())
+		return runtime.Result{}, err
+	}
+	waiting := &corev1.ContainerStateWaiting{Reason: ReasonConfigError, Message: cause.Error()}
+	for _, list := range [][]corev1.ContainerStatus{status.InitContainerStatuses, status.ContainerStatuses} {
+		for i := range list {
+			if list[i].Name == name {
+				list[i].State = corev1.ContainerState{Waiting: waiting}
+			}
+		}
+	}
+	r.mu.Lock()
+	reported := slices.ContainsFunc(append(slices.Clone(rec.status.InitContainerStatuses), rec.status.ContainerStatuses...), func(cs corev1.ContainerStatus) bool {
+		return cs.Name == name && cs.State.Waiting != nil && *cs.State.Waiting == *waiting
+	})
+	r.mu.Unlock()
+	if !reported {
+		r.recorder.Eventf(pod, corev1.EventTypeWarning, "Failed", "Error: %v", cause)
+	}
+	r.report(pod, rec, status)
+	return runtime.Result{Status: &status}, nil
 }
 
 // mount sets up the pod's volumes: unmounted is true, with when to try

@@ -80,3 +80,91 @@ func TestVolumesHoldContainers(t *testing.T) {
 	require.NoError(t, r.ForgetPod(ctx, pod.UID))
 	assert.Equal(t, []types.UID{"uid-1"}, vols.forgotten)
 }
+
+// A container whose sub-path expands out of its volume is not made: the
+// pod stays Pending with the container waiting in CreateContainerConfigError
+// and one Failed event, as with a kubelet; it never runs to completion.
+func TestConfigErrorHoldsPod(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	events := record.NewFakeRecorder(100)
+	r := New("172.20.0.3", "v1.37.2", func(context.Context) (string, error) { return "10.244.1.0/24", nil }, events, nil)
+	r.now = func() time.Time { return now }
+	require.NoError(t, r.Prepare(ctx, nil, func(string) {}))
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "expand", Namespace: "default", UID: "uid-2"},
+		Spec: corev1.PodSpec{NodeName: "n1", RestartPolicy: corev1.RestartPolicyNever,
+			Volumes: []corev1.Volume{{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+			Containers: []corev1.Container{{Name: "app", Image: "busybox",
+				Env:          []corev1.EnvVar{{Name: "POD_NAME", Value: ".."}},
+				VolumeMounts: []corev1.VolumeMount{{Name: "work", MountPath: "/logs", SubPathExpr: "$(POD_NAME)"}}}}}}
+
+	for range 3 {
+		res, err := r.SyncPod(ctx, pod)
+		require.NoError(t, err)
+		st := res.Status
+		require.NotNil(t, st)
+		assert.Equal(t, corev1.PodPending, st.Phase)
+		assert.NotEmpty(t, st.PodIP, "the sandbox is there; its container is not")
+		require.Len(t, st.ContainerStatuses, 1)
+		require.NotNil(t, st.ContainerStatuses[0].State.Waiting)
+		assert.Equal(t, "CreateContainerConfigError", st.ContainerStatuses[0].State.Waiting.Reason)
+		assert.Equal(t, "unable to provision SubPath `..`: must not contain '..'", st.ContainerStatuses[0].State.Waiting.Message)
+		pod.Status = *st
+		now = now.Add(10 * time.Second)
+	}
+	require.Len(t, events.Events, 1, "the failure is reported once")
+	assert.Equal(t, "Warning Failed Error: unable to provision SubPath `..`: must not contain '..'", <-events.Events)
+}
+
+func TestConfigError(t *testing.T) {
+	mount := func(expr string) []corev1.VolumeMount {
+		return []corev1.VolumeMount{{Name: "work", MountPath: "/w", SubPathExpr: expr}}
+	}
+	literal := func(name, value string) corev1.EnvVar { return corev1.EnvVar{Name: name, Value: value} }
+	fromField := func(name, field string) corev1.EnvVar {
+		return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: field}}}
+	}
+	fromConfigMap := corev1.EnvVar{Name: "CM", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "c"}, Key: "k"}}}
+	cases := []struct {
+		name    string
+		c       corev1.Container
+		init    bool
+		wantErr string
+	}{
+		{name: "no sub-path", c: corev1.Container{Env: []corev1.EnvVar{literal("A", "/tmp")}}},
+		{name: "relative", c: corev1.Container{Env: []corev1.EnvVar{literal("A", "logs")}, VolumeMounts: mount("$(A)/x")}},
+		{name: "pod name from the downward API", c: corev1.Container{Env: []corev1.EnvVar{fromField("P", "metadata.name")}, VolumeMounts: mount("$(P)")}},
+		{name: "absolute", c: corev1.Container{Env: []corev1.EnvVar{literal("A", "/tmp")}, VolumeMounts: mount("$(A)")},
+			wantErr: "error SubPath `/tmp` must not be an absolute path"},
+		{name: "backsteps", c: corev1.Container{Env: []corev1.EnvVar{literal("A", "..")}, VolumeMounts: mount("x/$(A)")},
+			wantErr: "unable to provision SubPath `x/..`: must not contain '..'"},
+		{name: "in an init container", init: true, c: corev1.Container{Env: []corev1.EnvVar{literal("A", "..")}, VolumeMounts: mount("$(A)")},
+			wantErr: "unable to provision SubPath `..`: must not contain '..'"},
+		{name: "missing and empty values", c: corev1.Container{Env: []corev1.EnvVar{literal("E", "")}, VolumeMounts: mount("$(M)/$(E)")},
+			wantErr: "missing value for E, M"},
+		{name: "a literal made of another", c: corev1.Container{Env: []corev1.EnvVar{literal("A", ".."), literal("B", "$(A)")}, VolumeMounts: mount("$(B)")},
+			wantErr: "unable to provision SubPath `..`: must not contain '..'"},
+		{name: "a ConfigMap's value is not known here", c: corev1.Container{Env: []corev1.EnvVar{fromConfigMap}, VolumeMounts: mount("$(CM)")}},
+		{name: "envFrom may hold a missing name", c: corev1.Container{EnvFrom: []corev1.EnvFromSource{{Prefix: "X"}}, VolumeMounts: mount("$(M)")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.c.Name = "c"
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p"}}
+			if tc.init {
+				pod.Spec.InitContainers = []corev1.Container{tc.c}
+			} else {
+				pod.Spec.Containers = []corev1.Container{tc.c}
+			}
+			name, err := ConfigError(pod)
+			if tc.wantErr == "" {
+				assert.NoError(t, err)
+				assert.Empty(t, name)
+				return
+			}
+			assert.EqualError(t, err, tc.wantErr)
+			assert.Equal(t, "c", name)
+		})
+	}
+}
