@@ -356,6 +356,20 @@ func TestStatusDeployment(t *testing.T) {
 	assert.Equal(t, ContainerID("uid-1", "app", 0), cs.ContainerID)
 	assert.NotEqual(t, ContainerID("uid-1", "app", 1), cs.ContainerID)
 	assert.NotEqual(t, ContainerID("uid-2", "app", 0), cs.ContainerID)
+	before, _ := statusAt(t, newPod(), at(0))
+	assert.Nil(t, before.ContainerStatuses[0].Resources, "no resources before the container is made")
+
+	// The resources a container runs with, and a resize applied at once.
+	resized := newPod()
+	resized.Spec.Containers[0].Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("200m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+	}
+	rst, _ := statusAt(t, resized, at(time.Second))
+	require.NotNil(t, rst.ContainerStatuses[0].Resources)
+	assert.Equal(t, resized.Spec.Containers[0].Resources, *rst.ContainerStatuses[0].Resources)
+	assert.Equal(t, resized.Spec.Containers[0].Resources.Requests, rst.ContainerStatuses[0].AllocatedResources)
+	assert.NotNil(t, cs.Resources, "an empty spec gives empty resources, not none")
 	// Conditions in the kubelet's order.
 	var types []corev1.PodConditionType
 	for _, c := range st.Conditions {

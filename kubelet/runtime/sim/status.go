@@ -82,11 +82,22 @@ func (tl *timeline) newContainerStatus(c *corev1.Container) corev1.ContainerStat
 	return corev1.ContainerStatus{Name: c.Name, Image: c.Image, Started: boolPtr(false)}
 }
 
-// created fills what exists once the container of run k has been created.
+// created fills what exists once the container of run k has been created,
+// with the resources it runs with: the kubelet accepts every resize at
+// once, so they are the spec's, and its requests are what is allocated.
 func (tl *timeline) created(cs *corev1.ContainerStatus, k int64) {
 	cs.RestartCount = int32(k)
 	cs.ContainerID = ContainerID(tl.pod.UID, cs.Name, cs.RestartCount)
 	cs.ImageID = ImageID(cs.Image)
+	for _, list := range [][]corev1.Container{tl.pod.Spec.InitContainers, tl.pod.Spec.Containers} {
+		for i := range list {
+			if list[i].Name == cs.Name {
+				cs.Resources = list[i].Resources.DeepCopy()
+				cs.AllocatedResources = list[i].Resources.Requests.DeepCopy()
+				return
+			}
+		}
+	}
 }
 
 func (tl *timeline) terminated(cs *corev1.ContainerStatus, k int64, exitCode int32, started, finished time.Time) *corev1.ContainerStateTerminated {
