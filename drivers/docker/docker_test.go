@@ -498,7 +498,10 @@ func TestProfileOfThings(t *testing.T) {
 	}{
 		{name: "labelled mine", labels: map[string]string{nodeconfig.LabelProfile: mine}, node: mine},
 		{name: "labelled theirs", labels: map[string]string{nodeconfig.LabelProfile: theirs}, node: theirs, other: theirs},
-		{name: "unlabelled node mounting theirs", mounts: []container.MountPoint{{Destination: "/minik", Source: theirs}}, node: theirs},
+		{name: "unlabelled node mounting theirs", labels: map[string]string{nodeconfig.LabelKind: nodeconfig.KindNode},
+			mounts: []container.MountPoint{{Destination: "/minik", Source: theirs}}, node: theirs},
+		{name: "a pod mounting something at /minik", labels: map[string]string{nodeconfig.LabelKind: nodeconfig.KindContainer},
+			mounts: []container.MountPoint{{Destination: "/minik", Source: "/var/lib/docker/volumes/x/_data"}}},
 		{name: "unlabelled, nothing mounted (a pod)", labels: map[string]string{nodeconfig.LabelCluster: "dev"}},
 		{name: "the label wins over the mount", labels: map[string]string{nodeconfig.LabelProfile: mine}, mounts: []container.MountPoint{{Destination: "/minik", Source: theirs}}, node: mine},
 	}

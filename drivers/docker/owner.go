@@ -24,10 +24,11 @@ func otherProfile(labels map[string]string, profileDir string) string {
 	return ""
 }
 
-// nodeProfile is the profile folder a node container belongs to: its
-// label, or for a node made before the label, the folder it mounts.
+// nodeProfile is the profile folder a container belongs to: its label, or
+// for a node made before the label, the folder it mounts (a pod may mount
+// anything there).
 func nodeProfile(labels map[string]string, mounts []container.MountPoint) string {
-	if p := labels[nodeconfig.LabelProfile]; p != "" {
+	if p := labels[nodeconfig.LabelProfile]; p != "" || labels[nodeconfig.LabelKind] != nodeconfig.KindNode {
 		return p
 	}
 	for _, m := range mounts {
