@@ -22,20 +22,21 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"minik.dev/minik/drivers"
 	"minik.dev/minik/drivers/kvm/kvmtest"
 	vmimage "minik.dev/minik/node-image/vm"
 	"minik.dev/minik/node-image/vm/guest"
 )
 
 // startLibvirtd starts a libvirtd of the test's own (kvmtest) and returns
-// a connection to it and its network namespace.
-func startLibvirtd(t *testing.T) (*libvirt.Libvirt, string) {
+// a connection to it, and it.
+func startLibvirtd(t *testing.T) (*libvirt.Libvirt, kvmtest.Libvirtd) {
 	t.Helper()
 	d := kvmtest.StartLibvirtd(t)
 	l := libvirt.NewWithDialer(dialers.NewLocal(dialers.WithSocket(d.Socket), dialers.WithLocalTimeout(5*time.Second)))
 	require.Eventually(t, func() bool { return l.ConnectToURI(libvirt.QEMUSystem) == nil }, 60*time.Second, 200*time.Millisecond)
 	t.Cleanup(func() { _ = l.Disconnect() })
-	return l, d.Netns
+	return l, d
 }
 
 // dialIn connects to addr from inside the network namespace ns: the
@@ -78,7 +79,8 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	}
 	deb := kvmtest.KernelDeb(t)
 	bins := kvmtest.Need(t, "qemu-system-x86_64", "qemu-img")
-	l, ns := startLibvirtd(t)
+	l, daemon := startLibvirtd(t)
+	ns := daemon.Netns
 	dir := t.TempDir()
 
 	k, err := vmimage.UnpackDeb(deb, filepath.Join(dir, "kernel"))
@@ -181,4 +183,108 @@ func TestBootNodeImageWithLibvirt(t *testing.T) {
 	for _, m := range []string{"virtio_net", "bridge", "overlay"} {
 		assert.True(t, strings.Contains(string(text), " "+m), "module %s loaded: %s", m, text)
 	}
+}
+
+// TestClusterOfAnotherHome: two minik homes with a cluster named dev on
+// one libvirtd. The second home's start is refused, naming the first
+// home, and its stop, delete and rollback leave the first home's domains
+// and network alone, a domain made before the profile label included
+// (known by its disk's folder).
+func TestClusterOfAnotherHome(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a libvirtd")
+	}
+	kvmtest.Need(t, "qemu-system-x86_64")
+	l, daemon := startLibvirtd(t)
+	d := New(nil, nil, nil)
+	d.getenv = func(k string) string {
+		if k == EnvSocket {
+			return daemon.Socket
+		}
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	homeA, homeB := filepath.Join(t.TempDir(), "ha"), filepath.Join(t.TempDir(), "hb")
+	a := drivers.Cluster{Name: "dev", ProfileDir: filepath.Join(homeA, "profiles", "dev")}
+	b := drivers.Cluster{Name: "dev", ProfileDir: filepath.Join(homeB, "profiles", "dev")}
+	const subnet = "172.30.0.0/16"
+	require.NoError(t, d.ReserveSubnet(ctx, a, subnet))
+	require.NoError(t, d.ReserveSubnet(ctx, a, subnet), "the same home reserves again")
+
+	// Home A's nodes: dev labelled with its profile, dev-m02 made before
+	// the label.
+	define := func(node, role, profile string) {
+		t.Helper()
+		xml, err := DomainXML(DomainSpec{
+			Labels: Labels{Cluster: "dev", Node: node, Role: role, Profile: profile},
+			Name:   node, MemoryMiB: 256, CPUs: 1, Accel: AccelTCG,
+			Kernel: "/nonexistent/vmlinuz", Initrd: "/nonexistent/initrd", Cmdline: "console=ttyS0",
+			DataDisk: filepath.Join(a.ProfileDir, "nodes", node, vmDir, "data.img"),
+			Network:  NetworkName("dev"), MAC: MAC("dev", node),
+			ConsoleLog: filepath.Join(a.ProfileDir, "nodes", node, vmDir, "console.log"),
+		})
+		require.NoError(t, err)
+		_, err = l.DomainDefineXML(xml)
+		require.NoError(t, err)
+	}
+	define("dev", "control-plane", a.ProfileDir)
+	define("dev-m02", "worker", "")
+	remaining := func() (doms, nets []string) {
+		t.Helper()
+		ds, _, err := l.ConnectListAllDomains(1, 0)
+		require.NoError(t, err)
+		for _, x := range ds {
+			doms = append(doms, x.Name)
+		}
+		ns, _, err := l.ConnectListAllNetworks(1, 0)
+		require.NoError(t, err)
+		for _, x := range ns {
+			if strings.HasPrefix(x.Name, "minik-") { // not the package's "default"
+				nets = append(nets, x.Name)
+			}
+		}
+		return doms, nets
+	}
+
+	err := d.ReserveSubnet(ctx, b, subnet)
+	require.ErrorContains(t, err, "libvirt already has a cluster named dev from another minik home (its network minik-dev belongs to MINIK_HOME="+homeA+")")
+	for _, node := range []string{"dev", "dev-m02"} {
+		n := drivers.Node{Cluster: "dev", Name: node, ProfileDir: b.ProfileDir, Dir: filepath.Join(b.ProfileDir, "nodes", node), Subnet: subnet}
+		_, _, err := ownDomain(l, n)
+		require.ErrorContains(t, err, "(its domain "+node+" belongs to MINIK_HOME="+homeA+")")
+		state, err := d.NodeState(ctx, n)
+		require.NoError(t, err)
+		assert.Equal(t, drivers.StateStopped, state, "another home's domain is not this home's node")
+		require.NoError(t, d.StopNode(ctx, n))
+		require.NoError(t, d.DeleteNode(ctx, n))
+
+		n.ProfileDir, n.Dir = a.ProfileDir, filepath.Join(a.ProfileDir, "nodes", node)
+		_, found, err := ownDomain(l, n)
+		require.NoError(t, err)
+		assert.True(t, found, "home A's own node %s", node)
+	}
+	require.NoError(t, d.DeleteCluster(ctx, b))
+	doms, nets := remaining()
+	assert.ElementsMatch(t, []string{"dev", "dev-m02"}, doms)
+	assert.Equal(t, []string{"minik-dev"}, nets)
+
+	// A network made before the label stays while home A's domains do.
+	nw, err := l.NetworkLookupByName(NetworkName("dev"))
+	require.NoError(t, err)
+	require.NoError(t, l.NetworkDestroy(nw))
+	require.NoError(t, l.NetworkUndefine(nw))
+	old, err := NetworkXML(NetworkSpec{Cluster: "dev", Name: NetworkName("dev"), Subnet: netip.MustParsePrefix(subnet)})
+	require.NoError(t, err)
+	_, err = l.NetworkDefineXML(old)
+	require.NoError(t, err)
+	require.NoError(t, d.DeleteCluster(ctx, b))
+	_, nets = remaining()
+	assert.Equal(t, []string{"minik-dev"}, nets)
+
+	require.NoError(t, d.DeleteCluster(ctx, a))
+	doms, nets = remaining()
+	assert.Empty(t, doms)
+	assert.Empty(t, nets)
 }

@@ -83,12 +83,14 @@ func (d *Driver) ReserveSubnet(ctx context.Context, c drivers.Cluster, subnet st
 		return err
 	}
 	defer l.Disconnect()
-	return d.ensureNetwork(l, c.Name, subnet)
+	return d.ensureNetwork(l, c, subnet)
 }
 
 // ensureNetwork defines and starts the cluster's network unless it is
-// there and active; one of that name that is not this cluster's is an error.
-func (d *Driver) ensureNetwork(l *libvirt.Libvirt, cluster, subnet string) error {
+// there and active; one of that name that is not this cluster's, or is
+// another minik home's, is an error.
+func (d *Driver) ensureNetwork(l *libvirt.Libvirt, c drivers.Cluster, subnet string) error {
+	cluster := c.Name
 	name := NetworkName(cluster)
 	want, err := netip.ParsePrefix(subnet)
 	if err != nil {
@@ -97,7 +99,7 @@ func (d *Driver) ensureNetwork(l *libvirt.Libvirt, cluster, subnet string) error
 	nw, err := l.NetworkLookupByName(name)
 	switch {
 	case isNoNetwork(err):
-		xml, err := NetworkXML(NetworkSpec{Cluster: cluster, Name: name, Subnet: want})
+		xml, err := NetworkXML(NetworkSpec{Cluster: cluster, Profile: c.ProfileDir, Name: name, Subnet: want})
 		if err != nil {
 			return err
 		}
@@ -113,6 +115,8 @@ func (d *Driver) ensureNetwork(l *libvirt.Libvirt, cluster, subnet string) error
 		}
 		if lb, ok := NetworkLabels(xml); !ok || lb.Cluster != cluster {
 			return fmt.Errorf("a libvirt network named %s exists and is not minik's for cluster %s: remove it (virsh net-undefine %s) or choose another profile name", name, cluster, name)
+		} else if otherProfile(lb.Profile, c.ProfileDir) {
+			return errors.New(takenMessage(cluster, "its network "+name, lb.Profile))
 		}
 		if got := networkPrefixes(xml); len(got) == 0 || got[0] != want.Masked() {
 			return fmt.Errorf("network %s exists with subnet %v, not %s: delete the cluster (minik delete) and start it again", name, got, want)
@@ -135,7 +139,9 @@ func (d *Driver) ensureNetwork(l *libvirt.Libvirt, cluster, subnet string) error
 }
 
 // DeleteCluster implements drivers.ClusterDeleter: every domain and
-// network labelled with the cluster, whatever state it is in.
+// network labelled with the cluster, whatever state it is in, except
+// another minik home's. A network made before the profile label is kept
+// while another home's domains of the cluster remain.
 func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
 	cluster := c.Name
 	l, err := d.connect(ctx)
@@ -144,6 +150,7 @@ func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
 	}
 	defer l.Disconnect()
 	var errs []error
+	othersRemain := false
 	doms, _, err := l.ConnectListAllDomains(1, 0)
 	if err != nil {
 		return fmt.Errorf("delete cluster %s: list domains: %w", cluster, err)
@@ -154,6 +161,10 @@ func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
 			continue
 		}
 		if lb, ok := DomainLabels(xml); ok && lb.Cluster == cluster {
+			if otherProfile(DomainProfile(xml), c.ProfileDir) {
+				othersRemain = true
+				continue
+			}
 			if err := removeDomain(l, dom); err != nil {
 				errs = append(errs, fmt.Errorf("remove domain %s: %w", dom.Name, err))
 			}
@@ -169,6 +180,9 @@ func (d *Driver) DeleteCluster(ctx context.Context, c drivers.Cluster) error {
 			continue
 		}
 		if lb, ok := NetworkLabels(xml); ok && lb.Cluster == cluster {
+			if otherProfile(lb.Profile, c.ProfileDir) || (lb.Profile == "" && othersRemain) {
+				continue
+			}
 			if active, err := l.NetworkIsActive(nw); err == nil && active == 1 {
 				if err := l.NetworkDestroy(nw); err != nil && !isNoNetwork(err) {
 					errs = append(errs, fmt.Errorf("stop network %s: %w", nw.Name, err))

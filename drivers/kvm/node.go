@@ -69,7 +69,7 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 			return nil
 		}
 	}
-	if err := d.ensureNetwork(l, n.Cluster, n.Subnet); err != nil {
+	if err := d.ensureNetwork(l, drivers.Cluster{Name: n.Cluster, ProfileDir: n.ProfileDir}, n.Subnet); err != nil {
 		return err
 	}
 	if n.Role == nodeconfig.RoleControlPlane {
@@ -113,7 +113,7 @@ func (d *Driver) startNode(ctx context.Context, n drivers.Node) error {
 		return err
 	}
 	spec := DomainSpec{
-		Labels: Labels{Cluster: n.Cluster, Node: n.Name, Role: n.Role},
+		Labels: Labels{Cluster: n.Cluster, Node: n.Name, Role: n.Role, Profile: n.ProfileDir},
 		Name:   n.Name, MemoryMiB: memory, CPUs: nodeCPUs, Accel: d.accel,
 		Kernel: k.Image, Initrd: initrd, Cmdline: cmdline,
 		DataDisk: disk, Network: NetworkName(n.Cluster), MAC: MAC(n.Cluster, n.Name), ConsoleLog: console,
@@ -169,6 +169,9 @@ func ownDomain(l *libvirt.Libvirt, n drivers.Node) (libvirt.Domain, bool, error)
 		return dom, false, &foreignError{fmt.Sprintf("a libvirt domain named %s exists and is not minik's node %s of cluster %s: rename or remove it (virsh undefine %s), or choose another profile name",
 			n.Name, n.Name, n.Cluster, n.Name)}
 	}
+	if p := DomainProfile(xml); otherProfile(p, n.ProfileDir) {
+		return dom, false, &foreignError{takenMessage(n.Cluster, "its domain "+n.Name, p)}
+	}
 	return dom, true, nil
 }
 
@@ -183,7 +186,24 @@ func existingDomain(l *libvirt.Libvirt, n drivers.Node) (libvirt.Domain, bool, e
 	return dom, found, err
 }
 
-// foreignError: a libvirt object of a node's or cluster's name is not minik's.
+// otherProfile tells whether a thing labelled with profile folder p is
+// another minik home's than profileDir's; unlabelled things are taken to
+// be ours, as before the label.
+func otherProfile(p, profileDir string) bool {
+	return p != "" && profileDir != "" && filepath.Clean(p) != filepath.Clean(profileDir)
+}
+
+// takenMessage says that another minik home's cluster holds the names
+// that cluster needs in libvirt; what is the thing found, profileDir the
+// folder it belongs to.
+func takenMessage(cluster, what, profileDir string) string {
+	// A profile's folder is MINIK_HOME/profiles/NAME.
+	home := filepath.Dir(filepath.Dir(profileDir))
+	return fmt.Sprintf("libvirt already has a cluster named %s from another minik home (%s belongs to MINIK_HOME=%s): choose another profile name with -p, or delete that cluster from its home", cluster, what, home)
+}
+
+// foreignError: a libvirt object of a node's or cluster's name is not
+// minik's, or is another minik home's.
 type foreignError struct{ msg string }
 
 func (e *foreignError) Error() string { return e.msg }

@@ -2,7 +2,8 @@
 // from a kernel and an initramfs whose /init is minik-node (node-image/vm),
 // on an isolated libvirt network per cluster, through libvirtd's RPC
 // protocol. minik's labels sit in each domain's and network's metadata so
-// the driver finds exactly what it made. Pods are simulated (sim runtime).
+// the driver finds exactly what it made, and only what its own minik home
+// made. Pods are runc containers in the VMs.
 package kvm
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 
 	"libvirt.org/go/libvirtxml"
@@ -26,6 +28,9 @@ type Labels struct {
 	Cluster string   `xml:"cluster,attr"`
 	Node    string   `xml:"node,attr,omitempty"`
 	Role    string   `xml:"role,attr,omitempty"`
+	// Profile is the profile folder of the minik home that made it: libvirt's
+	// names come from the cluster's name alone, which two homes may share.
+	Profile string `xml:"profile,attr,omitempty"`
 }
 
 // Accelerators: kvm when the CPU has vmx/svm and /dev/kvm opens, else
@@ -145,6 +150,8 @@ func DomainXML(s DomainSpec) (string, error) {
 // fixed by the nodes themselves (no DHCP).
 type NetworkSpec struct {
 	Cluster string
+	// Profile is the profile folder of the minik home that makes it.
+	Profile string
 	Name    string
 	// Subnet is the cluster network's CIDR; the host takes its first address.
 	Subnet netip.Prefix
@@ -155,7 +162,7 @@ func NetworkXML(s NetworkSpec) (string, error) {
 	if !s.Subnet.Addr().Is4() {
 		return "", fmt.Errorf("network %s: subnet %s is not IPv4", s.Name, s.Subnet)
 	}
-	meta, err := xml.Marshal(Labels{Cluster: s.Cluster})
+	meta, err := xml.Marshal(Labels{Cluster: s.Cluster, Profile: s.Profile})
 	if err != nil {
 		return "", err
 	}
@@ -195,6 +202,35 @@ func DomainLabels(domainXML string) (Labels, bool) {
 		return Labels{}, false
 	}
 	return metadataLabels(d.Metadata.XML)
+}
+
+// DomainProfile is the profile folder a node's domain belongs to: its
+// label, or for a domain made before the label, the folder its disk is
+// in (PROFILE/nodes/NODE/vm/FILE); "" when neither tells.
+func DomainProfile(domainXML string) string {
+	lb, ok := DomainLabels(domainXML)
+	if !ok {
+		return ""
+	}
+	if lb.Profile != "" {
+		return lb.Profile
+	}
+	var d libvirtxml.Domain
+	if err := d.Unmarshal(domainXML); err != nil || d.Devices == nil {
+		return ""
+	}
+	for _, disk := range d.Devices.Disks {
+		if disk.Source == nil || disk.Source.File == nil {
+			continue
+		}
+		vm := filepath.Dir(disk.Source.File.File)
+		node := filepath.Dir(vm)
+		nodes := filepath.Dir(node)
+		if filepath.Base(vm) == vmDir && filepath.Base(node) == lb.Node && filepath.Base(nodes) == "nodes" {
+			return filepath.Dir(nodes)
+		}
+	}
+	return ""
 }
 
 // NetworkLabels reads minik's labels from a network's XML.

@@ -119,3 +119,52 @@ func TestSchemas(t *testing.T) {
 		assert.NoError(t, err, "%s: %s", file, out)
 	}
 }
+
+func TestDomainProfile(t *testing.T) {
+	spec := func(lb Labels, disk string) string {
+		s := nodeSpec(AccelTCG)
+		s.Labels, s.DataDisk = lb, disk
+		x, err := DomainXML(s)
+		require.NoError(t, err)
+		return x
+	}
+	node := Labels{Cluster: "dev", Node: "dev-m02", Role: "worker"}
+	labelled := node
+	labelled.Profile = "/home/u/.minik/profiles/dev"
+	for _, tc := range []struct {
+		name, xml, want string
+	}{
+		{"labelled", spec(labelled, "/elsewhere/data.img"), "/home/u/.minik/profiles/dev"},
+		{"made before the label: its disk's profile", spec(node, "/tmp/ha/profiles/dev/nodes/dev-m02/vm/data.img"), "/tmp/ha/profiles/dev"},
+		{"a disk of another node's folder", spec(node, "/tmp/ha/profiles/dev/nodes/dev/vm/data.img"), ""},
+		{"a disk outside any profile", spec(node, "/var/lib/images/data.img"), ""},
+		{"not minik's", `<domain type="kvm"><name>x</name></domain>`, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.Equal(t, tc.want, DomainProfile(tc.xml))
+		})
+	}
+
+	got, err := NetworkXML(NetworkSpec{Cluster: "dev", Profile: "/tmp/ha/profiles/dev", Name: "minik-dev", Subnet: netip.MustParsePrefix("172.30.0.0/16")})
+	require.NoError(t, err)
+	l, ok := NetworkLabels(got)
+	require.True(t, ok)
+	assert.Equal(t, "/tmp/ha/profiles/dev", l.Profile)
+}
+
+func TestOtherProfile(t *testing.T) {
+	for _, tc := range []struct {
+		label, ours string
+		want        bool
+	}{
+		{"/a/profiles/dev", "/a/profiles/dev", false},
+		{"/a/profiles/dev/", "/a/profiles/dev", false},
+		{"/b/profiles/dev", "/a/profiles/dev", true},
+		{"", "/a/profiles/dev", false},
+		{"/b/profiles/dev", "", false},
+	} {
+		assert.Equal(t, tc.want, otherProfile(tc.label, tc.ours), "%q against %q", tc.label, tc.ours)
+	}
+	assert.Equal(t, "libvirt already has a cluster named dev from another minik home (its domain dev belongs to MINIK_HOME=/tmp/ha): choose another profile name with -p, or delete that cluster from its home",
+		takenMessage("dev", "its domain dev", "/tmp/ha/profiles/dev"))
+}
