@@ -88,15 +88,17 @@ fuzz: ## run every fuzz test for FUZZTIME each (default 30s)
 
 # vet builds with -trimpath as the build does, so a cold CI run compiles
 # the control plane once for both, not twice (~9 minutes on 2 cores).
-# The upstream suite, offline: FOCUS, SKIP, DRIVER and NODES select; the
-# report and summary land in _output/conformance.
+# The upstream suite, offline: FOCUS, SKIP, DRIVER and NODES select, PROCS
+# runs the specs not labelled Serial in that many processes; the report
+# and summary land in _output/conformance.
 FOCUS ?= \[Conformance\]
 SKIP ?=
 DRIVER ?= docker
 NODES ?= 3
+PROCS ?= 1
 .PHONY: conformance
-conformance: build ## run the upstream conformance suite against a fresh cluster (hours; FOCUS/SKIP/DRIVER/NODES select)
-	$(GO) run ./hack/conformance -focus '$(FOCUS)' -skip '$(SKIP)' -driver $(DRIVER) -nodes $(NODES)
+conformance: build ## run the upstream conformance suite against a fresh cluster (hours; FOCUS/SKIP/DRIVER/NODES/PROCS select)
+	$(GO) run ./hack/conformance -focus '$(FOCUS)' -skip '$(SKIP)' -driver $(DRIVER) -nodes $(NODES) -procs $(PROCS)
 
 .PHONY: verify
 verify: ## gofmt, go vet, go mod tidy diff, cross-build of minik, vet of minik for windows, no k8s.io/kubernetes in minik

@@ -34,12 +34,16 @@ func run() error {
 	flag.StringVar(&o.Focus, "focus", conformance.Focus, "run the specs whose names match this regular expression")
 	flag.StringVar(&o.Skip, "skip", "", "skip the specs whose names match this regular expression")
 	flag.StringVar(&o.Dir, "dir", filepath.Join("_output", "conformance"), "folder for the report, the summary and the cluster's state")
+	flag.IntVar(&o.Procs, "procs", 1, "run the specs not labelled Serial in this many processes at once, then the Serial ones alone")
 	flag.BoolVar(&o.Keep, "keep", false, "leave the cluster running afterwards")
 	flag.StringVar(&o.Minik, "minik", filepath.Join("bin", "minik"), "the minik binary")
 	flag.StringVar(&o.NodeBinary, "node-binary", filepath.Join("bin", "minik-node"), "the minik-node binary")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %v (flags only; see -h)", flag.Args())
+	}
+	if o.Procs < 1 {
+		return fmt.Errorf("-procs %d: give 1 or more processes", o.Procs)
 	}
 	for _, p := range []*string{&o.Minik, &o.NodeBinary} {
 		abs, err := filepath.Abs(*p)
@@ -54,7 +58,7 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	fmt.Println("building e2e.test, kubectl, agnhost and sample-apiserver")
+	fmt.Println("building e2e.test, ginkgo, kubectl, agnhost and sample-apiserver")
 	suite, err := conformance.BuildSuite(ctx, filepath.Join("hack", "conformance", "e2e"), filepath.Join(o.Dir, "bin"))
 	if err != nil {
 		return err

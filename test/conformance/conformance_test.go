@@ -138,6 +138,30 @@ func TestParseJUnit(t *testing.T) {
 	assert.Error(t, err)
 }
 
+func TestPasses(t *testing.T) {
+	for _, tc := range []struct {
+		procs int
+		want  []pass
+	}{
+		{0, []pass{{procs: 1}}},
+		{1, []pass{{procs: 1}}},
+		{4, []pass{{name: "parallel", procs: 4, labels: "!Serial"}, {name: "serial", procs: 1, labels: "Serial"}}},
+	} {
+		assert.Equal(t, tc.want, passes(tc.procs), "procs %d", tc.procs)
+	}
+
+	// A run of two passes counts both.
+	var s Summary
+	s.add(Summary{Counts: Counts{Passed: 2, Failed: 1}, SIGs: map[string]Counts{"network": {Passed: 1, Failed: 1}, "node": {Passed: 1}},
+		Failures: []Failure{{Name: "a", Message: "x"}}})
+	s.add(Summary{Counts: Counts{Passed: 1, Skipped: 1}, SIGs: map[string]Counts{"node": {Passed: 1, Skipped: 1}}})
+	assert.Equal(t, Counts{Passed: 3, Failed: 1, Skipped: 1}, s.Counts)
+	assert.Equal(t, map[string]Counts{"network": {Passed: 1, Failed: 1}, "node": {Passed: 2, Skipped: 1}}, s.SIGs)
+	assert.Equal(t, []Failure{{Name: "a", Message: "x"}}, s.Failures)
+	s.Procs = 4
+	assert.Contains(t, s.Markdown(), "4 processes (Serial specs alone)")
+}
+
 func TestRootfsTar(t *testing.T) {
 	r := newRootfs()
 	r.file("/usr/bin/tool", []byte("x"), 0o755)

@@ -17,6 +17,7 @@ import (
 type Summary struct {
 	Driver   string            `json:"driver"`
 	Nodes    int               `json:"nodes"`
+	Procs    int               `json:"procs,omitempty"`
 	Commit   string            `json:"commit,omitempty"`
 	Date     time.Time         `json:"date"`
 	Focus    string            `json:"focus"`
@@ -116,6 +117,22 @@ func ParseJUnit(r io.Reader) (Summary, error) {
 	return s, nil
 }
 
+// add counts o's specs in s: a run made of passes.
+func (s *Summary) add(o Summary) {
+	if s.SIGs == nil {
+		s.SIGs = map[string]Counts{}
+	}
+	s.Counts = s.Counts.plus(o.Counts)
+	for sig, c := range o.SIGs {
+		s.SIGs[sig] = s.SIGs[sig].plus(c)
+	}
+	s.Failures = append(s.Failures, o.Failures...)
+}
+
+func (c Counts) plus(o Counts) Counts {
+	return Counts{Passed: c.Passed + o.Passed, Failed: c.Failed + o.Failed, Skipped: c.Skipped + o.Skipped}
+}
+
 func firstLine(s string) string {
 	for _, line := range strings.Split(s, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
@@ -144,6 +161,9 @@ func (s Summary) Write(dir string) error {
 func (s Summary) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Driver %s, %d node(s), %s", s.Driver, s.Nodes, s.Date.UTC().Format("2006-01-02"))
+	if s.Procs > 1 {
+		fmt.Fprintf(&b, ", %d processes (Serial specs alone)", s.Procs)
+	}
 	if s.Commit != "" {
 		fmt.Fprintf(&b, ", commit %s", s.Commit)
 	}

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,10 @@ type Options struct {
 	Focus   string // a regular expression over spec names
 	Skip    string
 	Commit  string
+	// Procs above 1 runs the specs not labelled Serial in that many
+	// processes at once (ginkgo's CLI), then the Serial ones alone, as
+	// upstream's CI does; 0 or 1 runs them all in one process.
+	Procs int
 	// Keep leaves the cluster running after the run, for a closer look.
 	Keep bool
 	// Output receives the suite's output as it runs (also in Dir/e2e.log).
@@ -42,8 +47,10 @@ type Options struct {
 }
 
 // Run starts a cluster, runs the selected specs and writes
-// Dir/junit_01.xml, Dir/summary.json and Dir/summary.md. A run whose specs
-// fail is not an error: the summary says what failed.
+// Dir/junit_01.xml (with Procs above 1, Dir/parallel/junit_01.xml and
+// Dir/serial/junit_01.xml), Dir/e2e.log, Dir/summary.json and
+// Dir/summary.md. A run whose specs fail is not an error: the summary
+// says what failed.
 func Run(ctx context.Context, o Options) (Summary, error) {
 	if o.Profile == "" {
 		o.Profile = "conformance"
@@ -110,48 +117,101 @@ func Run(ctx context.Context, o Options) (Summary, error) {
 		return Summary{}, fmt.Errorf("suite log: %w", err)
 	}
 	defer log.Close()
-	args := []string{
+	out := io.MultiWriter(log, o.Output)
+	start := time.Now()
+	var s Summary
+	for _, p := range passes(o.Procs) {
+		ps, err := runPass(ctx, o, p, dir, kubeconfig, repoList, env, out)
+		if err != nil {
+			return Summary{}, err
+		}
+		s.add(ps)
+	}
+	s.Driver, s.Nodes, s.Procs, s.Commit, s.Focus, s.Skip = o.Driver, o.Nodes, max(o.Procs, 1), o.Commit, o.Focus, o.Skip
+	s.Date, s.Duration = start, time.Since(start)
+	if err := s.Write(dir); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// pass is one run of the suite over the cluster.
+type pass struct {
+	// name is its folder under the run's; "" for the run's own.
+	name  string
+	procs int
+	// labels is a ginkgo label filter; "" selects by name only.
+	labels string
+}
+
+// passes are the runs that make up a run of procs processes: Serial specs
+// may disturb every other spec (they taint nodes, fill them, restart
+// things), so they never run beside another.
+func passes(procs int) []pass {
+	if procs <= 1 {
+		return []pass{{procs: 1}}
+	}
+	return []pass{{name: "parallel", procs: procs, labels: "!Serial"}, {name: "serial", procs: 1, labels: "Serial"}}
+}
+
+// runPass runs the suite once and reads its report.
+func runPass(ctx context.Context, o Options, p pass, dir, kubeconfig, repoList string, env []string, out io.Writer) (Summary, error) {
+	reportDir := filepath.Join(dir, p.name)
+	if err := os.MkdirAll(reportDir, 0o755); err != nil {
+		return Summary{}, fmt.Errorf("results folder: %w", err)
+	}
+	// A report left by an earlier run must not pass for this one's.
+	report := filepath.Join(reportDir, "junit_01.xml")
+	if err := os.Remove(report); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Summary{}, err
+	}
+	suiteArgs := []string{
 		"--kubeconfig=" + kubeconfig,
 		"--provider=skeleton",
-		"--report-dir=" + dir,
+		"--report-dir=" + reportDir,
 		"--kubectl-path=" + o.Suite.Kubectl,
 		"--kube-test-repo-list=" + repoList,
 		// The framework's dump asks node logs of the kubelet API that the
 		// node agent does not serve yet; it would only cost minutes.
 		"--dump-logs-on-failure=false",
 		"--non-blocking-taints=node-role.kubernetes.io/control-plane",
-		"--ginkgo.focus=" + o.Focus,
-		"--ginkgo.no-color",
-		"--ginkgo.v",
-		"--ginkgo.timeout=24h",
 	}
+	ginkgoArgs := []string{"--focus=" + o.Focus, "--no-color", "-v", "--timeout=24h"}
 	if o.Skip != "" {
-		args = append(args, "--ginkgo.skip="+o.Skip)
+		ginkgoArgs = append(ginkgoArgs, "--skip="+o.Skip)
 	}
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, o.Suite.E2E, args...)
+	if p.labels != "" {
+		ginkgoArgs = append(ginkgoArgs, "--label-filter="+p.labels)
+	}
+	var cmd *exec.Cmd
+	if p.procs > 1 {
+		// ginkgo's CLI starts the processes and gathers their reports:
+		// the suite's own JUnit report then holds every process's specs.
+		args := append([]string{"--procs=" + strconv.Itoa(p.procs)}, ginkgoArgs...)
+		args = append(append(args, o.Suite.E2E, "--"), suiteArgs...)
+		cmd = exec.CommandContext(ctx, o.Suite.Ginkgo, args...)
+		fmt.Fprintf(out, "\n=== %s: specs not labelled Serial, %d processes\n", p.name, p.procs)
+	} else {
+		args := suiteArgs
+		for _, a := range ginkgoArgs {
+			args = append(args, "--ginkgo."+strings.TrimLeft(a, "-"))
+		}
+		cmd = exec.CommandContext(ctx, o.Suite.E2E, args...)
+		if p.name != "" {
+			fmt.Fprintf(out, "\n=== %s: specs labelled Serial, one at a time\n", p.name)
+		}
+	}
 	cmd.Env = env
-	cmd.Stdout = io.MultiWriter(log, o.Output)
-	cmd.Stderr = cmd.Stdout
+	cmd.Stdout, cmd.Stderr = out, out
 	runErr := cmd.Run()
 	var exit *exec.ExitError
 	if runErr != nil && !errors.As(runErr, &exit) {
-		return Summary{}, fmt.Errorf("run %s: %w", o.Suite.E2E, runErr)
+		return Summary{}, fmt.Errorf("run %s: %w", cmd.Path, runErr)
 	}
-
-	report, err := os.Open(filepath.Join(dir, "junit_01.xml"))
+	f, err := os.Open(report)
 	if err != nil {
-		return Summary{}, fmt.Errorf("the suite wrote no report (%v; see %s): %w", runErr, log.Name(), err)
+		return Summary{}, fmt.Errorf("the suite wrote no report (%v; see %s): %w", runErr, filepath.Join(dir, "e2e.log"), err)
 	}
-	defer report.Close()
-	s, err := ParseJUnit(report)
-	if err != nil {
-		return Summary{}, err
-	}
-	s.Driver, s.Nodes, s.Commit, s.Focus, s.Skip = o.Driver, o.Nodes, o.Commit, o.Focus, o.Skip
-	s.Date, s.Duration = start, time.Since(start)
-	if err := s.Write(dir); err != nil {
-		return s, err
-	}
-	return s, nil
+	defer f.Close()
+	return ParseJUnit(f)
 }

@@ -14,6 +14,7 @@ import (
 // need, all from the k8s.io/kubernetes version minik embeds.
 type Suite struct {
 	E2E             string // e2e.test
+	Ginkgo          string // ginkgo's CLI, which runs e2e.test in parallel processes
 	Kubectl         string // the upstream kubectl the kubectl specs run
 	Agnhost         string
 	SampleAPIServer string
@@ -23,7 +24,7 @@ type Suite struct {
 	KubernetesDir string
 }
 
-// BuildSuite builds e2e.test, kubectl, agnhost, sample-apiserver, nnp and etcd from
+// BuildSuite builds e2e.test, ginkgo, kubectl, agnhost, sample-apiserver, nnp and etcd from
 // moduleDir (hack/conformance/e2e, a module of its own so the suite's
 // dependencies stay out of minik's go.mod) into binDir. It builds as
 // `make build` does (-trimpath, no cgo), so the compiled Kubernetes
@@ -38,6 +39,7 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 	}
 	s := Suite{
 		E2E:             filepath.Join(binDir, "e2e.test"),
+		Ginkgo:          filepath.Join(binDir, "ginkgo"),
 		Kubectl:         filepath.Join(binDir, "kubectl"),
 		Agnhost:         filepath.Join(binDir, "agnhost"),
 		SampleAPIServer: filepath.Join(binDir, "sample-apiserver"),
@@ -63,6 +65,9 @@ func BuildSuite(ctx context.Context, moduleDir, binDir string) (Suite, error) {
 		s.SampleAPIServer: "k8s.io/sample-apiserver",
 		s.Nonewprivs:      "k8s.io/kubernetes/test/images/nonewprivs",
 		s.Etcd:            "./etcd", // the module's own: upstream's etcd main
+		// The version e2e.test links: the CLI and the suite's processes
+		// speak a protocol of that version.
+		s.Ginkgo: "github.com/onsi/ginkgo/v2/ginkgo",
 	} {
 		if _, err := goCommand(ctx, moduleDir, "build", "-trimpath", "-ldflags", ldflags, "-o", out, pkg); err != nil {
 			return Suite{}, err
