@@ -95,9 +95,9 @@ FOCUS ?= \[Conformance\]
 SKIP ?=
 DRIVER ?= docker
 NODES ?= 3
-PROCS ?= 1
+PROCS ?= 4
 .PHONY: conformance
-conformance: build ## run the upstream conformance suite against a fresh cluster (hours; FOCUS/SKIP/DRIVER/NODES/PROCS select)
+conformance: build ## run the upstream conformance suite against a fresh cluster (~50 min on 2 cores; FOCUS/SKIP/DRIVER/NODES/PROCS select)
 	$(GO) run ./hack/conformance -focus '$(FOCUS)' -skip '$(SKIP)' -driver $(DRIVER) -nodes $(NODES) -procs $(PROCS)
 
 .PHONY: verify
