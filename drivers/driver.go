@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -157,6 +158,23 @@ type ClusterDeleter interface {
 type Cluster struct {
 	Name       string
 	ProfileDir string
+}
+
+// TakenError is a cluster name whose names on a backend (the Docker
+// Engine, libvirt) another minik home's cluster holds.
+type TakenError struct {
+	// Backend names where the names are held, as a user knows it.
+	Backend string
+	Cluster string
+	// What is the thing found ("its network minik-dev"), ProfileDir the
+	// profile folder it belongs to.
+	What, ProfileDir string
+}
+
+func (e *TakenError) Error() string {
+	// A profile's folder is MINIK_HOME/profiles/NAME.
+	home := filepath.Dir(filepath.Dir(e.ProfileDir))
+	return fmt.Sprintf("%s already has a cluster named %s from another minik home (%s belongs to MINIK_HOME=%s): choose another profile name with -p, or delete that cluster from its home", e.Backend, e.Cluster, e.What, home)
 }
 
 // Preparer is implemented by drivers with one-time work before nodes start,

@@ -131,7 +131,7 @@ func (d *Driver) ensureNetwork(ctx context.Context, api *client.Client, n driver
 			nw.id = id
 			return nw, nil
 		}
-		if taken := (*takenError)(nil); errors.As(checkErr, &taken) {
+		if taken := (*drivers.TakenError)(nil); errors.As(checkErr, &taken) {
 			return nw, checkErr
 		}
 		if strings.Contains(err.Error(), "Pool overlaps") {
@@ -160,7 +160,7 @@ func checkNetwork(ctx context.Context, api *client.Client, name string, n driver
 		return "", fmt.Errorf("a docker network named %s exists and is not minik's for cluster %s: remove it (docker network rm %s) or choose another profile name", name, cluster, name)
 	}
 	if other := otherProfile(nw.Labels, n.ProfileDir); other != "" {
-		return "", &takenError{cluster: cluster, what: "its network " + name, profileDir: other}
+		return "", takenError(cluster, "its network "+name, other)
 	}
 	for _, c := range nw.IPAM.Config {
 		if c.Subnet.Masked() == want {

@@ -123,7 +123,7 @@ func (d *Driver) nodeContainer(ctx context.Context, api *client.Client, n driver
 		return nil, &foreignError{name: n.Name}
 	}
 	if p := nodeProfile(labels, c.Mounts); p != "" && p != n.ProfileDir {
-		return nil, &takenError{cluster: n.Cluster, what: "its node container " + n.Name, profileDir: p}
+		return nil, takenError(n.Cluster, "its node container "+n.Name, p)
 	}
 	return &c, nil
 }
@@ -140,7 +140,7 @@ func (e *foreignError) Error() string {
 // not exist: they never touch it.
 func (d *Driver) existingNode(ctx context.Context, api *client.Client, n drivers.Node) (*container.InspectResponse, error) {
 	c, err := d.nodeContainer(ctx, api, n)
-	if errors.As(err, new(*foreignError)) || errors.As(err, new(*takenError)) {
+	if errors.As(err, new(*foreignError)) || errors.As(err, new(*drivers.TakenError)) {
 		return nil, nil
 	}
 	return c, err
@@ -151,7 +151,7 @@ func (d *Driver) existingNode(ctx context.Context, api *client.Client, n drivers
 // and node labels, are that home's too.
 func (d *Driver) takenByOtherHome(ctx context.Context, api *client.Client, n drivers.Node) (bool, error) {
 	_, err := d.nodeContainer(ctx, api, n)
-	if errors.As(err, new(*takenError)) {
+	if errors.As(err, new(*drivers.TakenError)) {
 		return true, nil
 	}
 	if errors.As(err, new(*foreignError)) {
@@ -300,7 +300,7 @@ func ensureDataVolume(ctx context.Context, api *client.Client, n drivers.Node) (
 		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
 	}
 	if other := otherProfile(res.Volume.Labels, n.ProfileDir); other != "" {
-		return "", &takenError{cluster: n.Cluster, what: "its volume " + name, profileDir: other}
+		return "", takenError(n.Cluster, "its volume "+name, other)
 	}
 	return name, nil
 }
@@ -328,7 +328,7 @@ func ensureLogVolume(ctx context.Context, api *client.Client, n drivers.Node) (s
 		return "", fmt.Errorf("a volume named %s exists and is not minik's: remove it or choose another profile name", name)
 	}
 	if other := otherProfile(res.Volume.Labels, n.ProfileDir); other != "" {
-		return "", &takenError{cluster: n.Cluster, what: "its volume " + name, profileDir: other}
+		return "", takenError(n.Cluster, "its volume "+name, other)
 	}
 	return name, nil
 }

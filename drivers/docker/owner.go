@@ -1,11 +1,9 @@
 package docker
 
 import (
-	"fmt"
-	"path/filepath"
-
 	"github.com/moby/moby/api/types/container"
 
+	"minik.dev/minik/drivers"
 	"minik.dev/minik/nodeconfig"
 )
 
@@ -41,14 +39,6 @@ func nodeProfile(labels map[string]string, mounts []container.MountPoint) string
 
 // takenError is a cluster name that another minik home's cluster holds in
 // the engine.
-type takenError struct {
-	cluster string
-	// what is the thing found, profileDir the folder it belongs to.
-	what, profileDir string
-}
-
-func (e *takenError) Error() string {
-	// A profile's folder is MINIK_HOME/profiles/NAME.
-	home := filepath.Dir(filepath.Dir(e.profileDir))
-	return fmt.Sprintf("the Docker Engine already has a cluster named %s from another minik home (%s belongs to MINIK_HOME=%s): choose another profile name with -p, or delete that cluster from its home", e.cluster, e.what, home)
+func takenError(cluster, what, profileDir string) error {
+	return &drivers.TakenError{Backend: "the Docker Engine", Cluster: cluster, What: what, ProfileDir: profileDir}
 }

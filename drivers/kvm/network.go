@@ -116,7 +116,7 @@ func (d *Driver) ensureNetwork(l *libvirt.Libvirt, c drivers.Cluster, subnet str
 		if lb, ok := NetworkLabels(xml); !ok || lb.Cluster != cluster {
 			return fmt.Errorf("a libvirt network named %s exists and is not minik's for cluster %s: remove it (virsh net-undefine %s) or choose another profile name", name, cluster, name)
 		} else if otherProfile(lb.Profile, c.ProfileDir) {
-			return errors.New(takenMessage(cluster, "its network "+name, lb.Profile))
+			return takenError(cluster, "its network "+name, lb.Profile)
 		}
 		if got := networkPrefixes(xml); len(got) == 0 || got[0] != want.Masked() {
 			return fmt.Errorf("network %s exists with subnet %v, not %s: delete the cluster (minik delete) and start it again", name, got, want)

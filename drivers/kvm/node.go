@@ -170,7 +170,7 @@ func ownDomain(l *libvirt.Libvirt, n drivers.Node) (libvirt.Domain, bool, error)
 			n.Name, n.Name, n.Cluster, n.Name)}
 	}
 	if p := DomainProfile(xml); otherProfile(p, n.ProfileDir) {
-		return dom, false, &foreignError{takenMessage(n.Cluster, "its domain "+n.Name, p)}
+		return dom, false, &foreignError{takenError(n.Cluster, "its domain "+n.Name, p).Error()}
 	}
 	return dom, true, nil
 }
@@ -193,13 +193,10 @@ func otherProfile(p, profileDir string) bool {
 	return p != "" && profileDir != "" && filepath.Clean(p) != filepath.Clean(profileDir)
 }
 
-// takenMessage says that another minik home's cluster holds the names
-// that cluster needs in libvirt; what is the thing found, profileDir the
-// folder it belongs to.
-func takenMessage(cluster, what, profileDir string) string {
-	// A profile's folder is MINIK_HOME/profiles/NAME.
-	home := filepath.Dir(filepath.Dir(profileDir))
-	return fmt.Sprintf("libvirt already has a cluster named %s from another minik home (%s belongs to MINIK_HOME=%s): choose another profile name with -p, or delete that cluster from its home", cluster, what, home)
+// takenError: another minik home's cluster holds the names that cluster
+// needs in libvirt; what is the thing found, profileDir its profile folder.
+func takenError(cluster, what, profileDir string) error {
+	return &drivers.TakenError{Backend: "libvirt", Cluster: cluster, What: what, ProfileDir: profileDir}
 }
 
 // foreignError: a libvirt object of a node's or cluster's name is not

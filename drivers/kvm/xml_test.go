@@ -166,5 +166,5 @@ func TestOtherProfile(t *testing.T) {
 		assert.Equal(t, tc.want, otherProfile(tc.label, tc.ours), "%q against %q", tc.label, tc.ours)
 	}
 	assert.Equal(t, "libvirt already has a cluster named dev from another minik home (its domain dev belongs to MINIK_HOME=/tmp/ha): choose another profile name with -p, or delete that cluster from its home",
-		takenMessage("dev", "its domain dev", "/tmp/ha/profiles/dev"))
+		takenError("dev", "its domain dev", "/tmp/ha/profiles/dev").Error())
 }
